@@ -1,0 +1,25 @@
+# scripts/lib.sh: settings and helpers shared by the project's shell scripts. Sourced, not run.
+# Every path and version the scripts use is here, so there is one place to change them.
+
+CGW_ROOT=${CGW_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+# Downloads and builds that survive a fresh clone (jars, librdkafka).
+CGW_CACHE=${CGW_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cgw}
+# Everything the local stack writes: data, logs, pids. Git-ignored.
+CGW_VAR=${CGW_VAR:-$CGW_ROOT/var}
+
+LIBRDKAFKA_VERSION=2.8.0
+LIBRDKAFKA_DEBIAN_VERSION=2.8.0-1
+KAFKA_VERSION=4.1.1
+NEO4J_VERSION=5.26.30
+
+KAFKA_PORT=${KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
+NEO4J_BOLT_PORT=${NEO4J_BOLT_PORT:-7687}
+NEO4J_HTTP_PORT=${NEO4J_HTTP_PORT:-7474}
+NEO4J_USER=neo4j
+NEO4J_PASSWORD=${NEO4J_PASSWORD:-cgw-local-password}
+VALKEY_PORT=${VALKEY_PORT:-6390}
+JAVA17_HOME=${JAVA17_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -1,0 +1,22 @@
+/* tests/stack.h: where the integration tests find the local stack (scripts/stack).
+ * Addresses come from the same environment variables the stack script reads, with the same
+ * defaults, so a test and the stack never disagree about a port. */
+#ifndef CGW_TESTS_STACK_H
+#define CGW_TESTS_STACK_H
+
+#include <stdlib.h>
+
+static inline const char *stack_env(const char *name, const char *fallback) {
+    const char *v = getenv(name);
+    return v && *v ? v : fallback;
+}
+
+#define STACK_KAFKA_BROKERS  stack_env("CGW_TEST_KAFKA", "127.0.0.1:9092")
+#define STACK_VALKEY_HOST    "127.0.0.1"
+#define STACK_VALKEY_PORT    atoi(stack_env("VALKEY_PORT", "6390"))
+#define STACK_NEO4J_HOST     "127.0.0.1"
+#define STACK_NEO4J_PORT     atoi(stack_env("NEO4J_BOLT_PORT", "7687"))
+#define STACK_NEO4J_USER     "neo4j"
+#define STACK_NEO4J_PASSWORD stack_env("NEO4J_PASSWORD", "cgw-local-password")
+
+#endif
