@@ -4,6 +4,7 @@
 #ifndef CGW_TESTS_STACK_H
 #define CGW_TESTS_STACK_H
 
+#include <stdio.h>
 #include <stdlib.h>
 
 static inline const char *stack_env(const char *name, const char *fallback) {
@@ -11,7 +12,13 @@ static inline const char *stack_env(const char *name, const char *fallback) {
     return v && *v ? v : fallback;
 }
 
-#define STACK_KAFKA_BROKERS  stack_env("CGW_TEST_KAFKA", "127.0.0.1:9092")
+static inline const char *stack_kafka_brokers(void) {
+    static char buf[64];
+    snprintf(buf, sizeof buf, "127.0.0.1:%s", stack_env("KAFKA_PORT", "9092"));
+    return buf;
+}
+
+#define STACK_KAFKA_BROKERS  stack_kafka_brokers()
 #define STACK_VALKEY_HOST    "127.0.0.1"
 #define STACK_VALKEY_PORT    atoi(stack_env("VALKEY_PORT", "6390"))
 #define STACK_NEO4J_HOST     "127.0.0.1"
