@@ -1,9 +1,15 @@
 /* src/cmd/main.c: the cgw command line. Parses the sub-command and hands over to the
  * subsystem that implements it; nothing below main() exits the process. */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <librdkafka/rdkafka.h>
+
+#include "config/config.h"
+#include "log/log.h"
+#include "pipeline/pipeline.h"
 
 static const char usage[] =
     "usage: cgw <command> [options]\n"
@@ -13,11 +19,79 @@ static const char usage[] =
     "\n"
     "commands:\n"
     "  run -c FILE        run the worker with the configuration FILE\n"
+    "  check-config -c FILE\n"
+    "                     validate FILE and print the effective configuration (secrets redacted)\n"
+    "  config-reference   print the reference of every configuration key (Markdown)\n"
     "  --version          print the version and the versions of the libraries linked in\n"
     "  --help             this text\n";
 
 static void print_version(void) {
     printf("cgw %s (%s), librdkafka %s\n", CGW_VERSION, CGW_GIT_REV, rd_kafka_version_str());
+}
+
+/* "-c FILE" or "--config FILE" among args; NULL when absent. */
+static const char *config_arg(int argc, char **argv) {
+    for (int i = 2; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) return argv[i + 1];
+    return NULL;
+}
+
+static struct cgw_config *load_config(int argc, char **argv) {
+    const char *path = config_arg(argc, argv);
+    if (!path) {
+        fprintf(stderr, "cgw %s: missing -c FILE\n", argv[1]);
+        return NULL;
+    }
+    struct cgw_config *cfg = NULL;
+    char err[1024];
+    if (config_load(path, &cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "cgw: %s\n", err);
+        return NULL;
+    }
+    return cfg;
+}
+
+/* Signals are taken by sigwait() in main only: worker threads never see them. */
+static int cmd_run(int argc, char **argv) {
+    struct cgw_config *cfg = load_config(argc, argv);
+    if (!cfg) return 2;
+    log_configure(cfg->log.format, cfg->log.level, cfg->service_name);
+    for (size_t i = 0; i < cfg->deprecated_count; i++)
+        LOG(LOG_WARN, "Deprecated configuration key; it has no effect",
+            LOG_STR("key", cfg->deprecated[i]));
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    LOG(LOG_INFO, "Starting", LOG_STR("version", CGW_VERSION),
+        LOG_STR("librdkafka", rd_kafka_version_str()), LOG_BOOL("log_only", cfg->log_only));
+    pipeline *p = NULL;
+    char err[1024] = "";
+    int rc = 0;
+    if (pipeline_new(cfg, &p, err, sizeof err) != 0 || pipeline_start(p, err, sizeof err) != 0) {
+        LOG(LOG_ERROR, "[ERROR] Cannot start", LOG_STR("error", err));
+        rc = 1;
+    } else {
+        int sig = 0;
+        sigwait(&sigs, &sig);
+        LOG(LOG_INFO, "Stopping: finishing the batches in flight", LOG_INT("signal", sig));
+        pipeline_stop(p);
+    }
+    pipeline_free(p);
+    log_event(LOG_INFO, "Stopped", NULL);
+    config_free(cfg);
+    return rc;
+}
+
+static int cmd_check_config(int argc, char **argv) {
+    struct cgw_config *cfg = load_config(argc, argv);
+    if (!cfg) return 2;
+    config_redacted_dump(cfg, stdout);
+    config_free(cfg);
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -31,6 +105,12 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
         print_version();
+        return 0;
+    }
+    if (!strcmp(argv[1], "run")) return cmd_run(argc, argv);
+    if (!strcmp(argv[1], "check-config")) return cmd_check_config(argc, argv);
+    if (!strcmp(argv[1], "config-reference") || !strcmp(argv[1], "--config-reference")) {
+        config_write_reference(stdout);
         return 0;
     }
     fprintf(stderr, "cgw: unknown command '%s'\n\n%s", argv[1], usage);

@@ -1,0 +1,243 @@
+/* net.c: a TCP socket with optional OpenSSL TLS, with connect and I/O timeouts.
+ *
+ * Connect is non-blocking + poll() so connect_timeout applies per resolved address; after
+ * that the socket is blocking with SO_RCVTIMEO/SO_SNDTIMEO as the I/O timeout. TLS follows
+ * brief §A.10: TLS 1.2 minimum, SNI always, and for +s the system CA store (plus an
+ * optional bundle) with hostname verification; +ssc encrypts without verifying.
+ *
+ * SIGPIPE: plain writes use send(MSG_NOSIGNAL). OpenSSL writes with write(), so TLS writes
+ * block SIGPIPE for the calling thread and swallow a pending one afterwards; a library
+ * must not install signal handlers behind its host's back.
+ */
+#include <errno.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "bolt/bolt_internal.h"
+
+struct bolt_sock {
+    int fd;
+    SSL_CTX *ctx;
+    SSL *ssl;
+};
+
+static int io_code(int e) {
+    return e == EAGAIN || e == EWOULDBLOCK || e == ETIMEDOUT ? BOLT_ETIMEDOUT : BOLT_EIO;
+}
+
+static int wait_connect(int fd, int timeout_ms) {
+    struct pollfd p = {fd, POLLOUT, 0};
+    int rc;
+    do rc = poll(&p, 1, timeout_ms > 0 ? timeout_ms : -1);
+    while (rc < 0 && errno == EINTR);
+    if (rc == 0) return ETIMEDOUT;
+    if (rc < 0) return errno;
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+    return soerr;
+}
+
+static int try_addr(const struct addrinfo *ai, int connect_ms, int io_ms, int *out) {
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) return errno;
+    int fl = fcntl(fd, F_GETFL);
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    int e = 0;
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0)
+        e = errno == EINPROGRESS ? wait_connect(fd, connect_ms) : errno;
+    if (e) {
+        close(fd);
+        return e;
+    }
+    fcntl(fd, F_SETFL, fl);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    if (io_ms > 0) {
+        struct timeval tv = {io_ms / 1000, (io_ms % 1000) * 1000};
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    }
+    *out = fd;
+    return 0;
+}
+
+static int tcp_connect(const char *host, int port, int connect_ms, int io_ms, int *fd,
+                       bolt_error *err) {
+    struct addrinfo hints = {0}, *res = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    char ports[8];
+    snprintf(ports, sizeof ports, "%d", port);
+    int g = getaddrinfo(host, ports, &hints, &res);
+    if (g) return bolt_err(err, BOLT_ECONNECT, "cannot resolve %s: %s", host, gai_strerror(g));
+    int e = ENOENT;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+        if ((e = try_addr(ai, connect_ms, io_ms, fd)) == 0) break;
+    freeaddrinfo(res);
+    if (e) return bolt_err(err, BOLT_ECONNECT, "cannot connect to %s:%d: %s", host, port,
+                           strerror(e));
+    return BOLT_OK;
+}
+
+static int tls_fail(bolt_error *err, const char *what, const char *host) {
+    unsigned long e = ERR_get_error();
+    char buf[256] = "";
+    if (e) ERR_error_string_n(e, buf, sizeof buf);
+    ERR_clear_error();
+    return bolt_err(err, BOLT_ETLS, "TLS %s with %s failed%s%s", what, host, buf[0] ? ": " : "",
+                    buf);
+}
+
+static int tls_setup(bolt_sock *s, const char *host, int mode, const char *ca_file,
+                     bolt_error *err) {
+    if (!(s->ctx = SSL_CTX_new(TLS_client_method()))) return tls_fail(err, "setup", host);
+    SSL_CTX_set_min_proto_version(s->ctx, TLS1_2_VERSION);
+    if (mode == 1) {
+        SSL_CTX_set_verify(s->ctx, SSL_VERIFY_PEER, NULL);
+        if (SSL_CTX_set_default_verify_paths(s->ctx) != 1) return tls_fail(err, "CA load", host);
+        if (ca_file && SSL_CTX_load_verify_locations(s->ctx, ca_file, NULL) != 1)
+            return tls_fail(err, "CA file load", host);
+    } else {
+        SSL_CTX_set_verify(s->ctx, SSL_VERIFY_NONE, NULL);
+    }
+    if (!(s->ssl = SSL_new(s->ctx)) || SSL_set_fd(s->ssl, s->fd) != 1)
+        return tls_fail(err, "setup", host);
+    /* SNI carries names only (RFC 6066); an IP literal is verified against IP SANs. */
+    unsigned char ip[16];
+    int is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
+    if (!is_ip) SSL_set_tlsext_host_name(s->ssl, host);
+    if (mode == 1) {
+        int ok = is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->ssl), host)
+                       : SSL_set1_host(s->ssl, host);
+        if (ok != 1) return tls_fail(err, "setup", host);
+    }
+    if (SSL_connect(s->ssl) != 1) {
+        long v = SSL_get_verify_result(s->ssl);
+        if (mode == 1 && v != X509_V_OK) {
+            ERR_clear_error();
+            return bolt_err(err, BOLT_ETLS, "TLS certificate of %s rejected: %s", host,
+                            X509_verify_cert_error_string(v));
+        }
+        return tls_fail(err, "handshake", host);
+    }
+    return BOLT_OK;
+}
+
+int bolt_sock_connect(const char *host, int port, int tls, const char *ca_file, int connect_ms,
+                      int io_ms, bolt_sock **out, bolt_error *err) {
+    *out = NULL;
+    bolt_sock *s = calloc(1, sizeof *s);
+    if (!s) return bolt_err(err, BOLT_ENOMEM, "out of memory");
+    s->fd = -1;
+    int rc = tcp_connect(host, port, connect_ms, io_ms, &s->fd, err);
+    if (!rc && tls) rc = tls_setup(s, host, tls, ca_file, err);
+    if (rc) {
+        bolt_sock_close(s);
+        return rc;
+    }
+    *out = s;
+    return BOLT_OK;
+}
+
+static void sigpipe_block(sigset_t *old) {
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &block, old);
+}
+
+/* Swallows a SIGPIPE raised while blocked, then restores the thread's mask. */
+static void sigpipe_restore(const sigset_t *old) {
+    sigset_t block, pending;
+    struct timespec zero = {0, 0};
+    sigemptyset(&block);
+    sigaddset(&block, SIGPIPE);
+    sigpending(&pending);
+    if (sigismember(&pending, SIGPIPE)) sigtimedwait(&block, NULL, &zero);
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+/* Writes via OpenSSL with SIGPIPE blocked for this thread only. */
+static int tls_write(bolt_sock *s, const uint8_t *p, size_t n, bolt_error *err) {
+    sigset_t old;
+    sigpipe_block(&old);
+    int rc = BOLT_OK;
+    while (n > 0) {
+        int chunk = n > (1u << 30) ? 1 << 30 : (int)n;
+        int w = SSL_write(s->ssl, p, chunk);
+        if (w <= 0) {
+            int e = errno;
+            ERR_clear_error();
+            rc = bolt_err(err, io_code(e), "TLS write failed: %s", strerror(e));
+            break;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    sigpipe_restore(&old);
+    return rc;
+}
+
+int bolt_sock_write(bolt_sock *s, const uint8_t *p, size_t n, bolt_error *err) {
+    if (s->ssl) return tls_write(s, p, n, err);
+    while (n > 0) {
+        ssize_t w = send(s->fd, p, n, MSG_NOSIGNAL);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return bolt_err(err, io_code(errno), "write failed: %s", strerror(errno));
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return BOLT_OK;
+}
+
+long bolt_sock_read(bolt_sock *s, uint8_t *p, size_t n, bolt_error *err) {
+    for (;;) {
+        if (s->ssl) {
+            int r = SSL_read(s->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+            if (r > 0) return r;
+            int e = errno, kind = SSL_get_error(s->ssl, r);
+            ERR_clear_error();
+            if (kind == SSL_ERROR_ZERO_RETURN || (kind == SSL_ERROR_SYSCALL && e == 0))
+                return -bolt_err(err, BOLT_EIO, "connection closed by server");
+            return -bolt_err(err, io_code(e), "TLS read failed: %s", strerror(e));
+        }
+        ssize_t r = recv(s->fd, p, n, 0);
+        if (r > 0) return (long)r;
+        if (r == 0) return -bolt_err(err, BOLT_EIO, "connection closed by server");
+        if (errno == EINTR) continue;
+        return -bolt_err(err, io_code(errno), "read failed: %s", strerror(errno));
+    }
+}
+
+void bolt_sock_close(bolt_sock *s) {
+    if (!s) return;
+    if (s->ssl) {
+        sigset_t old;
+        sigpipe_block(&old);
+        SSL_shutdown(s->ssl);   /* best effort close_notify; the peer may be gone */
+        sigpipe_restore(&old);
+        SSL_free(s->ssl);
+        ERR_clear_error();
+    }
+    SSL_CTX_free(s->ctx);
+    if (s->fd >= 0) close(s->fd);
+    free(s);
+}

@@ -1,0 +1,905 @@
+/* config.c: the configuration table, the YAML loader and the generated reference.
+ *
+ * Design. config_keys[] below is the single description of every key. Loading walks the YAML
+ * tree (libyaml's document API: the file is small and a tree gives line numbers for free)
+ * with the dotted path of each node; a path that names a table entry is parsed by that
+ * entry's type, a path that is a prefix of entries must be a mapping and is walked further,
+ * anything else is an unknown key (with a "did you mean" from the table). Defaults are parsed
+ * by the same code before the walk, so a default that does not satisfy its own type or range
+ * fails every load and is caught by the first test. After the walk come the checks that span
+ * keys (a source that needs a URL, SASL that needs credentials).
+ *
+ * Place. main loads the file once at startup, exits with the message on failure, and hands
+ * the read-only struct to every subsystem; nothing else reads YAML or the environment for
+ * configuration. Why YAML and not librdkafka-style flat properties: deployments already
+ * write YAML, and the nesting mirrors the subsystems.
+ */
+#include "config/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+/* Enum fields are written through an int pointer. */
+_Static_assert(sizeof(enum log_format) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum log_level) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum config_security_protocol) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum config_offset_reset) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum config_flags_source) == sizeof(int), "enum size");
+
+enum ctype {
+    T_STRING,       /* char *, optionally restricted by choices or a format */
+    T_INT,          /* int, within [min, max] */
+    T_BOOL,         /* bool: true or false */
+    T_MS,           /* int milliseconds: 250, 250ms, 2s, 1m, 1h, 1d */
+    T_SECONDS,      /* int seconds: 30, 30s, 5m, 7d (ms only when whole seconds) */
+    T_ENUM,         /* int index into choices (case-insensitive match) */
+    T_INT_LIST,     /* int * + size_t count: a YAML sequence or "1,2,3" */
+    T_STRING_MAP,   /* struct config_kv * + size_t count: a mapping of scalars */
+};
+
+enum cformat { FMT_NONE, FMT_HTTP_URL, FMT_BOLT_URI, FMT_HOSTPORT };
+
+#define REQUIRED   1u
+#define SECRET     2u
+#define DEPRECATED 4u
+#define NONEMPTY   8u     /* has a default, but an explicit "" would break something */
+
+struct config_key {
+    const char *path;
+    enum ctype type;
+    size_t off;             /* the field in struct cgw_config */
+    size_t count_off;       /* lists and maps: their size_t count field */
+    const char *def;        /* default as it would be written in YAML; NULL: none */
+    unsigned flags;
+    long long min, max;     /* T_INT and durations (in the key's unit) */
+    const char *const *choices;
+    enum cformat fmt;
+    const char *doc;
+};
+
+static const char *const choices_log_format[] = { "logfmt", "json", NULL };
+static const char *const choices_log_level[] = { "debug", "info", "warn", "error", NULL };
+static const char *const choices_security[] = { "plaintext", "ssl", "sasl_plaintext", "sasl_ssl", NULL };
+static const char *const choices_sasl[] = { "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER", NULL };
+static const char *const choices_offset[] = { "earliest", "latest", NULL };
+static const char *const choices_flags[] = { "file", "http", "valkey", NULL };
+
+#define OFF(field) offsetof(struct cgw_config, field)
+#define KSTR(p, fld, d, fl, doc_) { p, T_STRING, OFF(fld), 0, d, fl, 0, 0, NULL, FMT_NONE, doc_ }
+#define KFMT(p, fld, d, fl, fmt_, doc_) { p, T_STRING, OFF(fld), 0, d, fl, 0, 0, NULL, fmt_, doc_ }
+#define KCHS(p, fld, d, fl, ch, doc_) { p, T_STRING, OFF(fld), 0, d, fl, 0, 0, ch, FMT_NONE, doc_ }
+#define KINT(p, fld, d, lo, hi, doc_) { p, T_INT, OFF(fld), 0, d, 0, lo, hi, NULL, FMT_NONE, doc_ }
+#define KMS(p, fld, d, lo, hi, doc_) { p, T_MS, OFF(fld), 0, d, 0, lo, hi, NULL, FMT_NONE, doc_ }
+#define KSEC(p, fld, d, lo, hi, doc_) { p, T_SECONDS, OFF(fld), 0, d, 0, lo, hi, NULL, FMT_NONE, doc_ }
+#define KBOOL(p, fld, d, fl, doc_) { p, T_BOOL, OFF(fld), 0, d, fl, 0, 0, NULL, FMT_NONE, doc_ }
+#define KENUM(p, fld, d, ch, doc_) { p, T_ENUM, OFF(fld), 0, d, 0, 0, 0, ch, FMT_NONE, doc_ }
+#define KLIST(p, fld, lo, hi, doc_) { p, T_INT_LIST, OFF(fld), OFF(fld##_count), NULL, 0, lo, hi, NULL, FMT_NONE, doc_ }
+#define KMAP(p, fld, doc_) { p, T_STRING_MAP, OFF(fld), OFF(fld##_count), NULL, 0, 0, 0, NULL, FMT_NONE, doc_ }
+
+#define CONSUMER_KEYS(name, topic_, group_)                                                         \
+    KBOOL("consumers." #name ".enabled", consumers.name.enabled, "true", 0,                       \
+          "Run the " #name " consumer at all (its killswitch flag still stops and starts it)."),  \
+    KSTR("consumers." #name ".topic", consumers.name.topic, topic_, NONEMPTY, "Kafka topic to consume."), \
+    KSTR("consumers." #name ".group", consumers.name.group, group_, NONEMPTY, "Kafka consumer group id."),\
+    KENUM("consumers." #name ".auto_offset_reset", consumers.name.auto_offset_reset, "earliest",  \
+          choices_offset, "Where a group without a committed offset starts."),                    \
+    KINT("consumers." #name ".batch_size", consumers.name.batch_size, "500", 1, 10000,            \
+         "Records written to Neo4j in one transaction, at most."),                                \
+    KMS("consumers." #name ".linger_ms", consumers.name.linger_ms, "200", 0, 60000,               \
+        "How long a partial batch waits for more records before it is written.")
+
+#define SERVICE_KEYS(name, label)                                                                 \
+    KFMT("enrichment." #name ".base_url", enrichment.name.base_url, NULL, REQUIRED, FMT_HTTP_URL, \
+         "Base URL of the " label "."),                                                           \
+    KMS("enrichment." #name ".timeout_ms", enrichment.name.timeout_ms, "2000", 1, 600000,         \
+        "Timeout of one request to the " label "."),                                              \
+    KINT("enrichment." #name ".retries", enrichment.name.retries, "3", 0, 100,                    \
+         "Retries of a transient failure (5xx, timeout, refused) before the batch waits.")
+
+static const struct config_key config_keys[] = {
+    KSTR("service_name", service_name, "consumer-graph-worker", NONEMPTY,
+         "Value of the service_name field of every log line (the Loki label)."),
+    KENUM("log.format", log.format, "logfmt", choices_log_format,
+          "Log line format on stdout: logfmt, or one JSON object per line."),
+    KENUM("log.level", log.level, "info", choices_log_level, "Lowest level written."),
+    KBOOL("log_only", log_only, "false", 0,
+          "Log each record and process none (nothing is written to Neo4j or Valkey)."),
+    KBOOL("dry_run", dry_run, "false", DEPRECATED,
+          "Deprecated: switched the notification dispatcher off, which is gone. Accepted with a warning."),
+
+    KSTR("kafka.brokers", kafka.brokers, NULL, REQUIRED, "Bootstrap brokers, host:port[,host:port...]."),
+    KSTR("kafka.client_id", kafka.client_id, "consumer-graph-worker", NONEMPTY, "Kafka client.id."),
+    KENUM("kafka.security_protocol", kafka.security_protocol, "plaintext", choices_security,
+          "Kafka security.protocol."),
+    KCHS("kafka.sasl_mechanism", kafka.sasl_mechanism, NULL, 0, choices_sasl,
+         "SASL mechanism; required with a sasl_* protocol (OAUTHBEARER for MSK IAM)."),
+    KSTR("kafka.sasl_username", kafka.sasl_username, NULL, 0, "SASL user (PLAIN, SCRAM)."),
+    KSTR("kafka.sasl_password", kafka.sasl_password, NULL, SECRET, "SASL password (PLAIN, SCRAM)."),
+    KMAP("kafka.properties", kafka.properties,
+         "Extra librdkafka properties, name to value; keys the worker sets itself are refused."),
+
+    CONSUMER_KEYS(receipt, "ProcessedReceiptEvent", "consumer-graph-receipt"),
+    CONSUMER_KEYS(factoid, "factoid-stream", "consumer-graph-factoid"),
+
+    KFMT("neo4j.uri", neo4j.uri, NULL, REQUIRED, FMT_BOLT_URI,
+         "Neo4j URI: bolt://, neo4j:// or their +s / +ssc variants."),
+    KSTR("neo4j.user", neo4j.user, "neo4j", NONEMPTY, "Neo4j user."),
+    KSTR("neo4j.password", neo4j.password, NULL, SECRET, "Neo4j password."),
+    KSTR("neo4j.database", neo4j.database, "neo4j", NONEMPTY, "Neo4j database name."),
+    KMS("neo4j.max_retry_time_ms", neo4j.max_retry_time_ms, "30000", 0, 3600000,
+        "How long a transaction is retried on transient errors before the batch waits."),
+    KINT("neo4j.pool_size", neo4j.pool_size, "4", 1, 64, "Bolt connections kept open."),
+    KMS("neo4j.connect_timeout_ms", neo4j.connect_timeout_ms, "5000", 1, 600000,
+        "Timeout of connecting and authenticating one Bolt connection."),
+
+    KSTR("valkey.host", valkey.host, "127.0.0.1", NONEMPTY, "Valkey host (idempotency cache, Flipper keys)."),
+    KINT("valkey.port", valkey.port, "6379", 1, 65535, "Valkey port."),
+    KSTR("valkey.password", valkey.password, NULL, SECRET, "Valkey AUTH password."),
+    KBOOL("valkey.tls", valkey.tls, "false", 0, "Connect to Valkey with TLS."),
+    KMS("valkey.timeout_ms", valkey.timeout_ms, "500", 1, 60000,
+        "Timeout of one Valkey command; past it the worker goes on without the cache."),
+    KSEC("valkey.idempotency_ttl_seconds", valkey.idempotency_ttl_seconds, "604800", 1, 31536000,
+         "How long a processed record id is remembered (7 days)."),
+    KSTR("valkey.key_prefix", valkey.key_prefix, "cgw:done:",
+         0, "Prefix of idempotency keys: <prefix><consumer>:<id>."),
+
+    SERVICE_KEYS(fido, "FIDO Product Service"),
+    SERVICE_KEYS(retailer, "Retailer Service"),
+    KINT("enrichment.cache.max_entries", enrichment.cache.max_entries, "100000", 0, 100000000,
+         "Products and retailers kept in memory (0 turns the cache off)."),
+    KSEC("enrichment.cache.ttl_seconds", enrichment.cache.ttl_seconds, "3600", 1, 31536000,
+         "How long a cached product or retailer is trusted."),
+
+    KENUM("flags.source", flags.source, "file", choices_flags,
+          "Where Flipper flags are read: an export file, the Flipper HTTP API, or Flipper's Valkey keys."),
+    KSTR("flags.file", flags.file, NULL, 0, "Flipper export file; required when flags.source is file."),
+    KFMT("flags.http_url", flags.http_url, NULL, 0, FMT_HTTP_URL,
+         "Flipper API base URL (GET <url>/features); required when flags.source is http."),
+    KSTR("flags.http_token", flags.http_token, NULL, SECRET, "Token sent to the Flipper API."),
+    KSTR("flags.http_token_header", flags.http_token_header, "X-Flipper-Token", NONEMPTY,
+         "Header carrying flags.http_token (Flipper Cloud: Flipper-Cloud-Token)."),
+    KSTR("flags.valkey_key_prefix", flags.valkey_key_prefix, "", 0,
+         "key_prefix of the Flipper Redis adapter (flags.source: valkey)."),
+    KSEC("flags.poll_interval_seconds", flags.poll_interval_seconds, "30", 1, 3600,
+         "How often flags are read again."),
+    KSTR("flags.actor_prefix", flags.actor_prefix, "User;", 0,
+         "Prefix of a user's Flipper actor id (actor id = prefix + user_id)."),
+    KSTR("flags.rollout_flag", flags.rollout_flag, "consumer_graph_ingestion", NONEMPTY,
+         "Per-user flag: a user's records are persisted only when it is enabled for them."),
+    KSTR("flags.receipt_killswitch_flag", flags.receipt_killswitch_flag,
+         "consumer_graph_receipt_killswitch", NONEMPTY, "Boolean flag: ON stops the receipt consumer."),
+    KSTR("flags.factoid_killswitch_flag", flags.factoid_killswitch_flag,
+         "consumer_graph_factoid_killswitch", NONEMPTY, "Boolean flag: ON stops the factoid consumer."),
+
+    KFMT("schema_registry.url", schema_registry.url, NULL, 0, FMT_HTTP_URL,
+         "Schema registry (Confluent REST API, e.g. Buf CSR) for factoid schema ids."),
+    KSTR("schema_registry.username", schema_registry.username, NULL, 0, "Registry Basic-auth user."),
+    KSTR("schema_registry.password", schema_registry.password, NULL, SECRET, "Registry Basic-auth token."),
+    KMS("schema_registry.timeout_ms", schema_registry.timeout_ms, "5000", 1, 600000,
+        "Timeout of one registry request."),
+    KLIST("schema_registry.allowed_schema_ids", schema_registry.allowed_schema_ids, 0, INT_MAX,
+          "Factoid schema ids accepted without asking the registry (empty: resolve every id)."),
+
+    KFMT("metrics.listen", metrics.listen, "127.0.0.1:9464", 0, FMT_HOSTPORT,
+         "host:port of the HTTP server for /metrics and /healthz (port 0: any free port)."),
+};
+
+#define NKEYS (sizeof config_keys / sizeof config_keys[0])
+
+/* librdkafka properties the worker sets from its own keys or needs fixed for at-least-once
+ * delivery; letting kafka.properties override them would silently break the contract. */
+static const char *const managed_properties[] = {
+    "bootstrap.servers", "metadata.broker.list", "group.id", "client.id", "enable.auto.commit",
+    "enable.auto.offset.store", "auto.offset.reset", "security.protocol", "sasl.mechanism",
+    "sasl.mechanisms", "sasl.username", "sasl.password", NULL,
+};
+
+/* ---- field access -------------------------------------------------------------------- */
+
+static void *field(const struct cgw_config *cfg, const struct config_key *k) {
+    return (char *)cfg + k->off;
+}
+static size_t *count_field(const struct cgw_config *cfg, const struct config_key *k) {
+    return (size_t *)((char *)cfg + k->count_off);
+}
+
+static const struct config_key *find_key(const char *path) {
+    for (size_t i = 0; i < NKEYS; i++)
+        if (strcmp(config_keys[i].path, path) == 0) return &config_keys[i];
+    return NULL;
+}
+
+/* True when path is a section: a proper prefix of some key up to a '.'. */
+static bool is_section(const char *path) {
+    size_t n = strlen(path);
+    for (size_t i = 0; i < NKEYS; i++)
+        if (strncmp(config_keys[i].path, path, n) == 0 && config_keys[i].path[n] == '.') return true;
+    return false;
+}
+
+/* ---- loader state and errors ------------------------------------------------------------- */
+
+struct loader {
+    struct cgw_config *cfg;
+    const char *name;
+    yaml_document_t *doc;
+    char *err;
+    size_t errlen;
+};
+
+__attribute__((format(printf, 4, 5)))
+static int fail(struct loader *ld, const yaml_node_t *node, const char *path, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (node && ld->name)
+        snprintf(ld->err, ld->errlen, "config: %s: %s (%s:%lu)", path, msg, ld->name,
+                 (unsigned long)node->start_mark.line + 1);
+    else
+        snprintf(ld->err, ld->errlen, "config: %s: %s", path, msg);
+    return -1;
+}
+
+/* A short printable rendering of a bad value for messages. Secrets are never echoed. */
+static const char *shown(const struct config_key *k, const char *v, char *buf, size_t len) {
+    if (k && (k->flags & SECRET)) return "\"<redacted>\"";
+    size_t o = 0;
+    buf[o++] = '"';
+    for (const unsigned char *p = (const unsigned char *)v; *p && o + 6 < len; p++) {
+        if (*p == '"' || *p == '\\') { buf[o++] = '\\'; buf[o++] = (char)*p; }
+        else if (*p < 0x20 || *p == 0x7f) o += (size_t)snprintf(buf + o, len - o, "\\x%02x", *p);
+        else buf[o++] = (char)*p;
+    }
+    buf[o++] = '"';
+    buf[o] = '\0';
+    return buf;
+}
+
+/* ---- environment substitution --------------------------------------------------------------- */
+
+/* Returns a malloc'd copy of in with ${NAME} and ${NAME:-default} replaced, or NULL with the
+ * error set. Only "${" starts a reference, so a lone '$' in a password needs no escaping;
+ * "$${" stands for a literal "${". */
+static char *expand_env(struct loader *ld, const yaml_node_t *node, const char *path, const char *in) {
+    size_t cap = strlen(in) + 1, len = 0;
+    char *out = malloc(cap);
+    if (!out) { fail(ld, node, path, "out of memory"); return NULL; }
+    for (const char *p = in; *p;) {
+        const char *piece = p;
+        size_t plen = 1;
+        if (p[0] == '$' && p[1] == '$' && p[2] == '{') {
+            piece = "${"; plen = 2; p += 3;
+        } else if (p[0] == '$' && p[1] == '{') {
+            const char *name = p + 2, *end = strchr(name, '}');
+            if (!end) { free(out); fail(ld, node, path, "unterminated ${ in value"); return NULL; }
+            const char *dflt = NULL;
+            size_t nlen = 0;
+            while (name + nlen < end && (isalnum((unsigned char)name[nlen]) || name[nlen] == '_')) nlen++;
+            if (name + nlen < end) {
+                if (name[nlen] == ':' && name[nlen + 1] == '-') dflt = name + nlen + 2;
+                else nlen = 0;
+            }
+            if (nlen == 0 || isdigit((unsigned char)name[0])) {
+                free(out);
+                fail(ld, node, path, "bad environment reference \"%.*s\" (expected ${NAME} or ${NAME:-default})",
+                     (int)(end - p + 1), p);
+                return NULL;
+            }
+            char vname[256];
+            if (nlen >= sizeof vname) {
+                free(out);
+                fail(ld, node, path, "environment variable name longer than %zu bytes", sizeof vname - 1);
+                return NULL;
+            }
+            snprintf(vname, sizeof vname, "%.*s", (int)nlen, name);
+            const char *val = getenv(vname);
+            if (dflt && (!val || !*val)) {     /* shell ":-": unset or empty takes the default */
+                piece = dflt; plen = (size_t)(end - dflt);
+            } else if (!val) {
+                free(out);
+                fail(ld, node, path, "environment variable %s is not set and has no default", vname);
+                return NULL;
+            } else {
+                piece = val; plen = strlen(val);
+            }
+            p = end + 1;
+        } else {
+            p++;
+        }
+        if (len + plen + 1 > cap) {
+            while (len + plen + 1 > cap) cap *= 2;
+            char *n = realloc(out, cap);
+            if (!n) { free(out); fail(ld, node, path, "out of memory"); return NULL; }
+            out = n;
+        }
+        memcpy(out + len, piece, plen);
+        len += plen;
+    }
+    out[len] = '\0';
+    return out;
+}
+
+/* ---- scalar parsing -------------------------------------------------------------------------- */
+
+static bool parse_ll(const char *s, long long *out) {
+    char *end;
+    if (!*s || isspace((unsigned char)*s)) return false;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end) return false;
+    *out = v;
+    return true;
+}
+
+/* "250", "250ms", "2s", "1m", "1h", "7d" into the key's unit (ms or s). */
+static bool parse_duration(const char *s, bool seconds, long long *out) {
+    char *end;
+    if (!isdigit((unsigned char)*s)) return false;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno) return false;
+    long long ms_per;
+    if (!*end) ms_per = seconds ? 1000 : 1;
+    else if (strcmp(end, "ms") == 0) ms_per = 1;
+    else if (strcmp(end, "s") == 0) ms_per = 1000;
+    else if (strcmp(end, "m") == 0) ms_per = 60000;
+    else if (strcmp(end, "h") == 0) ms_per = 3600000;
+    else if (strcmp(end, "d") == 0) ms_per = 86400000;
+    else return false;
+    if (v > (unsigned long long)LLONG_MAX / (unsigned long long)ms_per) return false;
+    long long ms = (long long)v * ms_per;
+    if (seconds) {
+        if (ms % 1000) return false;   /* "1500ms" is not a whole number of seconds */
+        *out = ms / 1000;
+    } else {
+        *out = ms;
+    }
+    return true;
+}
+
+static bool check_format(enum cformat fmt, const char *v) {
+    switch (fmt) {
+    case FMT_HTTP_URL:
+        return (strncmp(v, "http://", 7) == 0 && v[7]) || (strncmp(v, "https://", 8) == 0 && v[8]);
+    case FMT_BOLT_URI: {
+        static const char *const schemes[] = { "bolt://", "bolt+s://", "bolt+ssc://",
+                                               "neo4j://", "neo4j+s://", "neo4j+ssc://", NULL };
+        for (int i = 0; schemes[i]; i++) {
+            size_t n = strlen(schemes[i]);
+            if (strncmp(v, schemes[i], n) == 0 && v[n]) return true;
+        }
+        return false;
+    }
+    case FMT_HOSTPORT: {
+        const char *colon = strrchr(v, ':');
+        long long port;
+        if (!colon || colon == v || !parse_ll(colon + 1, &port) || port < 0 || port > 65535) return false;
+        if (v[0] == '[') return colon[-1] == ']' && colon - v > 2;
+        return memchr(v, ':', (size_t)(colon - v)) == NULL;   /* IPv6 must be bracketed */
+    }
+    default:
+        return true;
+    }
+}
+
+static const char *format_text(enum cformat fmt) {
+    switch (fmt) {
+    case FMT_HTTP_URL: return "an http:// or https:// URL";
+    case FMT_BOLT_URI: return "a bolt://, neo4j://, bolt+s://, neo4j+s://, bolt+ssc:// or neo4j+ssc:// URI";
+    case FMT_HOSTPORT: return "host:port (IPv6 as [addr]:port)";
+    default: return "a string";
+    }
+}
+
+static void choices_text(const char *const *ch, char *buf, size_t len) {
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int i = 0; ch[i] && o < len; i++)
+        o += (size_t)snprintf(buf + o, len - o, "%s%s", i ? ", " : "", ch[i]);
+}
+
+/* Parses text (already expanded) as key k and stores it. path differs from k->path for list
+ * elements. node may be NULL (defaults). */
+static int set_scalar(struct loader *ld, const struct config_key *k, const char *path,
+                      const yaml_node_t *node, const char *text) {
+    char show[160], what[256];
+    void *f = field(ld->cfg, k);
+    long long v;
+    switch (k->type) {
+    case T_STRING:
+        if (!*text && !k->def) {    /* "${VAR:-}" is how a file says "optional, unset" */
+            free(*(char **)f);
+            *(char **)f = NULL;
+            return 0;
+        }
+        if (!*text && (k->flags & NONEMPTY)) return fail(ld, node, path, "must not be empty");
+        if (k->choices) {
+            int i;
+            for (i = 0; k->choices[i] && strcmp(k->choices[i], text) != 0; i++) {}
+            if (!k->choices[i]) {
+                choices_text(k->choices, what, sizeof what);
+                return fail(ld, node, path, "expected one of %s, got %s", what, shown(k, text, show, sizeof show));
+            }
+        }
+        if (k->fmt != FMT_NONE && !check_format(k->fmt, text))
+            return fail(ld, node, path, "expected %s, got %s", format_text(k->fmt), shown(k, text, show, sizeof show));
+        char *copy = strdup(text);
+        if (!copy) return fail(ld, node, path, "out of memory");
+        free(*(char **)f);
+        *(char **)f = copy;
+        return 0;
+    case T_INT:
+    case T_INT_LIST:
+        if (!parse_ll(text, &v) || v < k->min || v > k->max)
+            return fail(ld, node, path, "expected an integer between %lld and %lld, got %s", k->min, k->max,
+                        shown(k, text, show, sizeof show));
+        if (k->type == T_INT) *(int *)f = (int)v;
+        else {
+            size_t *n = count_field(ld->cfg, k);
+            int *arr = realloc(*(int **)f, (*n + 1) * sizeof(int));
+            if (!arr) return fail(ld, node, path, "out of memory");
+            arr[(*n)++] = (int)v;
+            *(int **)f = arr;
+        }
+        return 0;
+    case T_MS:
+    case T_SECONDS: {
+        bool sec = k->type == T_SECONDS;
+        if (!parse_duration(text, sec, &v) || v < k->min || v > k->max)
+            return fail(ld, node, path,
+                        "expected a duration between %lld and %lld %s (a number, or with a unit: %s), got %s",
+                        k->min, k->max, sec ? "seconds" : "milliseconds",
+                        sec ? "30s, 5m, 7d" : "250ms, 2s, 1m", shown(k, text, show, sizeof show));
+        *(int *)f = (int)v;
+        return 0;
+    }
+    case T_BOOL:
+        if (strcasecmp(text, "true") == 0) *(bool *)f = true;
+        else if (strcasecmp(text, "false") == 0) *(bool *)f = false;
+        else return fail(ld, node, path, "expected a boolean (true or false), got %s", shown(k, text, show, sizeof show));
+        return 0;
+    case T_ENUM:
+        for (int i = 0; k->choices[i]; i++) {
+            if (strcasecmp(k->choices[i], text) == 0) { *(int *)f = i; return 0; }
+        }
+        choices_text(k->choices, what, sizeof what);
+        return fail(ld, node, path, "expected one of %s, got %s", what, shown(k, text, show, sizeof show));
+    default:
+        return fail(ld, node, path, "internal error: scalar for a non-scalar key");
+    }
+}
+
+/* ---- YAML walking ---------------------------------------------------------------------------- */
+
+static const char *node_kind(const yaml_node_t *n) {
+    switch (n->type) {
+    case YAML_MAPPING_NODE: return "a mapping";
+    case YAML_SEQUENCE_NODE: return "a list";
+    default: return "a scalar";
+    }
+}
+
+static bool is_null(const yaml_node_t *n) {
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return false;
+    const char *s = (const char *)n->data.scalar.value;
+    return !*s || strcmp(s, "~") == 0 || strcmp(s, "null") == 0 || strcmp(s, "Null") == 0 ||
+           strcmp(s, "NULL") == 0;
+}
+
+/* Expands and parses one scalar node. */
+static int set_from_node(struct loader *ld, const struct config_key *k, const char *path, const yaml_node_t *n) {
+    char *text = expand_env(ld, n, path, (const char *)n->data.scalar.value);
+    if (!text) return -1;
+    int rc = set_scalar(ld, k, path, n, text);
+    free(text);
+    return rc;
+}
+
+static int set_list(struct loader *ld, const struct config_key *k, const yaml_node_t *n) {
+    char path[300];
+    if (n->type == YAML_SCALAR_NODE) {
+        /* "1,2,3": lets a list come from one environment variable */
+        char *text = expand_env(ld, n, k->path, (const char *)n->data.scalar.value), *save = NULL;
+        if (!text) return -1;
+        int i = 0, rc = 0;
+        for (char *tok = strtok_r(text, ", ", &save); tok && rc == 0; tok = strtok_r(NULL, ", ", &save)) {
+            snprintf(path, sizeof path, "%s[%d]", k->path, i++);
+            rc = set_scalar(ld, k, path, n, tok);
+        }
+        free(text);
+        return rc;
+    }
+    if (n->type != YAML_SEQUENCE_NODE)
+        return fail(ld, n, k->path, "expected a list of integers, got %s", node_kind(n));
+    int i = 0;
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++, i++) {
+        yaml_node_t *item = yaml_document_get_node(ld->doc, *it);
+        snprintf(path, sizeof path, "%s[%d]", k->path, i);
+        if (item->type != YAML_SCALAR_NODE)
+            return fail(ld, item, path, "expected an integer, got %s", node_kind(item));
+        if (set_from_node(ld, k, path, item) < 0) return -1;
+    }
+    return 0;
+}
+
+static bool is_secret_property(const char *name) {
+    static const char *const words[] = { "password", "secret", "token", ".pem", "jaas", "credentials",
+                                         "oauthbearer.config", NULL };
+    for (int i = 0; words[i]; i++)
+        if (strcasestr(name, words[i])) return true;
+    return false;
+}
+
+static int set_map(struct loader *ld, const struct config_key *k, const yaml_node_t *n) {
+    char path[300];
+    if (n->type != YAML_MAPPING_NODE)
+        return fail(ld, n, k->path, "expected a mapping of names to values, got %s", node_kind(n));
+    struct cgw_config *cfg = ld->cfg;
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = yaml_document_get_node(ld->doc, p->key);
+        yaml_node_t *vn = yaml_document_get_node(ld->doc, p->value);
+        if (kn->type != YAML_SCALAR_NODE) return fail(ld, kn, k->path, "keys must be strings");
+        const char *name = (const char *)kn->data.scalar.value;
+        snprintf(path, sizeof path, "%s.%s", k->path, name);
+        for (int i = 0; managed_properties[i]; i++) {
+            if (strcmp(name, managed_properties[i]) == 0)
+                return fail(ld, kn, path, "is set by the worker itself and cannot be overridden here");
+        }
+        if (vn->type != YAML_SCALAR_NODE)
+            return fail(ld, vn, path, "expected a scalar value, got %s", node_kind(vn));
+        size_t *cnt = count_field(cfg, k);
+        struct config_kv **arr = field(cfg, k);
+        for (size_t i = 0; i < *cnt; i++) {
+            if (strcmp((*arr)[i].key, name) == 0) return fail(ld, kn, path, "duplicate key");
+        }
+        char *val = expand_env(ld, vn, path, (const char *)vn->data.scalar.value);
+        if (!val) return -1;
+        struct config_kv *na = realloc(*arr, (*cnt + 1) * sizeof **arr);
+        char *kcopy = strdup(name);
+        if (!na || !kcopy) {
+            free(val);
+            free(kcopy);
+            if (na) *arr = na;
+            return fail(ld, vn, path, "out of memory");
+        }
+        *arr = na;
+        na[*cnt].key = kcopy;
+        na[*cnt].value = val;
+        (*cnt)++;
+    }
+    return 0;
+}
+
+static int edit_distance(const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 64 || lb > 64) return 99;
+    int prev[65], cur[65];
+    for (size_t j = 0; j <= lb; j++) prev[j] = (int)j;
+    for (size_t i = 1; i <= la; i++) {
+        cur[0] = (int)i;
+        for (size_t j = 1; j <= lb; j++) {
+            int c = prev[j - 1] + (a[i - 1] != b[j - 1]);
+            if (prev[j] + 1 < c) c = prev[j] + 1;
+            if (cur[j - 1] + 1 < c) c = cur[j - 1] + 1;
+            cur[j] = c;
+        }
+        memcpy(prev, cur, sizeof(int) * (lb + 1));
+    }
+    return prev[lb];
+}
+
+/* The closest key or section to an unknown path, for "did you mean". */
+static void suggest(const char *path, char *out, size_t len) {
+    int best = 3;
+    out[0] = '\0';
+    for (size_t i = 0; i < NKEYS; i++) {
+        const char *p = config_keys[i].path;
+        for (const char *dot = p;; dot++) {   /* every prefix ending at '.', and the key itself */
+            if (*dot == '.' || *dot == '\0') {
+                char cand[300];
+                snprintf(cand, sizeof cand, "%.*s", (int)(dot - p), p);
+                int d = edit_distance(path, cand);
+                if (d < best) { best = d; snprintf(out, len, "%s", cand); }
+            }
+            if (!*dot) break;
+        }
+    }
+}
+
+static int walk(struct loader *ld, const yaml_node_t *map, const char *prefix) {
+    char path[300], hint[300];
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = yaml_document_get_node(ld->doc, p->key);
+        yaml_node_t *vn = yaml_document_get_node(ld->doc, p->value);
+        if (kn->type != YAML_SCALAR_NODE)
+            return fail(ld, kn, *prefix ? prefix : "(top level)", "mapping keys must be strings");
+        const char *key = (const char *)kn->data.scalar.value;
+        snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", key);
+
+        /* YAML forbids duplicate keys but libyaml lets them through; the second would
+         * silently win, so refuse it (sections included: two "kafka:" blocks). */
+        for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
+            yaml_node_t *qk = yaml_document_get_node(ld->doc, q->key);
+            if (qk->type == YAML_SCALAR_NODE && strcmp((const char *)qk->data.scalar.value, key) == 0)
+                return fail(ld, kn, path, "duplicate key");
+        }
+
+        const struct config_key *k = find_key(path);
+        if (k) {
+            if (is_null(vn)) continue;    /* "key:" with no value keeps the default */
+            if (k->flags & DEPRECATED && ld->cfg->deprecated_count < 4)
+                ld->cfg->deprecated[ld->cfg->deprecated_count++] = k->path;
+            int rc;
+            if (k->type == T_INT_LIST) rc = set_list(ld, k, vn);
+            else if (k->type == T_STRING_MAP) rc = set_map(ld, k, vn);
+            else if (vn->type != YAML_SCALAR_NODE)
+                rc = fail(ld, vn, path, "expected a single value, got %s", node_kind(vn));
+            else rc = set_from_node(ld, k, path, vn);
+            if (rc < 0) return -1;
+        } else if (is_section(path)) {
+            if (is_null(vn)) continue;
+            if (vn->type != YAML_MAPPING_NODE)
+                return fail(ld, vn, path, "expected a mapping (a section of keys), got %s", node_kind(vn));
+            if (walk(ld, vn, path) < 0) return -1;
+        } else {
+            suggest(path, hint, sizeof hint);
+            if (*hint) return fail(ld, kn, path, "unknown key (did you mean %s?)", hint);
+            return fail(ld, kn, path, "unknown key");
+        }
+    }
+    return 0;
+}
+
+/* ---- checks that span keys ------------------------------------------------------------------- */
+
+static bool empty(const char *s) { return !s || !*s; }
+
+static int check_required(struct loader *ld) {
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct config_key *k = &config_keys[i];
+        if ((k->flags & REQUIRED) && k->type == T_STRING && empty(*(char **)field(ld->cfg, k)))
+            return fail(ld, NULL, k->path, "required value is missing");
+    }
+    return 0;
+}
+
+static int check_cross(struct loader *ld) {
+    const struct cgw_config *c = ld->cfg;
+    if (c->flags.source == CONFIG_FLAGS_FILE && empty(c->flags.file))
+        return fail(ld, NULL, "flags.file", "required when flags.source is file");
+    if (c->flags.source == CONFIG_FLAGS_HTTP && empty(c->flags.http_url))
+        return fail(ld, NULL, "flags.http_url", "required when flags.source is http");
+    if (c->kafka.security_protocol == CONFIG_SECURITY_SASL_PLAINTEXT ||
+        c->kafka.security_protocol == CONFIG_SECURITY_SASL_SSL) {
+        if (empty(c->kafka.sasl_mechanism))
+            return fail(ld, NULL, "kafka.sasl_mechanism", "required when kafka.security_protocol is sasl_*");
+        if (strcmp(c->kafka.sasl_mechanism, "OAUTHBEARER") != 0) {
+            if (empty(c->kafka.sasl_username))
+                return fail(ld, NULL, "kafka.sasl_username", "required with SASL mechanism %s", c->kafka.sasl_mechanism);
+            if (empty(c->kafka.sasl_password))
+                return fail(ld, NULL, "kafka.sasl_password", "required with SASL mechanism %s", c->kafka.sasl_mechanism);
+        }
+    }
+    if (!empty(c->schema_registry.username) && empty(c->schema_registry.password))
+        return fail(ld, NULL, "schema_registry.password", "required when schema_registry.username is set");
+    return 0;
+}
+
+/* ---- load / free ----------------------------------------------------------------------------- */
+
+static int apply_defaults(struct loader *ld) {
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct config_key *k = &config_keys[i];
+        if (k->def && set_scalar(ld, k, k->path, NULL, k->def) < 0) return -1;
+    }
+    return 0;
+}
+
+static int load_parser(yaml_parser_t *parser, const char *name, struct cgw_config **out, char *err, size_t errlen) {
+    yaml_document_t doc, extra;
+    struct loader ld = { .name = name, .doc = &doc, .err = err, .errlen = errlen };
+    int rc = -1;
+    *out = NULL;
+    ld.cfg = calloc(1, sizeof *ld.cfg);
+    if (!ld.cfg) { snprintf(err, errlen, "config: out of memory"); return -1; }
+    if (apply_defaults(&ld) < 0) { config_free(ld.cfg); return -1; }
+
+    if (!yaml_parser_load(parser, &doc)) {
+        snprintf(err, errlen, "config: %s:%lu:%lu: YAML syntax error: %s%s%s", name,
+                 (unsigned long)parser->problem_mark.line + 1, (unsigned long)parser->problem_mark.column + 1,
+                 parser->problem ? parser->problem : "unknown", parser->context ? " " : "",
+                 parser->context ? parser->context : "");
+        config_free(ld.cfg);
+        return -1;
+    }
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (root && !is_null(root) && root->type != YAML_MAPPING_NODE) {
+        snprintf(err, errlen, "config: %s: the top level must be a mapping of keys, got %s", name, node_kind(root));
+        goto done;
+    }
+    if (root && root->type == YAML_MAPPING_NODE && walk(&ld, root, "") < 0) goto done;
+    if (yaml_parser_load(parser, &extra)) {
+        bool more = yaml_document_get_root_node(&extra) != NULL;
+        yaml_document_delete(&extra);
+        if (more) { snprintf(err, errlen, "config: %s: holds more than one YAML document", name); goto done; }
+    }
+    if (check_required(&ld) < 0 || check_cross(&ld) < 0) goto done;
+    rc = 0;
+done:
+    yaml_document_delete(&doc);
+    if (rc == 0) *out = ld.cfg;
+    else config_free(ld.cfg);
+    return rc;
+}
+
+int config_load(const char *path, struct cgw_config **out, char *err, size_t errlen) {
+    yaml_parser_t parser;
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) { snprintf(err, errlen, "config: cannot open %s: %s", path, strerror(errno)); return -1; }
+    if (!yaml_parser_initialize(&parser)) { fclose(f); snprintf(err, errlen, "config: out of memory"); return -1; }
+    yaml_parser_set_input_file(&parser, f);
+    const char *base = strrchr(path, '/');
+    int rc = load_parser(&parser, base ? base + 1 : path, out, err, errlen);
+    yaml_parser_delete(&parser);
+    fclose(f);
+    return rc;
+}
+
+int config_load_string(const char *yaml, size_t len, const char *name, struct cgw_config **out,
+                       char *err, size_t errlen) {
+    yaml_parser_t parser;
+    *out = NULL;
+    if (!yaml_parser_initialize(&parser)) { snprintf(err, errlen, "config: out of memory"); return -1; }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
+    int rc = load_parser(&parser, name ? name : "(string)", out, err, errlen);
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
+void config_free(struct cgw_config *cfg) {
+    if (!cfg) return;
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct config_key *k = &config_keys[i];
+        void *f = field(cfg, k);
+        if (k->type == T_STRING || k->type == T_INT_LIST) {
+            free(*(void **)f);
+        } else if (k->type == T_STRING_MAP) {
+            struct config_kv *kv = *(struct config_kv **)f;
+            for (size_t j = 0; j < *count_field(cfg, k); j++) { free(kv[j].key); free(kv[j].value); }
+            free(kv);
+        }
+    }
+    free(cfg);
+}
+
+/* ---- reference and dump ---------------------------------------------------------------------- */
+
+static void type_text(const struct config_key *k, char *buf, size_t len) {
+    switch (k->type) {
+    case T_STRING:
+        if (k->choices) {
+            size_t o = 0;
+            for (int i = 0; k->choices[i]; i++) o += (size_t)snprintf(buf + o, len - o, "%s`%s`", i ? " \\| " : "", k->choices[i]);
+        } else if (k->fmt == FMT_HTTP_URL) snprintf(buf, len, "URL (http, https)");
+        else if (k->fmt == FMT_BOLT_URI) snprintf(buf, len, "URI (bolt, neo4j)");
+        else if (k->fmt == FMT_HOSTPORT) snprintf(buf, len, "host:port");
+        else snprintf(buf, len, "string");
+        break;
+    case T_INT: snprintf(buf, len, "integer, %lld..%lld", k->min, k->max); break;
+    case T_BOOL: snprintf(buf, len, "boolean"); break;
+    case T_MS: snprintf(buf, len, "duration (ms), %lld..%lld", k->min, k->max); break;
+    case T_SECONDS: snprintf(buf, len, "duration (s), %lld..%lld", k->min, k->max); break;
+    case T_ENUM: {
+        size_t o = 0;
+        for (int i = 0; k->choices[i]; i++) o += (size_t)snprintf(buf + o, len - o, "%s`%s`", i ? " \\| " : "", k->choices[i]);
+        break;
+    }
+    case T_INT_LIST: snprintf(buf, len, "list of integers"); break;
+    case T_STRING_MAP: snprintf(buf, len, "map of string to string"); break;
+    }
+    if (k->flags & SECRET) strncat(buf, ", secret", len - strlen(buf) - 1);
+}
+
+/* Markdown cells cannot hold '|' unescaped. */
+static void md_cell(FILE *out, const char *s) {
+    for (; *s; s++) {
+        if (*s == '|') fputs("\\|", out);
+        else fputc(*s, out);
+    }
+}
+
+void config_write_reference(FILE *out) {
+    char type[256];
+    fputs("| key | type | default | description |\n|---|---|---|---|\n", out);
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct config_key *k = &config_keys[i];
+        type_text(k, type, sizeof type);
+        fprintf(out, "| `%s` | %s | ", k->path, type);
+        if (k->flags & REQUIRED) fputs("**required**", out);
+        else if (k->def && *k->def) { fputc('`', out); md_cell(out, k->def); fputc('`', out); }
+        else if (k->def) fputs("`\"\"`", out);
+        else fputs("(unset)", out);
+        fputs(" | ", out);
+        md_cell(out, k->doc);
+        fputs(" |\n", out);
+    }
+}
+
+static void dump_string(FILE *out, const char *s) {
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(out, "\\%c", *p);
+        else if (*p < 0x20 || *p == 0x7f) fprintf(out, "\\x%02x", *p);
+        else fputc(*p, out);
+    }
+    fputc('"', out);
+}
+
+void config_redacted_dump(const struct cgw_config *cfg, FILE *out) {
+    for (size_t i = 0; i < NKEYS; i++) {
+        const struct config_key *k = &config_keys[i];
+        void *f = field(cfg, k);
+        switch (k->type) {
+        case T_STRING: {
+            const char *s = *(char **)f;
+            fprintf(out, "%s: ", k->path);
+            if (!s) fputs("~", out);
+            else if ((k->flags & SECRET) && *s) fputs("\"<redacted>\"", out);
+            else dump_string(out, s);
+            fputc('\n', out);
+            break;
+        }
+        case T_INT: case T_MS: case T_SECONDS:
+            fprintf(out, "%s: %d\n", k->path, *(int *)f);
+            break;
+        case T_BOOL:
+            fprintf(out, "%s: %s\n", k->path, *(bool *)f ? "true" : "false");
+            break;
+        case T_ENUM:
+            fprintf(out, "%s: %s\n", k->path, k->choices[*(int *)f]);
+            break;
+        case T_INT_LIST: {
+            const int *arr = *(int **)f;
+            fprintf(out, "%s: [", k->path);
+            for (size_t j = 0; j < *count_field(cfg, k); j++) fprintf(out, "%s%d", j ? ", " : "", arr[j]);
+            fputs("]\n", out);
+            break;
+        }
+        case T_STRING_MAP: {
+            const struct config_kv *kv = *(struct config_kv **)f;
+            size_t n = *count_field(cfg, k);
+            if (n == 0) fprintf(out, "%s: {}\n", k->path);
+            for (size_t j = 0; j < n; j++) {
+                fprintf(out, "%s.%s: ", k->path, kv[j].key);
+                if (is_secret_property(kv[j].key)) fputs("\"<redacted>\"", out);
+                else dump_string(out, kv[j].value);
+                fputc('\n', out);
+            }
+            break;
+        }
+        }
+    }
+}
+
+const char *config_choice_name(const char *path, int value) {
+    const struct config_key *k = find_key(path);
+    if (!k || k->type != T_ENUM || value < 0) return NULL;
+    for (int i = 0; k->choices[i]; i++)
+        if (i == value) return k->choices[i];
+    return NULL;
+}
+
+const char *config_key_doc(const char *path) {
+    const struct config_key *k = find_key(path);
+    return k ? k->doc : NULL;
+}

@@ -1,0 +1,60 @@
+/* enrich_cache.h: the bounded, TTL'd, thread-safe cache behind the enrichment clients.
+ *
+ * Internal to src/enrich/ (enrich.c and the unit test use it; the pipeline does not). One
+ * cache maps an id (a fido, a retailer id) to a struct enrich_value: known or not, plus the
+ * metadata. "Unknown" answers are cached too (negative caching), usually with a shorter TTL.
+ *
+ * Design: a chained hash table sized once for max_entries plus a doubly linked LRU list,
+ * both under one mutex. get() moves a hit to the front; put() evicts from the back when the
+ * cache is full. Expired entries are dropped when get() meets them (and are the first victims
+ * of nothing in particular: with a bound, LRU eviction reclaims them soon enough).
+ *
+ * Ownership: values are always copied, in and out. The cache never hands out a pointer into
+ * itself, so eviction by another thread can never leave a caller with a dangling pointer.
+ *
+ * Time is passed in by the caller (milliseconds on any monotonic scale), which keeps the unit
+ * test deterministic and the cache free of clock calls.
+ */
+#ifndef CGW_ENRICH_CACHE_H
+#define CGW_ENRICH_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* What a service said about one id. Strings are owned by whoever holds the struct; NULL means
+ * absent. `extra` is the product's brand or the retailer's store_type. */
+struct enrich_value {
+    bool known;
+    char *name;
+    char *extra;
+    char **categories;          /* products: path top -> deepest; NULL when none */
+    size_t categories_count;
+};
+
+struct enrich_cache_stats {
+    uint64_t hits, misses, expired, evictions, entries;
+};
+
+struct enrich_cache;
+
+/* max_entries >= 1. NULL when out of memory. */
+struct enrich_cache *enrich_cache_new(size_t max_entries);
+void enrich_cache_free(struct enrich_cache *c);
+
+/* On a live hit copies the value into *out (caller frees with enrich_value_clear) and returns
+ * 1; 0 on a miss (absent or expired at now_ms); -1 when out of memory copying. */
+int enrich_cache_get(struct enrich_cache *c, const char *id, uint64_t now_ms,
+                     struct enrich_value *out);
+/* Stores a copy of *v under id until expires_ms, replacing an older entry; evicts the least
+ * recently used entry when full. 0, or -1 when out of memory (the cache is unchanged). */
+int enrich_cache_put(struct enrich_cache *c, const char *id, const struct enrich_value *v,
+                     uint64_t expires_ms);
+void enrich_cache_stats(struct enrich_cache *c, struct enrich_cache_stats *out);
+
+/* Deep copy; 0 or -1 (out of memory, *dst left empty). */
+int enrich_value_copy(struct enrich_value *dst, const struct enrich_value *src);
+/* Frees the strings and zeroes the struct; safe on a zeroed struct. */
+void enrich_value_clear(struct enrich_value *v);
+
+#endif

@@ -1,0 +1,446 @@
+/* src/graph/graph.c: Cypher and parameters for the purchase graph (see graph.h).
+ *
+ * Each batch is encoded once, straight into PackStream with the Bolt client's streaming
+ * encoder (no intermediate value tree), and the four encoded parameter maps are reused on
+ * every retry of the transaction. Rows are deduplicated and sorted here, on the client,
+ * because Neo4j takes MERGE's locks in row order: two writers that sort the same way
+ * cannot deadlock on each other's nodes.
+ *
+ * Query texts are constants, so the server plans each once. Values only ever travel as
+ * parameters.
+ */
+#include "graph/graph.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Categories first: products link to them; rows sorted by path put parents first. */
+static const char Q_CATEGORIES[] =
+    "UNWIND $rows AS r "
+    "MERGE (c:Category {path: r.path}) "
+    "SET c.name = r.name, c.depth = r.depth "
+    "WITH c, r WHERE r.parent IS NOT NULL "
+    "MERGE (p:Category {path: r.parent}) "
+    "MERGE (c)-[:CHILD_OF]->(p)";
+
+/* props holds only what the service knows: an unknown product keeps what it had. */
+static const char Q_PRODUCTS[] =
+    "UNWIND $rows AS r "
+    "MERGE (p:Product {fido: r.fido}) "
+    "SET p += r.props "
+    "WITH p, r WHERE r.category IS NOT NULL "
+    "MATCH (c:Category {path: r.category}) "
+    "MERGE (p)-[:IN_CATEGORY]->(c)";
+
+static const char Q_RETAILERS[] =
+    "UNWIND $rows AS r "
+    "MERGE (s:Retailer {retailer_id: r.retailer_id}) "
+    "SET s += r.props";
+
+/* r.retailer is [] or [retailer_id]: FOREACH makes AT conditional without a subquery.
+ * CONTAINS is keyed by line, so two lines with the same product are two relationships and a
+ * re-write matches the ones already there. */
+static const char Q_PURCHASES[] =
+    "UNWIND $rows AS r "
+    "MERGE (u:User {user_id: r.user_id}) "
+    "MERGE (p:Purchase {purchase_id: r.purchase_id}) "
+    "SET p += r.props "
+    "MERGE (u)-[:MADE]->(p) "
+    "FOREACH (rid IN r.retailer | "
+    "  MERGE (s:Retailer {retailer_id: rid}) MERGE (p)-[:AT]->(s)) "
+    "WITH p, r "
+    "UNWIND r.items AS i "
+    "MERGE (pr:Product {fido: i.fido}) "
+    "MERGE (p)-[c:CONTAINS {line: i.line}]->(pr) "
+    "SET c += i.props";
+
+static const char *const SCHEMA[] = {
+    "CREATE CONSTRAINT cgw_user_id IF NOT EXISTS FOR (n:User) REQUIRE n.user_id IS UNIQUE",
+    "CREATE CONSTRAINT cgw_purchase_id IF NOT EXISTS FOR (n:Purchase) "
+    "REQUIRE n.purchase_id IS UNIQUE",
+    "CREATE CONSTRAINT cgw_product_fido IF NOT EXISTS FOR (n:Product) REQUIRE n.fido IS UNIQUE",
+    "CREATE CONSTRAINT cgw_retailer_id IF NOT EXISTS FOR (n:Retailer) "
+    "REQUIRE n.retailer_id IS UNIQUE",
+    "CREATE CONSTRAINT cgw_category_path IF NOT EXISTS FOR (n:Category) "
+    "REQUIRE n.path IS UNIQUE",
+};
+
+#define CATEGORY_SEP " > "
+
+/* ------------------------------------------------------------------ schema */
+
+int graph_ensure_schema(bolt_driver *d, const char *db, bolt_error *err) {
+    bolt_tx_opts opts = {.db = db};
+    bolt_conn *c = NULL;
+    int rc = bolt_driver_acquire(d, db, 0, &c, err);
+    if (rc != BOLT_OK) return rc;
+    for (size_t i = 0; i < sizeof SCHEMA / sizeof SCHEMA[0] && rc == BOLT_OK; i++)
+        rc = bolt_query(c, SCHEMA[i], NULL, &opts, NULL, NULL, NULL, err);
+    if (rc == BOLT_OK)
+        rc = bolt_query(c, "CALL db.awaitIndexes(300)", NULL, &opts, NULL, NULL, NULL, err);
+    bolt_driver_release(d, c);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ categories */
+
+typedef struct category_row {
+    char *path;
+    const char *name;     /* borrowed from the product's categories */
+    int depth;
+    size_t parent_len;    /* path[0..parent_len) is the parent's path; 0 at depth 1 */
+} category_row;
+
+static int cmp_category(const void *a, const void *b) {
+    return strcmp(((const category_row *)a)->path, ((const category_row *)b)->path);
+}
+
+/* Path of the first depth categories, joined by " > ". Caller frees. */
+static char *join_path(const char *const *cats, size_t depth) {
+    size_t len = 0;
+    for (size_t i = 0; i < depth; i++) len += strlen(cats[i]) + (i ? strlen(CATEGORY_SEP) : 0);
+    char *s = malloc(len + 1), *w = s;
+    if (!s) return NULL;
+    for (size_t i = 0; i < depth; i++) {
+        if (i) w = stpcpy(w, CATEGORY_SEP);
+        w = stpcpy(w, cats[i]);
+    }
+    *w = '\0';
+    return s;
+}
+
+static void free_categories(category_row *rows, size_t n) {
+    for (size_t i = 0; i < n; i++) free(rows[i].path);
+    free(rows);
+}
+
+/* Every path prefix of every known product's categories, sorted by path, deduplicated. */
+static int collect_categories(const graph_batch *b, category_row **out, size_t *nout) {
+    size_t cap = 0, n = 0;
+    for (size_t i = 0; i < b->nproducts; i++)
+        if (b->products[i].known) cap += b->products[i].ncategories;
+    category_row *rows = calloc(cap ? cap : 1, sizeof *rows);
+    if (!rows) return -1;
+    for (size_t i = 0; i < b->nproducts; i++) {
+        const graph_product *p = &b->products[i];
+        if (!p->known) continue;
+        for (size_t k = 1; k <= p->ncategories; k++) {
+            char *path = join_path(p->categories, k);
+            if (!path) { free_categories(rows, n); return -1; }
+            rows[n++] = (category_row){path, p->categories[k - 1], (int)k,
+                                       k > 1 ? strlen(path) - strlen(CATEGORY_SEP) -
+                                                   strlen(p->categories[k - 1])
+                                             : 0};
+        }
+    }
+    qsort(rows, n, sizeof *rows, cmp_category);
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (w && strcmp(rows[w - 1].path, rows[i].path) == 0) { free(rows[i].path); continue; }
+        rows[w++] = rows[i];
+    }
+    *out = rows;
+    *nout = w;
+    return 0;
+}
+
+static void encode_categories(bolt_enc *e, const category_row *rows, size_t n) {
+    bolt_enc_map_begin(e, 1);
+    bolt_enc_string(e, "rows");
+    bolt_enc_list_begin(e, n);
+    for (size_t i = 0; i < n; i++) {
+        bolt_enc_map_begin(e, 4);
+        bolt_enc_string(e, "path");
+        bolt_enc_string(e, rows[i].path);
+        bolt_enc_string(e, "name");
+        bolt_enc_string(e, rows[i].name);
+        bolt_enc_string(e, "depth");
+        bolt_enc_int(e, rows[i].depth);
+        bolt_enc_string(e, "parent");
+        if (rows[i].parent_len) bolt_enc_string_n(e, rows[i].path, rows[i].parent_len);
+        else bolt_enc_null(e);
+    }
+}
+
+/* ------------------------------------------------------------------ products, retailers */
+
+static int cmp_product_ptr(const void *a, const void *b) {
+    return strcmp((*(const graph_product *const *)a)->fido,
+                  (*(const graph_product *const *)b)->fido);
+}
+
+static int cmp_retailer_ptr(const void *a, const void *b) {
+    return strcmp((*(const graph_retailer *const *)a)->retailer_id,
+                  (*(const graph_retailer *const *)b)->retailer_id);
+}
+
+/* Sort pointers to the n elements of arr (each size bytes) and drop equal neighbours. */
+static const void **sorted_unique(const void *arr, size_t n, size_t size,
+                                  int (*cmp)(const void *, const void *), size_t *nout) {
+    const void **v = malloc((n ? n : 1) * sizeof *v);
+    if (!v) return NULL;
+    for (size_t i = 0; i < n; i++) v[i] = (const char *)arr + i * size;
+    qsort(v, n, sizeof *v, cmp);
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!w || cmp(&v[w - 1], &v[i]) != 0) v[w++] = v[i];
+    *nout = w;
+    return v;
+}
+
+static void encode_optional_props(bolt_enc *e, const char *k1, const char *v1, const char *k2,
+                                  const char *v2) {
+    bolt_enc_map_begin(e, (size_t)(v1 != NULL) + (size_t)(v2 != NULL));
+    if (v1) { bolt_enc_string(e, k1); bolt_enc_string(e, v1); }
+    if (v2) { bolt_enc_string(e, k2); bolt_enc_string(e, v2); }
+}
+
+static int encode_products(bolt_enc *e, const graph_batch *b) {
+    size_t n = 0;
+    const graph_product **v = (const graph_product **)sorted_unique(
+        b->products, b->nproducts, sizeof *b->products, cmp_product_ptr, &n);
+    if (!v) return -1;
+    bolt_enc_map_begin(e, 1);
+    bolt_enc_string(e, "rows");
+    bolt_enc_list_begin(e, n);
+    for (size_t i = 0; i < n; i++) {
+        const graph_product *p = v[i];
+        bolt_enc_map_begin(e, 3);
+        bolt_enc_string(e, "fido");
+        bolt_enc_string(e, p->fido);
+        bolt_enc_string(e, "props");
+        if (p->known) encode_optional_props(e, "name", p->name, "brand", p->brand);
+        else bolt_enc_map_begin(e, 0);
+        bolt_enc_string(e, "category");
+        if (p->known && p->ncategories) {
+            char *path = join_path(p->categories, p->ncategories);
+            if (!path) { free(v); return -1; }
+            bolt_enc_string(e, path);
+            free(path);
+        } else {
+            bolt_enc_null(e);
+        }
+    }
+    free(v);
+    return 0;
+}
+
+static int encode_retailers(bolt_enc *e, const graph_batch *b, size_t *nrows) {
+    size_t n = 0;
+    const graph_retailer **v = (const graph_retailer **)sorted_unique(
+        b->retailers, b->nretailers, sizeof *b->retailers, cmp_retailer_ptr, &n);
+    if (!v) return -1;
+    bolt_enc_map_begin(e, 1);
+    bolt_enc_string(e, "rows");
+    bolt_enc_list_begin(e, n);
+    for (size_t i = 0; i < n; i++) {
+        bolt_enc_map_begin(e, 2);
+        bolt_enc_string(e, "retailer_id");
+        bolt_enc_string(e, v[i]->retailer_id);
+        bolt_enc_string(e, "props");
+        if (v[i]->known) encode_optional_props(e, "name", v[i]->name, "store_type",
+                                               v[i]->store_type);
+        else bolt_enc_map_begin(e, 0);
+    }
+    free(v);
+    *nrows = n;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ purchases */
+
+static int cmp_purchase_ptr(const void *a, const void *b) {
+    const record_purchase *x = *(const record_purchase *const *)a;
+    const record_purchase *y = *(const record_purchase *const *)b;
+    int c = strcmp(x->user_id, y->user_id);
+    return c ? c : strcmp(x->purchase_id, y->purchase_id);
+}
+
+static void encode_purchase_props(bolt_enc *e, const record_purchase *p) {
+    int orders = p->source == RECORD_SOURCE_SHOP_ORDER;
+    size_t n = 2 + (size_t)(p->has_purchased_at != 0) + (p->currency != NULL) +
+               (p->receipt_id != NULL) + (p->order_id != NULL) + (p->factoid_id != NULL);
+    bolt_enc_map_begin(e, n);
+    bolt_enc_string(e, "source");
+    bolt_enc_string(e, orders ? "shop_order" : "receipt");
+    if (p->has_purchased_at) {
+        bolt_enc_string(e, "purchased_at");
+        bolt_enc_struct_begin(e, BOLT_TAG_DATETIME, 3);
+        bolt_enc_int(e, p->purchased_at_s);
+        bolt_enc_int(e, p->purchased_at_ns);
+        bolt_enc_int(e, 0);
+    }
+    bolt_enc_string(e, "total_cents");
+    bolt_enc_int(e, p->total_cents);
+    if (p->currency) { bolt_enc_string(e, "currency"); bolt_enc_string(e, p->currency); }
+    if (p->receipt_id) { bolt_enc_string(e, "receipt_id"); bolt_enc_string(e, p->receipt_id); }
+    if (p->order_id) { bolt_enc_string(e, "order_id"); bolt_enc_string(e, p->order_id); }
+    if (p->factoid_id) { bolt_enc_string(e, "factoid_id"); bolt_enc_string(e, p->factoid_id); }
+}
+
+static void encode_item(bolt_enc *e, const record_purchase *p, const record_item *it) {
+    bolt_enc_map_begin(e, 3);
+    bolt_enc_string(e, "fido");
+    bolt_enc_string(e, it->fido);
+    bolt_enc_string(e, "line");
+    bolt_enc_int(e, it->line);
+    bolt_enc_string(e, "props");
+    bolt_enc_map_begin(e, 3 + (size_t)(it->description != NULL));
+    bolt_enc_string(e, "quantity");
+    /* Orders count whole units (int32 in the schema); receipts print fractional ones. */
+    if (p->source == RECORD_SOURCE_SHOP_ORDER) bolt_enc_int(e, (int64_t)it->quantity);
+    else bolt_enc_float(e, it->quantity);
+    bolt_enc_string(e, "unit_price_cents");
+    bolt_enc_int(e, it->unit_price_cents);
+    bolt_enc_string(e, "total_price_cents");
+    bolt_enc_int(e, it->total_price_cents);
+    if (it->description) {
+        bolt_enc_string(e, "description");
+        bolt_enc_string(e, it->description);
+    }
+}
+
+static int encode_purchases(bolt_enc *e, const graph_batch *b) {
+    const record_purchase **v = malloc((b->npurchases ? b->npurchases : 1) * sizeof *v);
+    if (!v) return -1;
+    memcpy(v, b->purchases, b->npurchases * sizeof *v);
+    qsort(v, b->npurchases, sizeof *v, cmp_purchase_ptr);
+    bolt_enc_map_begin(e, 1);
+    bolt_enc_string(e, "rows");
+    bolt_enc_list_begin(e, b->npurchases);
+    for (size_t i = 0; i < b->npurchases; i++) {
+        const record_purchase *p = v[i];
+        bolt_enc_map_begin(e, 5);
+        bolt_enc_string(e, "user_id");
+        bolt_enc_string(e, p->user_id);
+        bolt_enc_string(e, "purchase_id");
+        bolt_enc_string(e, p->purchase_id);
+        bolt_enc_string(e, "props");
+        encode_purchase_props(e, p);
+        bolt_enc_string(e, "retailer");
+        bolt_enc_list_begin(e, p->retailer_id ? 1 : 0);
+        if (p->retailer_id) bolt_enc_string(e, p->retailer_id);
+        bolt_enc_string(e, "items");
+        bolt_enc_list_begin(e, p->nitems);
+        for (size_t k = 0; k < p->nitems; k++) encode_item(e, p, &p->items[k]);
+    }
+    free(v);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ the transaction */
+
+typedef struct statement {
+    const char *query;
+    bolt_enc *params;
+    size_t nrows;
+} statement;
+
+typedef struct write_ctx {
+    statement st[4];
+    graph_stats *stats;
+} write_ctx;
+
+static void add_counters(graph_stats *s, const bolt_counters *c) {
+    s->nodes_created += c->nodes_created;
+    s->relationships_created += c->relationships_created;
+    s->properties_set += c->properties_set;
+}
+
+/* The transaction function: may run several times, so it starts from zero each time. */
+static int write_work(bolt_conn *c, void *ud, bolt_error *err) {
+    write_ctx *w = ud;
+    graph_stats fresh = {0};
+    for (size_t i = 0; i < 4; i++) {
+        if (!w->st[i].nrows) continue;
+        bolt_summary sum;
+        int rc = bolt_query_enc(c, w->st[i].query, w->st[i].params, NULL, NULL, NULL, &sum,
+                                err);
+        if (rc != BOLT_OK) return rc;
+        add_counters(&fresh, &sum.counters);
+    }
+    fresh.attempts = w->stats->attempts + 1;
+    *w->stats = fresh;
+    return BOLT_OK;
+}
+
+static void free_statements(write_ctx *w) {
+    for (size_t i = 0; i < 4; i++) bolt_enc_free(w->st[i].params);
+}
+
+static int encode_all(write_ctx *w, const graph_batch *b) {
+    category_row *cats = NULL;
+    size_t ncats = 0, nretailers = 0;
+    for (size_t i = 0; i < 4; i++) {
+        w->st[i].params = bolt_enc_new();
+        if (!w->st[i].params) return -1;
+    }
+    if (collect_categories(b, &cats, &ncats) != 0) return -1;
+    encode_categories(w->st[0].params, cats, ncats);
+    free_categories(cats, ncats);
+    if (encode_products(w->st[1].params, b) != 0) return -1;
+    if (encode_retailers(w->st[2].params, b, &nretailers) != 0) return -1;
+    if (encode_purchases(w->st[3].params, b) != 0) return -1;
+    w->st[0] = (statement){Q_CATEGORIES, w->st[0].params, ncats};
+    w->st[1] = (statement){Q_PRODUCTS, w->st[1].params, b->nproducts};
+    w->st[2] = (statement){Q_RETAILERS, w->st[2].params, nretailers};
+    w->st[3] = (statement){Q_PURCHASES, w->st[3].params, b->npurchases};
+    for (size_t i = 0; i < 4; i++)
+        if (bolt_enc_error(w->st[i].params)) return -1;
+    return 0;
+}
+
+int graph_write(bolt_driver *d, const char *db, const graph_batch *b, graph_stats *stats,
+                bolt_error *err) {
+    graph_stats local = {0};
+    write_ctx w = {.stats = stats ? stats : &local};
+    *w.stats = (graph_stats){0};
+    if (!b->npurchases) return BOLT_OK;
+    if (encode_all(&w, b) != 0) {
+        free_statements(&w);
+        if (err) {
+            bolt_error_clear(err);
+            err->code = BOLT_ENOMEM;
+            snprintf(err->message, sizeof err->message, "graph: out of memory encoding a batch");
+        }
+        return BOLT_ENOMEM;
+    }
+    bolt_tx_opts opts = {.db = db};
+    int rc = bolt_session_write(d, &opts, write_work, &w, NULL, err);
+    w.stats->attempts = bolt_session_last_attempts();
+    free_statements(&w);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ per-record counts */
+
+static const graph_product *find_product(const graph_batch *b, const char *fido) {
+    const graph_product *found = NULL;
+    for (size_t i = 0; i < b->nproducts; i++)
+        if (strcmp(b->products[i].fido, fido) == 0) {
+            found = &b->products[i];
+            if (found->known) break;
+        }
+    return found;
+}
+
+void graph_count_purchase(const graph_batch *b, const record_purchase *p, int *nodes,
+                          int *relationships) {
+    int n = 2, r = 1; /* User, Purchase; MADE */
+    if (p->retailer_id) { n++; r++; }
+    for (size_t i = 0; i < p->nitems; i++) {
+        int seen = 0;
+        for (size_t k = 0; k < i && !seen; k++) seen = !strcmp(p->items[k].fido, p->items[i].fido);
+        r++; /* CONTAINS, one per line */
+        if (seen) continue;
+        n++;
+        const graph_product *gp = find_product(b, p->items[i].fido);
+        if (gp && gp->known && gp->ncategories) {
+            n += (int)gp->ncategories;                 /* its category path */
+            r += 1 + (int)gp->ncategories - 1;         /* IN_CATEGORY, CHILD_OF links */
+        }
+    }
+    *nodes = n;
+    *relationships = r;
+}

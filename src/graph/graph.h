@@ -1,0 +1,71 @@
+/* src/graph/graph.h: the purchase graph in Neo4j (contract §6), written a batch at a time.
+ *
+ * A batch of purchases becomes ONE transaction of four UNWIND statements (categories,
+ * products, retailers, purchases with their relationships), each with a constant query
+ * text and one list parameter, rows sorted by key so that concurrent writers take locks in
+ * the same order. Every write is a MERGE on a uniquely constrained key followed by SET of
+ * the properties present, so writing the same batch twice changes nothing: a retry, a
+ * replay or a duplicate record is harmless.
+ *
+ * The caller (the pipeline) resolves product and retailer metadata first and passes it in;
+ * this module knows Cypher and the model, nothing about Kafka or HTTP.
+ */
+#ifndef CGW_GRAPH_H
+#define CGW_GRAPH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bolt/bolt.h"
+#include "record/record.h"
+
+/* Metadata of one product as the FIDO service knows it. known=0: a node without metadata. */
+typedef struct graph_product {
+    const char *fido;
+    int known;
+    const char *name;                  /* NULL when absent */
+    const char *brand;                 /* NULL when absent */
+    const char *const *categories;     /* path from the top category down */
+    size_t ncategories;
+} graph_product;
+
+typedef struct graph_retailer {
+    const char *retailer_id;
+    int known;
+    const char *name;                  /* NULL when absent */
+    const char *store_type;            /* NULL when absent */
+} graph_retailer;
+
+typedef struct graph_batch {
+    const record_purchase *const *purchases;
+    size_t npurchases;
+    const graph_product *products;     /* every fido the purchases name, each once */
+    size_t nproducts;
+    const graph_retailer *retailers;   /* every retailer_id the purchases name, each once */
+    size_t nretailers;
+} graph_batch;
+
+/* What one batch did, from the server's counters. */
+typedef struct graph_stats {
+    int64_t nodes_created;
+    int64_t relationships_created;
+    int64_t properties_set;
+    int attempts;                      /* transaction attempts, 1 when no retry was needed */
+} graph_stats;
+
+/* Create the uniqueness constraints of the model (IF NOT EXISTS) and wait for their indexes
+ * to be online. Run once at start. */
+int graph_ensure_schema(bolt_driver *d, const char *db, bolt_error *err);
+
+/* Write a batch in one transaction, retried by the driver on transient failures within its
+ * max_retry_time_ms. On failure nothing of the batch is committed. */
+int graph_write(bolt_driver *d, const char *db, const graph_batch *b, graph_stats *stats,
+                bolt_error *err);
+
+/* Nodes and relationships one purchase touches (for its "[SUCCESS] Persisted graph data"
+ * line): User, Purchase, its products, retailer and their categories; MADE, AT, CONTAINS,
+ * IN_CATEGORY and CHILD_OF. */
+void graph_count_purchase(const graph_batch *b, const record_purchase *p, int *nodes,
+                          int *relationships);
+
+#endif

@@ -1,0 +1,360 @@
+/* log.c: formatting and writing of structured log lines (see log.h for the interface).
+ *
+ * Design. A line is built in a buffer that starts on the stack (enough for nearly every
+ * line the worker writes) and moves to the heap only for long lines, then goes out with one
+ * write(2). No lock: the configuration is written once before threads start, the level is an
+ * atomic, and each call owns its buffer, so the per-record hot path costs a clock read, some
+ * copying and one system call.
+ *
+ * Escaping. Both formats must survive arbitrary bytes in values (Cypher errors, record ids
+ * from producers, payload snippets): quotes, backslashes, newlines (which would split one
+ * event into two Loki lines), control bytes and invalid UTF-8. Both formats use the same
+ * JSON-style escapes inside quotes (\" \\ \n \r \t \u00XX); invalid UTF-8 becomes U+FFFD so a
+ * JSON line is always valid JSON. In logfmt a value is quoted when it is empty or holds
+ * anything but printable ASCII other than '=' and '"'; keys are written bare, with any byte
+ * that logfmt cannot carry in a key replaced by '_'.
+ */
+#include "log/log.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOG_SERVICE_MAX 128
+#define LOG_STACK_BUF 2048
+#define LOG_VARARG_FIELDS_MAX 32
+
+static struct {
+    enum log_format format;
+    atomic_int min_level;
+    int fd;
+    char service[LOG_SERVICE_MAX];
+} log_cfg = { LOG_FORMAT_LOGFMT, LOG_INFO, 1, "consumer-graph-worker" };
+
+static const char *const log_level_names[] = { "debug", "info", "warn", "error" };
+
+void log_configure(enum log_format format, enum log_level min_level, const char *service_name) {
+    log_cfg.format = format;
+    atomic_store(&log_cfg.min_level, (int)min_level);
+    if (service_name) snprintf(log_cfg.service, sizeof log_cfg.service, "%s", service_name);
+}
+
+void log_set_level(enum log_level min_level) { atomic_store(&log_cfg.min_level, (int)min_level); }
+void log_set_output(int fd) { log_cfg.fd = fd; }
+
+bool log_enabled(enum log_level level) {
+    return (int)level >= atomic_load_explicit(&log_cfg.min_level, memory_order_relaxed);
+}
+
+const char *log_level_name(enum log_level level) {
+    if ((unsigned)level > LOG_ERROR) return "error";
+    return log_level_names[level];
+}
+
+int log_parse_level(const char *s, enum log_level *out) {
+    for (int i = LOG_DEBUG; i <= LOG_ERROR; i++) {
+        if (s && strcmp(s, log_level_names[i]) == 0) { *out = (enum log_level)i; return 0; }
+    }
+    return -1;
+}
+
+int log_parse_format(const char *s, enum log_format *out) {
+    if (s && strcmp(s, "logfmt") == 0) { *out = LOG_FORMAT_LOGFMT; return 0; }
+    if (s && strcmp(s, "json") == 0) { *out = LOG_FORMAT_JSON; return 0; }
+    return -1;
+}
+
+/* ---- line buffer ------------------------------------------------------------------------ */
+
+/* Writes go to the caller's storage while it lasts, then to a heap copy. When the heap is
+ * not available (or the caller only wants the length, as log_format_line does) bytes past
+ * the end are counted but dropped: the line is then cut rather than lost. */
+struct lbuf {
+    char *p;
+    size_t len, cap;
+    bool heap, fixed;
+};
+
+static void lb_put(struct lbuf *b, const char *s, size_t n) {
+    if (b->len + n > b->cap && !b->fixed) {
+        size_t ncap = b->cap ? b->cap * 2 : 256;
+        while (ncap < b->len + n) ncap *= 2;
+        char *np = b->heap ? realloc(b->p, ncap) : malloc(ncap);
+        if (np) {
+            if (!b->heap) memcpy(np, b->p, b->len < b->cap ? b->len : b->cap);
+            b->p = np;
+            b->cap = ncap;
+            b->heap = true;
+        } else {
+            b->fixed = true;
+        }
+    }
+    if (b->len < b->cap) {
+        size_t room = b->cap - b->len;
+        memcpy(b->p + b->len, s, n < room ? n : room);
+    }
+    b->len += n;
+}
+
+static void lb_putc(struct lbuf *b, char c) { lb_put(b, &c, 1); }
+static void lb_puts(struct lbuf *b, const char *s) { lb_put(b, s, strlen(s)); }
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when the bytes there are not valid
+ * UTF-8 (overlong forms, surrogates and code points past U+10FFFF included). */
+static size_t utf8_seq_len(const unsigned char *s, size_t avail) {
+    unsigned char c = s[0];
+    size_t n;
+    unsigned cp;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) { n = 2; cp = c & 0x1F; }
+    else if (c >= 0xE0 && c <= 0xEF) { n = 3; cp = c & 0x0F; }
+    else if (c >= 0xF0 && c <= 0xF4) { n = 4; cp = c & 0x07; }
+    else return 0;
+    if (avail < n) return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xC0) != 0x80) return 0;
+        cp = (cp << 6) | (s[i] & 0x3F);
+    }
+    if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10FFFF))) return 0;
+    if (cp >= 0xD800 && cp <= 0xDFFF) return 0;
+    return n;
+}
+
+/* Appends s escaped for the inside of a double-quoted string (both formats). Input past
+ * LOG_VALUE_MAX bytes is cut at a character boundary and marked with "...". */
+static void lb_put_escaped(struct lbuf *b, const char *str, size_t n) {
+    const unsigned char *s = (const unsigned char *)str;
+    bool cut = false;
+    if (n > LOG_VALUE_MAX) { n = LOG_VALUE_MAX; cut = true; }
+    size_t i = 0, run = 0;   /* run: start of the pending stretch of bytes copied verbatim */
+    while (i < n) {
+        unsigned char c = s[i];
+        const char *esc = NULL;
+        char ubuf[8];
+        if (c >= 0x20 && c < 0x7F && c != '"' && c != '\\') { i++; continue; }
+        if (c >= 0x80) {
+            size_t k = utf8_seq_len(s + i, n - i);
+            if (k) { i += k; continue; }
+            /* a sequence cut by LOG_VALUE_MAX is dropped, not replaced */
+            if (cut && n - i < 4 && (c & 0xC0) == 0xC0) { lb_put(b, (const char *)s + run, i - run); run = i = n; break; }
+            esc = "\\ufffd";
+        } else if (c == '"') esc = "\\\"";
+        else if (c == '\\') esc = "\\\\";
+        else if (c == '\n') esc = "\\n";
+        else if (c == '\r') esc = "\\r";
+        else if (c == '\t') esc = "\\t";
+        else { snprintf(ubuf, sizeof ubuf, "\\u%04x", c); esc = ubuf; }
+        lb_put(b, (const char *)s + run, i - run);
+        lb_puts(b, esc);
+        run = ++i;
+    }
+    lb_put(b, (const char *)s + run, n - run);
+    if (cut) lb_puts(b, "...");
+}
+
+static bool logfmt_needs_quotes(const char *s, size_t n) {
+    if (n == 0 || n > LOG_VALUE_MAX) return true;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= ' ' || c == '=' || c == '"' || c == '\\' || c >= 0x7F) return true;
+    }
+    return false;
+}
+
+static void lb_put_key(struct lbuf *b, const char *key) {
+    if (log_cfg.format == LOG_FORMAT_JSON) {
+        lb_putc(b, '"');
+        lb_put_escaped(b, key, strlen(key));
+        lb_puts(b, "\":");
+        return;
+    }
+    if (!*key) lb_putc(b, '_');
+    for (const char *k = key; *k; k++) {
+        unsigned char c = (unsigned char)*k;
+        lb_putc(b, (c <= ' ' || c == '=' || c == '"' || c >= 0x7F) ? '_' : (char)c);
+    }
+    lb_putc(b, '=');
+}
+
+static void lb_put_strval(struct lbuf *b, const char *s) {
+    size_t n = strlen(s);
+    if (log_cfg.format == LOG_FORMAT_LOGFMT && !logfmt_needs_quotes(s, n)) {
+        lb_put(b, s, n);
+        return;
+    }
+    lb_putc(b, '"');
+    lb_put_escaped(b, s, n);
+    lb_putc(b, '"');
+}
+
+/* Shortest "%g" form that reads back as the same double, so 0.1 prints as 0.1. */
+static void fmt_double(char *out, size_t len, double d) {
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(out, len, "%.*g", prec, d);
+        if (strtod(out, NULL) == d) return;
+    }
+}
+
+static void lb_put_field(struct lbuf *b, const struct log_field *f) {
+    char num[40];
+    if (!f->key) return;
+    switch (f->type) {
+    case LOG_FIELD_STR:
+        if (!f->v.s) return;          /* absent value: absent field */
+        lb_putc(b, log_cfg.format == LOG_FORMAT_JSON ? ',' : ' ');
+        lb_put_key(b, f->key);
+        lb_put_strval(b, f->v.s);
+        return;
+    case LOG_FIELD_INT: snprintf(num, sizeof num, "%lld", f->v.i); break;
+    case LOG_FIELD_UINT: snprintf(num, sizeof num, "%llu", f->v.u); break;
+    case LOG_FIELD_BOOL: snprintf(num, sizeof num, "%s", f->v.b ? "true" : "false"); break;
+    case LOG_FIELD_DOUBLE:
+        if (isfinite(f->v.d)) {
+            fmt_double(num, sizeof num, f->v.d);
+        } else {
+            /* JSON has no NaN/Inf literals: write them as strings there */
+            const char *t = isnan(f->v.d) ? "NaN" : f->v.d > 0 ? "+Inf" : "-Inf";
+            snprintf(num, sizeof num, log_cfg.format == LOG_FORMAT_JSON ? "\"%s\"" : "%s", t);
+        }
+        break;
+    default: return;
+    }
+    lb_putc(b, log_cfg.format == LOG_FORMAT_JSON ? ',' : ' ');
+    lb_put_key(b, f->key);
+    lb_puts(b, num);
+}
+
+static void fmt_timestamp(char *out, size_t len) {
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)((ts.tv_nsec / 1000000L) % 1000));
+}
+
+static void build_line(struct lbuf *b, enum log_level level, const char *msg,
+                       const struct log_field *fields, size_t n) {
+    char ts[96];          /* 24 bytes in practice; sized for any int the compiler imagines */
+    fmt_timestamp(ts, sizeof ts);
+    if (!msg) msg = "";
+    if (log_cfg.format == LOG_FORMAT_JSON) {
+        lb_puts(b, "{\"ts\":\"");
+        lb_puts(b, ts);
+        lb_puts(b, "\",\"level\":\"");
+        lb_puts(b, log_level_name(level));
+        lb_puts(b, "\",\"service_name\":");
+        lb_put_strval(b, log_cfg.service);
+        lb_puts(b, ",\"msg\":");
+        lb_put_strval(b, msg);
+        for (size_t i = 0; i < n; i++) lb_put_field(b, &fields[i]);
+        lb_puts(b, "}\n");
+    } else {
+        lb_puts(b, "ts=");
+        lb_puts(b, ts);
+        lb_puts(b, " level=");
+        lb_puts(b, log_level_name(level));
+        lb_puts(b, " service_name=");
+        lb_put_strval(b, log_cfg.service);
+        lb_puts(b, " msg=");
+        lb_put_strval(b, msg);
+        for (size_t i = 0; i < n; i++) lb_put_field(b, &fields[i]);
+        lb_putc(b, '\n');
+    }
+}
+
+size_t log_format_line(char *buf, size_t buflen, enum log_level level, const char *msg,
+                       const struct log_field *fields, size_t n) {
+    struct lbuf b = { buf, 0, buflen, false, true };
+    build_line(&b, level, msg, fields, n);
+    if (buflen) buf[b.len < buflen ? b.len : buflen - 1] = '\0';
+    return b.len;
+}
+
+static void write_all(int fd, const char *p, size_t n) {
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return;     /* nowhere to report a failing log: drop the line */
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+void log_fields(enum log_level level, const char *msg, const struct log_field *fields, size_t n) {
+    char stack[LOG_STACK_BUF];
+    struct lbuf b = { stack, 0, sizeof stack, false, false };
+    if (!log_enabled(level)) return;
+    build_line(&b, level, msg, fields, n);
+    if (b.len > b.cap) {            /* out of memory: end the cut line properly */
+        b.len = b.cap;
+        b.p[b.len - 1] = '\n';
+    }
+    write_all(log_cfg.fd, b.p, b.len);
+    if (b.heap) free(b.p);
+}
+
+void log_event(enum log_level level, const char *msg, ...) {
+    struct log_field f[LOG_VARARG_FIELDS_MAX];
+    size_t n = 0;
+    va_list ap;
+    if (!log_enabled(level)) return;
+    va_start(ap, msg);
+    for (;;) {
+        const char *k = va_arg(ap, const char *);
+        if (!k) break;
+        const char *v = va_arg(ap, const char *);
+        if (n < LOG_VARARG_FIELDS_MAX) f[n++] = LOG_STR(k, v);
+    }
+    va_end(ap);
+    log_fields(level, msg, f, n);
+}
+
+/* ---- latch ------------------------------------------------------------------------------ */
+
+static long long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool log_latch_trip(struct log_latch *l) {
+    atomic_fetch_add(&l->hits, 1);
+    if (atomic_load(&l->tripped)) return false;   /* cheap path while the outage lasts */
+    bool expected = false;
+    if (!atomic_compare_exchange_strong(&l->tripped, &expected, true)) return false;
+    atomic_store(&l->since_ms, now_ms());
+    return true;
+}
+
+bool log_latch_clear(struct log_latch *l, long long *duration_ms, unsigned long long *hits) {
+    if (!atomic_load(&l->tripped)) return false;
+    bool expected = true;
+    if (!atomic_compare_exchange_strong(&l->tripped, &expected, false)) return false;
+    long long since = atomic_load(&l->since_ms);
+    unsigned long long h = atomic_exchange(&l->hits, 0);
+    if (duration_ms) *duration_ms = now_ms() - since;
+    if (hits) *hits = h;
+    return true;
+}
+
+bool log_latch_is_tripped(struct log_latch *l) { return atomic_load(&l->tripped); }
+
+void log_report_outage(struct log_latch *l, bool failing, enum log_level level,
+                       const char *down_msg, const char *up_msg, const char *err) {
+    if (failing) {
+        if (log_latch_trip(l)) LOG(level, down_msg, LOG_STR("error", err));
+        return;
+    }
+    long long ms;
+    unsigned long long hits;
+    if (log_latch_clear(l, &ms, &hits))
+        LOG(LOG_INFO, up_msg, LOG_INT("outage_ms", ms), LOG_UINT("failures", hits));
+}

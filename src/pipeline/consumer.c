@@ -1,0 +1,713 @@
+/* src/pipeline/consumer.c: one Kafka consumer and its thread: records in, graph out,
+ * offsets committed only after the graph has them.
+ *
+ * The loop, per batch (at most batch_size records, or what arrived within linger_ms of the
+ * first one):
+ *
+ *   decode + filter (record_decode_*)    errors and skips are final: logged, counted
+ *   rollout flag per user                skip not_in_rollout
+ *   duplicates: in the batch, then in the idempotency cache (Valkey; best effort)
+ *   enrichment for the whole batch       an outage waits here and retries: nothing is
+ *                                        written without metadata because a service was down
+ *   one Neo4j transaction (graph_write)  an outage waits here and retries
+ *   idempotency marks, [SUCCESS] lines
+ *   offsets stored for every record of the batch
+ *
+ * Offsets: enable.auto.offset.store is off, so librdkafka commits (every second, on
+ * rebalance and on close) only what this loop stored, and it stores a batch's offsets only
+ * after the batch is persisted or deliberately skipped: at least once, in order per
+ * partition. While the loop waits out an outage it does not poll Kafka; librdkafka's own
+ * threads keep the group membership alive until max.poll.interval.ms, after which the group
+ * moves the partitions elsewhere and the uncommitted batch is simply read again there.
+ *
+ * A batch that Neo4j refuses for a reason that retrying cannot fix (a non-transient
+ * server error) is split: records are written one by one, and only those that fail alone
+ * become [ERROR]s, so one poisonous record never blocks its partition.
+ */
+#include "pipeline/pipeline_internal.h"
+
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "graph/graph.h"
+#include "idem/idem.h"
+
+#define BACKOFF_MIN_MS 200
+#define BACKOFF_MAX_MS 5000
+
+struct consumer {
+    pipeline *p;
+    consumer_kind kind;
+    const char *name;                       /* "receipt" / "factoid" */
+    const struct config_consumer *cc;
+    rd_kafka_t *rk;
+    struct idem *idem;
+    pthread_t thread;
+    bool started;
+    struct flags_reader flags_reader;
+    consumer_metrics m;
+    struct log_latch idem_outage, enrich_outage, neo4j_outage;
+};
+
+/* One record of a batch and what became of it. */
+typedef struct entry {
+    rd_kafka_message_t *msg;
+    record_result res;
+    bool persisted;
+} entry;
+
+static long long now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------------ metrics */
+
+static void register_metrics(consumer *c) {
+    struct metrics_registry *r = c->p->metrics;
+    consumer_metrics *m = &c->m;
+    const char *n = c->name;
+    m->consumed = metrics_register_counter(r, "cgw_records_consumed_total",
+                                           "Records read from Kafka", "consumer", n, NULL);
+    for (int i = 1; i < RECORD_REASON_COUNT; i++)
+        m->skipped[i] = metrics_register_counter(
+            r, "cgw_records_skipped_total", "Records deliberately skipped, by reason",
+            "consumer", n, "reason", record_reason_name((record_reason)i), NULL);
+    m->errors_decode = metrics_register_counter(r, "cgw_records_errors_total",
+                                                "Records that could not be processed",
+                                                "consumer", n, "kind", "decode", NULL);
+    m->errors_enrich = metrics_register_counter(r, "cgw_records_errors_total",
+                                                "Records that could not be processed",
+                                                "consumer", n, "kind", "enrichment", NULL);
+    m->errors_graph = metrics_register_counter(r, "cgw_records_errors_total",
+                                               "Records that could not be processed",
+                                               "consumer", n, "kind", "graph", NULL);
+    m->persisted = metrics_register_counter(r, "cgw_records_persisted_total",
+                                            "Records written to the graph", "consumer", n, NULL);
+    m->nodes_created = metrics_register_counter(r, "cgw_graph_nodes_created_total",
+                                                "Nodes created in Neo4j", "consumer", n, NULL);
+    m->relationships_created = metrics_register_counter(
+        r, "cgw_graph_relationships_created_total", "Relationships created in Neo4j",
+        "consumer", n, NULL);
+    m->graph_retries = metrics_register_counter(r, "cgw_graph_write_retries_total",
+                                                "Transaction attempts beyond the first",
+                                                "consumer", n, NULL);
+    m->graph_failures = metrics_register_counter(r, "cgw_graph_write_failures_total",
+                                                 "Batches whose write failed and was retried later",
+                                                 "consumer", n, NULL);
+    m->idem_unavailable = metrics_register_counter(
+        r, "cgw_idempotency_unavailable_total",
+        "Batches processed without the idempotency cache (Valkey unreachable)", "consumer", n,
+        NULL);
+    m->enrich_unavailable = metrics_register_counter(
+        r, "cgw_enrichment_unavailable_total",
+        "Batches that waited for the enrichment services", "consumer", n, NULL);
+    m->fido_count_mismatch = metrics_register_counter(
+        r, "cgw_fido_count_mismatch_total", "Orders whose fido_count disagrees with the items",
+        "consumer", n, NULL);
+    static const double sizes[] = {1, 10, 50, 100, 250, 500, 1000, 2500, 5000};
+    static const double secs[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+    m->batch_size = metrics_register_histogram(r, "cgw_batch_records", "Records per batch",
+                                               sizes, sizeof sizes / sizeof sizes[0],
+                                               "consumer", n, NULL);
+    m->write_seconds = metrics_register_histogram(r, "cgw_graph_write_seconds",
+                                                  "Time to write one batch to Neo4j", secs,
+                                                  sizeof secs / sizeof secs[0], "consumer", n,
+                                                  NULL);
+    m->lag = metrics_register_gauge(r, "cgw_consumer_lag",
+                                    "Records behind the end of the assigned partitions",
+                                    "consumer", n, NULL);
+}
+
+/* ------------------------------------------------------------------ Kafka set-up */
+
+static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    (void)rk;
+    enum log_level l = level <= 3 ? LOG_ERROR : level <= 4 ? LOG_WARN : level <= 6 ? LOG_INFO
+                                                                                  : LOG_DEBUG;
+    LOG(l, "librdkafka", LOG_STR("facility", fac), LOG_STR("detail", buf));
+}
+
+static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err,
+                    size_t errlen) {
+    char e[256];
+    if (!value) return 0;
+    if (rd_kafka_conf_set(conf, key, value, e, sizeof e) != RD_KAFKA_CONF_OK) {
+        snprintf(err, errlen, "kafka: %s: %s", key, e);
+        return -1;
+    }
+    return 0;
+}
+
+static const char *security_protocol(enum config_security_protocol p) {
+    switch (p) {
+    case CONFIG_SECURITY_SSL: return "ssl";
+    case CONFIG_SECURITY_SASL_PLAINTEXT: return "sasl_plaintext";
+    case CONFIG_SECURITY_SASL_SSL: return "sasl_ssl";
+    default: return "plaintext";
+    }
+}
+
+static rd_kafka_t *new_kafka(consumer *c, char *err, size_t errlen) {
+    const struct cgw_config *cfg = c->p->cfg;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char client_id[128];
+    snprintf(client_id, sizeof client_id, "%s-%s",
+             cfg->kafka.client_id ? cfg->kafka.client_id : "cgw", c->name);
+    int bad = conf_set(conf, "bootstrap.servers", cfg->kafka.brokers, err, errlen) ||
+              conf_set(conf, "group.id", c->cc->group, err, errlen) ||
+              conf_set(conf, "client.id", client_id, err, errlen) ||
+              conf_set(conf, "auto.offset.reset",
+                       c->cc->auto_offset_reset == CONFIG_OFFSET_LATEST ? "latest" : "earliest",
+                       err, errlen) ||
+              conf_set(conf, "enable.auto.commit", "true", err, errlen) ||
+              conf_set(conf, "auto.commit.interval.ms", "1000", err, errlen) ||
+              conf_set(conf, "enable.auto.offset.store", "false", err, errlen) ||
+              conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err,
+                       errlen) ||
+              conf_set(conf, "security.protocol",
+                       security_protocol(cfg->kafka.security_protocol), err, errlen) ||
+              conf_set(conf, "sasl.mechanism", cfg->kafka.sasl_mechanism, err, errlen) ||
+              conf_set(conf, "sasl.username", cfg->kafka.sasl_username, err, errlen) ||
+              conf_set(conf, "sasl.password", cfg->kafka.sasl_password, err, errlen);
+    for (size_t i = 0; !bad && i < cfg->kafka.properties_count; i++)
+        bad = conf_set(conf, cfg->kafka.properties[i].key, cfg->kafka.properties[i].value, err,
+                       errlen);
+    if (bad) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_log_cb(conf, kafka_log);
+    char e[512];
+    rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
+    if (!rk) {
+        snprintf(err, errlen, "kafka: %s", e);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(rk);
+    return rk;
+}
+
+static int subscribe(consumer *c, char *err, size_t errlen) {
+    rd_kafka_topic_partition_list_t *t = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(t, c->cc->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t e = rd_kafka_subscribe(c->rk, t);
+    rd_kafka_topic_partition_list_destroy(t);
+    if (e) {
+        snprintf(err, errlen, "kafka: subscribe %s: %s", c->cc->topic, rd_kafka_err2str(e));
+        return -1;
+    }
+    return 0;
+}
+
+/* librdkafka 2.8's consumer_close() with cooperative-sticky does not send LeaveGroup, which
+ * makes the next member wait out session.timeout.ms; unsubscribing first does send it. */
+static void leave_group(consumer *c) {
+    rd_kafka_unsubscribe(c->rk);
+    for (int i = 0; i < 100; i++) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, 100);
+        if (m) rd_kafka_message_destroy(m);
+        rd_kafka_topic_partition_list_t *a = NULL;
+        if (rd_kafka_assignment(c->rk, &a) != RD_KAFKA_RESP_ERR_NO_ERROR) break;
+        int n = a->cnt;
+        rd_kafka_topic_partition_list_destroy(a);
+        if (n == 0) break;
+    }
+    rd_kafka_consumer_close(c->rk);
+}
+
+/* ------------------------------------------------------------------ collecting a batch */
+
+static size_t collect(consumer *c, entry *batch) {
+    size_t n = 0;
+    long long deadline = 0;
+    while (n < (size_t)c->cc->batch_size && !pipeline_is_stopping(c->p)) {
+        int timeout = 500;
+        if (n) {
+            long long left = deadline - now_ms();
+            if (left <= 0) break;
+            timeout = (int)left;
+        }
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout);
+        if (!m) {
+            if (!n) break; /* let the caller look at the stop flag */
+            continue;
+        }
+        if (m->err) {
+            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                LOG(LOG_WARN, "Kafka consumer error", LOG_STR("consumer", c->name),
+                    LOG_STR("error", rd_kafka_message_errstr(m)));
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        batch[n++] = (entry){.msg = m};
+        if (n == 1) deadline = now_ms() + c->cc->linger_ms;
+    }
+    return n;
+}
+
+/* ------------------------------------------------------------------ decode and filter */
+
+static int32_t header_schema_id(const rd_kafka_message_t *m) {
+    rd_kafka_headers_t *h = NULL;
+    const void *v;
+    size_t len;
+    if (rd_kafka_message_headers(m, &h) != RD_KAFKA_RESP_ERR_NO_ERROR) return -1;
+    if (rd_kafka_header_get_last(h, "__value_schema_id", &v, &len)) return -1;
+    if (len == 4) {
+        const uint8_t *b = v;
+        return (int32_t)((uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]);
+    }
+    char buf[16];
+    if (len == 0 || len >= sizeof buf) return -1;
+    memcpy(buf, v, len);
+    buf[len] = '\0';
+    char *end;
+    long id = strtol(buf, &end, 10);
+    return *end || id < 0 || id > INT32_MAX ? -1 : (int32_t)id;
+}
+
+static void log_skip(consumer *c, const entry *e) {
+    const rd_kafka_message_t *m = e->msg;
+    char key[128] = "";
+    if (m->key) snprintf(key, sizeof key, "%.*s", (int)(m->key_len < 127 ? m->key_len : 127),
+                         (const char *)m->key);
+    const char *msg = c->kind == CONSUMER_RECEIPT ? "[WARN] Skipping receipt"
+                                                  : "[WARN] Skipping factoid";
+    LOG(LOG_WARN, msg, LOG_STR("consumer", c->name),
+        LOG_STR("reason", record_reason_name(e->res.reason)), LOG_STR("key", key),
+        LOG_STR("detail", e->res.detail), LOG_INT("partition", m->partition),
+        LOG_INT("offset", m->offset));
+}
+
+static void skip(consumer *c, entry *e, record_reason reason) {
+    e->res.status = RECORD_SKIP;
+    e->res.reason = reason;
+    record_purchase_free(e->res.purchase);
+    e->res.purchase = NULL;
+    metrics_inc_counter(c->m.skipped[reason]);
+    log_skip(c, e);
+}
+
+static void decode(consumer *c, entry *e) {
+    const rd_kafka_message_t *m = e->msg;
+    if (c->kind == CONSUMER_RECEIPT)
+        record_decode_receipt(m->payload, m->len, &e->res);
+    else
+        record_decode_factoid(m->payload, m->len, header_schema_id(m), &e->res);
+    metrics_inc_counter(c->m.consumed);
+    if (e->res.shop_order_finalized) {
+        LOG(LOG_INFO, "[INFO] Shop order received", LOG_STR("consumer", c->name),
+            LOG_STR("order_id", e->res.purchase ? e->res.purchase->order_id : e->res.detail),
+            LOG_INT("fido_count", e->res.purchase ? e->res.purchase->fido_count : 0));
+    }
+    if (e->res.fido_count_mismatch) metrics_inc_counter(c->m.fido_count_mismatch);
+    if (e->res.status == RECORD_ERROR) {
+        metrics_inc_counter(c->m.errors_decode);
+        LOG(LOG_ERROR, "[ERROR] Cannot decode record", LOG_STR("consumer", c->name),
+            LOG_STR("topic", c->cc->topic), LOG_INT("partition", m->partition),
+            LOG_INT("offset", m->offset), LOG_STR("error", e->res.error));
+    } else if (e->res.status == RECORD_SKIP) {
+        metrics_inc_counter(c->m.skipped[e->res.reason]);
+        log_skip(c, e);
+    }
+}
+
+static void apply_rollout(consumer *c, entry *batch, size_t n) {
+    const struct cgw_config *cfg = c->p->cfg;
+    const struct flags_set *set = flags_read(&c->p->flags, &c->flags_reader);
+    for (size_t i = 0; i < n; i++) {
+        entry *e = &batch[i];
+        if (e->res.status != RECORD_OK) continue;
+        if (!set || !flags_is_enabled_for(set, cfg->flags.rollout_flag, cfg->flags.actor_prefix,
+                                          e->res.purchase->user_id))
+            skip(c, e, RECORD_REASON_NOT_IN_ROLLOUT);
+    }
+}
+
+/* Two records with one id in a batch: the later one is the duplicate, as it would be had
+ * it arrived in a later batch. Then the cache decides for the rest. */
+static void apply_duplicates(consumer *c, entry *batch, size_t n) {
+    const char **ids = malloc((n ? n : 1) * sizeof *ids);
+    size_t *idx = malloc((n ? n : 1) * sizeof *idx);
+    bool *seen = calloc(n ? n : 1, sizeof *seen);
+    size_t k = 0;
+    if (!ids || !idx || !seen) goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (batch[i].res.status != RECORD_OK) continue;
+        bool dup = false;
+        for (size_t j = 0; j < k && !dup; j++) dup = !strcmp(ids[j], batch[i].res.purchase->id);
+        if (dup) { skip(c, &batch[i], RECORD_REASON_DUPLICATE); continue; }
+        ids[k] = batch[i].res.purchase->id;
+        idx[k++] = i;
+    }
+    if (!k) goto out;
+    enum idem_status st = idem_check(c->idem, c->name, ids, k, seen);
+    log_report_outage(&c->idem_outage, st != IDEM_OK, LOG_WARN,
+                      "Idempotency cache unreachable; going on without it",
+                      "Idempotency cache reachable again", idem_last_error(c->idem));
+    if (st != IDEM_OK) {
+        metrics_inc_counter(c->m.idem_unavailable);
+        goto out;
+    }
+    for (size_t j = 0; j < k; j++)
+        if (seen[j]) skip(c, &batch[idx[j]], RECORD_REASON_DUPLICATE);
+out:
+    free(ids);
+    free(idx);
+    free(seen);
+}
+
+/* ------------------------------------------------------------------ enrichment */
+
+typedef struct metadata {
+    struct enrich_results products, retailers;
+    graph_product *gp;
+    graph_retailer *gr;
+    size_t ngp, ngr;
+} metadata;
+
+static void metadata_free(metadata *md) {
+    enrich_results_free(&md->products);
+    enrich_results_free(&md->retailers);
+    free(md->gp);
+    free(md->gr);
+    memset(md, 0, sizeof *md);
+}
+
+/* Distinct strings; the array borrows them. */
+static size_t add_unique(const char **v, size_t n, const char *s) {
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(v[i], s)) return n;
+    v[n] = s;
+    return n + 1;
+}
+
+static enum enrich_status fetch_metadata(consumer *c, entry *batch, size_t n, metadata *md) {
+    size_t nf = 0, nr = 0, cap_f = 0;
+    for (size_t i = 0; i < n; i++)
+        if (batch[i].res.status == RECORD_OK) cap_f += batch[i].res.purchase->nitems;
+    const char **fidos = malloc((cap_f ? cap_f : 1) * sizeof *fidos);
+    const char **rids = malloc((n ? n : 1) * sizeof *rids);
+    enum enrich_status st = ENRICH_ENOMEM;
+    if (!fidos || !rids) goto out;
+    for (size_t i = 0; i < n; i++) {
+        const record_purchase *p = batch[i].res.purchase;
+        if (batch[i].res.status != RECORD_OK) continue;
+        for (size_t k = 0; k < p->nitems; k++) nf = add_unique(fidos, nf, p->items[k].fido);
+        if (p->retailer_id) nr = add_unique(rids, nr, p->retailer_id);
+    }
+    st = enrich_products(c->p->enrich, fidos, nf, &md->products);
+    if (st == ENRICH_OK) st = enrich_retailers(c->p->enrich, rids, nr, &md->retailers);
+out:
+    free(fidos);
+    free(rids);
+    return st;
+}
+
+static int build_graph_metadata(metadata *md) {
+    md->ngp = md->products.count;
+    md->ngr = md->retailers.count;
+    md->gp = calloc(md->ngp ? md->ngp : 1, sizeof *md->gp);
+    md->gr = calloc(md->ngr ? md->ngr : 1, sizeof *md->gr);
+    if (!md->gp || !md->gr) return -1;
+    for (size_t i = 0; i < md->ngp; i++) {
+        const struct enrich_product *p = &md->products.products[i];
+        md->gp[i] = (graph_product){p->fido, p->known, p->name, p->brand,
+                                    (const char *const *)p->categories, p->categories_count};
+    }
+    for (size_t i = 0; i < md->ngr; i++) {
+        const struct enrich_retailer *r = &md->retailers.retailers[i];
+        md->gr[i] = (graph_retailer){r->retailer_id, r->known, r->name, r->store_type};
+    }
+    return 0;
+}
+
+/* Waits out an outage of the enrichment services. -1 only when the worker is stopping. */
+static int enrich_batch(consumer *c, entry *batch, size_t n, metadata *md) {
+    long backoff = BACKOFF_MIN_MS;
+    for (;;) {
+        enum enrich_status st = fetch_metadata(c, batch, n, md);
+        log_report_outage(&c->enrich_outage, st != ENRICH_OK, LOG_ERROR,
+                          "[ERROR] Enrichment services unavailable; batch waits",
+                          "Enrichment services available again",
+                          st == ENRICH_OK ? "" : md->products.error[0] ? md->products.error
+                                                                       : md->retailers.error);
+        if (st == ENRICH_OK) break;
+        metadata_free(md);
+        metrics_inc_counter(c->m.enrich_unavailable);
+        if (pipeline_sleep(c->p, backoff)) return -1;
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+    if (md->products.failed || md->retailers.failed) {
+        metrics_inc_counter(c->m.errors_enrich);
+        LOG(LOG_ERROR, "[ERROR] Enrichment request refused; records keep ids without metadata",
+            LOG_STR("consumer", c->name),
+            LOG_STR("error", md->products.failed ? md->products.error : md->retailers.error));
+    }
+    return build_graph_metadata(md);
+}
+
+/* ------------------------------------------------------------------ graph */
+
+static int write_purchases(consumer *c, const metadata *md, const record_purchase **ps,
+                           size_t n, bolt_error *be) {
+    graph_batch gb = {ps, n, md->gp, md->ngp, md->gr, md->ngr};
+    graph_stats gs;
+    long long t0 = now_ms();
+    int rc = graph_write(c->p->neo4j, c->p->cfg->neo4j.database, &gb, &gs, be);
+    metrics_observe(c->m.write_seconds, (double)(now_ms() - t0) / 1000.0);
+    if (gs.attempts > 1) metrics_add_counter(c->m.graph_retries, (uint64_t)gs.attempts - 1);
+    if (rc == BOLT_OK) {
+        metrics_add_counter(c->m.nodes_created, (uint64_t)gs.nodes_created);
+        metrics_add_counter(c->m.relationships_created, (uint64_t)gs.relationships_created);
+    }
+    return rc;
+}
+
+/* A refusal that retrying cannot fix: the server rejected the data, not the moment. */
+static bool is_poison(const bolt_error *be) {
+    return be->code == BOLT_ESERVER && !be->retryable;
+}
+
+static void mark_graph_error(consumer *c, entry *e, const bolt_error *be) {
+    e->res.status = RECORD_ERROR;
+    metrics_inc_counter(c->m.errors_graph);
+    LOG(LOG_ERROR, "[ERROR] Neo4j refused record", LOG_STR("consumer", c->name),
+        LOG_STR("id", e->res.purchase->id), LOG_INT("partition", e->msg->partition),
+        LOG_INT("offset", e->msg->offset), LOG_STR("neo4j_code", be->neo4j_code),
+        LOG_STR("error", be->message));
+    record_purchase_free(e->res.purchase);
+    e->res.purchase = NULL;
+}
+
+/* Record by record, after the batch as a whole was refused. */
+static int write_one_by_one(consumer *c, const metadata *md, entry **todo, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const record_purchase *one = todo[i]->res.purchase;
+        bolt_error be;
+        int rc = write_purchases(c, md, &one, 1, &be);
+        if (rc == BOLT_OK) todo[i]->persisted = true;
+        else if (is_poison(&be)) mark_graph_error(c, todo[i], &be);
+        else return -1; /* an outage after all: the caller waits and retries */
+    }
+    return 0;
+}
+
+/* Writes the batch's purchases; waits out Neo4j outages. -1 only when stopping. */
+static int persist(consumer *c, entry *batch, size_t n, const metadata *md) {
+    entry **todo = malloc((n ? n : 1) * sizeof *todo);
+    const record_purchase **ps = malloc((n ? n : 1) * sizeof *ps);
+    size_t k = 0;
+    int result = -1;
+    if (!todo || !ps) goto out;
+    for (size_t i = 0; i < n; i++)
+        if (batch[i].res.status == RECORD_OK && !batch[i].persisted) {
+            todo[k] = &batch[i];
+            ps[k++] = batch[i].res.purchase;
+        }
+    long backoff = BACKOFF_MIN_MS;
+    while (k) {
+        bolt_error be;
+        int rc = write_purchases(c, md, ps, k, &be);
+        if (rc == BOLT_OK) {
+            for (size_t i = 0; i < k; i++) todo[i]->persisted = true;
+        } else if (is_poison(&be)) {
+            rc = write_one_by_one(c, md, todo, k);
+        }
+        log_report_outage(&c->neo4j_outage, rc != BOLT_OK, LOG_ERROR,
+                          "[ERROR] Neo4j write failed; batch waits and retries",
+                          "Neo4j writes succeed again", rc == BOLT_OK ? "" : be.message);
+        if (rc == BOLT_OK) break;
+        metrics_inc_counter(c->m.graph_failures);
+        if (pipeline_sleep(c->p, backoff)) goto out;
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+    result = 0;
+out:
+    free(todo);
+    free(ps);
+    return result;
+}
+
+/* ------------------------------------------------------------------ after the commit */
+
+static void mark_done(consumer *c, entry *batch, size_t n) {
+    const char **ids = malloc((n ? n : 1) * sizeof *ids);
+    char **vals = calloc(n ? n : 1, sizeof *vals);
+    size_t k = 0;
+    if (!ids || !vals) goto out;
+    for (size_t i = 0; i < n; i++) {
+        if (!batch[i].persisted) continue;
+        const rd_kafka_message_t *m = batch[i].msg;
+        if (asprintf(&vals[k], "%s/%d/%lld", c->cc->topic, (int)m->partition,
+                     (long long)m->offset) < 0) { vals[k] = NULL; goto out; }
+        ids[k++] = batch[i].res.purchase->id;
+    }
+    if (k && idem_mark(c->idem, c->name, ids, (const char *const *)vals, k) != IDEM_OK)
+        metrics_inc_counter(c->m.idem_unavailable);
+out:
+    for (size_t i = 0; i < k; i++) free(vals[i]);
+    free(ids);
+    free(vals);
+}
+
+static void log_success(consumer *c, entry *batch, size_t n, const metadata *md) {
+    for (size_t i = 0; i < n; i++) {
+        if (!batch[i].persisted) continue;
+        const record_purchase *p = batch[i].res.purchase;
+        const record_purchase *one[1] = {p};
+        graph_batch gb = {one, 1, md->gp, md->ngp, md->gr, md->ngr};
+        int nodes, rels;
+        graph_count_purchase(&gb, p, &nodes, &rels);
+        metrics_inc_counter(c->m.persisted);
+        LOG(LOG_INFO, "[SUCCESS] Persisted graph data", LOG_STR("consumer", c->name),
+            LOG_STR("id", p->id), LOG_STR("purchase_id", p->purchase_id),
+            LOG_INT("partition", batch[i].msg->partition), LOG_INT("offset", batch[i].msg->offset),
+            LOG_INT("nodes", nodes), LOG_INT("relationships", rels));
+    }
+}
+
+/* Stores offset+1 of every record: each is persisted, skipped or an error by now. */
+static void store_offsets(consumer *c, entry *batch, size_t n) {
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)n);
+    for (size_t i = 0; i < n; i++) {
+        const rd_kafka_message_t *m = batch[i].msg;
+        rd_kafka_topic_partition_t *tp =
+            rd_kafka_topic_partition_list_find(l, rd_kafka_topic_name(m->rkt), m->partition);
+        if (!tp) tp = rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt), m->partition);
+        if (m->offset + 1 > tp->offset) tp->offset = m->offset + 1;
+    }
+    /* Partitions revoked meanwhile refuse the store: their new owner reads them again. */
+    rd_kafka_offsets_store(c->rk, l);
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+static void update_lag(consumer *c) {
+    rd_kafka_topic_partition_list_t *a = NULL;
+    if (rd_kafka_assignment(c->rk, &a) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+    rd_kafka_position(c->rk, a);
+    int64_t lag = 0;
+    for (int i = 0; i < a->cnt; i++) {
+        int64_t lo, hi;
+        if (rd_kafka_get_watermark_offsets(c->rk, a->elems[i].topic, a->elems[i].partition, &lo,
+                                           &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+            hi >= 0 && a->elems[i].offset >= 0 && hi > a->elems[i].offset)
+            lag += hi - a->elems[i].offset;
+    }
+    rd_kafka_topic_partition_list_destroy(a);
+    metrics_set_gauge(c->m.lag, (double)lag);
+}
+
+/* ------------------------------------------------------------------ the batch */
+
+/* 0 when every record of the batch is settled; -1 when the worker stops first. */
+static int process_batch(consumer *c, entry *batch, size_t n) {
+    metrics_observe(c->m.batch_size, (double)n);
+    for (size_t i = 0; i < n; i++) decode(c, &batch[i]);
+    apply_rollout(c, batch, n);
+    apply_duplicates(c, batch, n);
+    metadata md = {0};
+    int rc = enrich_batch(c, batch, n, &md);
+    if (rc == 0) rc = persist(c, batch, n, &md);
+    if (rc == 0) {
+        mark_done(c, batch, n);
+        log_success(c, batch, n, &md);
+        store_offsets(c, batch, n);
+    }
+    metadata_free(&md);
+    return rc;
+}
+
+static void release_batch(entry *batch, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        record_purchase_free(batch[i].res.purchase);
+        rd_kafka_message_destroy(batch[i].msg);
+    }
+}
+
+static void *consumer_main(void *arg) {
+    consumer *c = arg;
+    char err[512];
+    /* No consumer runs before the flags have been read once (contract §4). */
+    while (!atomic_load(&c->p->flags.generation))
+        if (pipeline_sleep(c->p, 100)) return NULL;
+    if (subscribe(c, err, sizeof err) != 0) {
+        LOG(LOG_ERROR, "[ERROR] Consumer cannot start", LOG_STR("consumer", c->name),
+            LOG_STR("error", err));
+        return NULL;
+    }
+    LOG(LOG_INFO, "Consumer started", LOG_STR("consumer", c->name),
+        LOG_STR("topic", c->cc->topic), LOG_STR("group", c->cc->group));
+    entry *batch = calloc((size_t)c->cc->batch_size, sizeof *batch);
+    while (batch && !pipeline_is_stopping(c->p)) {
+        size_t n = collect(c, batch);
+        if (n && process_batch(c, batch, n) != 0)
+            LOG(LOG_WARN, "Batch abandoned at shutdown; it will be read again",
+                LOG_STR("consumer", c->name), LOG_UINT("records", n));
+        release_batch(batch, n);
+        memset(batch, 0, n * sizeof *batch);
+        update_lag(c);
+    }
+    free(batch);
+    leave_group(c);
+    LOG(LOG_INFO, "Consumer stopped", LOG_STR("consumer", c->name));
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ lifecycle */
+
+consumer *consumer_new(pipeline *p, consumer_kind kind, char *err, size_t errlen) {
+    consumer *c = calloc(1, sizeof *c);
+    if (!c) { snprintf(err, errlen, "out of memory"); return NULL; }
+    c->p = p;
+    c->kind = kind;
+    c->name = kind == CONSUMER_RECEIPT ? "receipt" : "factoid";
+    c->cc = kind == CONSUMER_RECEIPT ? &p->cfg->consumers.receipt : &p->cfg->consumers.factoid;
+    register_metrics(c);
+    const struct cgw_config *cfg = p->cfg;
+    struct idem_options io;
+    idem_options_init(&io);
+    io.host = cfg->valkey.host;
+    io.port = cfg->valkey.port;
+    io.password = cfg->valkey.password;
+    io.tls = cfg->valkey.tls;
+    io.prefix = cfg->valkey.key_prefix;
+    io.ttl_seconds = cfg->valkey.idempotency_ttl_seconds;
+    io.connect_timeout_ms = cfg->valkey.timeout_ms;
+    io.command_timeout_ms = cfg->valkey.timeout_ms;
+    io.client_name = kind == CONSUMER_RECEIPT ? "cgw-receipt" : "cgw-factoid";
+    c->idem = idem_new(&io, err, errlen);
+    if (!c->idem || !(c->rk = new_kafka(c, err, errlen))) {
+        consumer_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+int consumer_start(consumer *c, char *err, size_t errlen) {
+    if (pthread_create(&c->thread, NULL, consumer_main, c) != 0) {
+        snprintf(err, errlen, "cannot start the %s consumer thread", c->name);
+        return -1;
+    }
+    c->started = true;
+    return 0;
+}
+
+void consumer_join(consumer *c) {
+    if (c->started) pthread_join(c->thread, NULL);
+    c->started = false;
+}
+
+void consumer_free(consumer *c) {
+    if (!c) return;
+    consumer_join(c);
+    if (c->rk) rd_kafka_destroy(c->rk);
+    if (c->idem) idem_free(c->idem);
+    flags_release_reader(&c->flags_reader);
+    free(c);
+}

@@ -1,0 +1,236 @@
+/* src/record/record.c: what both decoders share (see record.h for the module).
+ *
+ * receipt.c and factoid.c each turn one topic's bytes into a record_result; this file holds
+ * what they have in common: reason names, the result helpers, the purchase's lifetime, the
+ * bounded allocator given to protobuf-c, and the string helpers.
+ *
+ * Two rules shape the helpers. First, everything copied out of an unpacked message is a
+ * fresh malloc'd copy owned by the purchase, so the unpacked message is freed before the
+ * decoder returns, whatever the outcome. Second, no record content reaches a message
+ * (detail, error) except ids and the factoid type, and those only through
+ * record_safe_copy(): printable ASCII, bounded length, so a log line stays one line.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "record/record_internal.h"
+
+static const char *const record_reason_names[RECORD_REASON_COUNT] = {
+    [RECORD_REASON_NONE] = "none",
+    [RECORD_REASON_DIGITAL] = "digital",
+    [RECORD_REASON_STATUS] = "status",
+    [RECORD_REASON_SOURCE] = "source",
+    [RECORD_REASON_TYPE] = "type",
+    [RECORD_REASON_NO_FIDOS] = "no_fidos",
+    [RECORD_REASON_NOT_IN_ROLLOUT] = "not_in_rollout",
+    [RECORD_REASON_DUPLICATE] = "duplicate",
+};
+
+const char *record_reason_name(record_reason r) {
+    /* Compared as unsigned: an out-of-range value from a cast cannot index the table. */
+    if ((unsigned)r >= (unsigned)RECORD_REASON_COUNT) return "unknown";
+    return record_reason_names[r];
+}
+
+/* ---- results ---------------------------------------------------------------------- */
+
+void record_result_init(record_result *out) {
+    memset(out, 0, sizeof *out);
+    out->status = RECORD_OK;
+    out->reason = RECORD_REASON_NONE;
+    out->schema_id = -1;
+    out->fido_count = -1;
+}
+
+void record_fail(record_result *out, const char *fmt, ...) {
+    va_list ap;
+    out->status = RECORD_ERROR;
+    out->reason = RECORD_REASON_NONE;
+    va_start(ap, fmt);
+    vsnprintf(out->error, sizeof out->error, fmt, ap);
+    va_end(ap);
+}
+
+void record_skip(record_result *out, record_reason reason, const char *detail) {
+    out->status = RECORD_SKIP;
+    out->reason = reason;
+    record_safe_copy(out->detail, sizeof out->detail, detail ? detail : "");
+}
+
+/* ---- strings ---------------------------------------------------------------------- */
+
+void record_safe_copy(char *dst, size_t dstlen, const char *s) {
+    size_t max = dstlen - 1, n = 0;
+    if (max > RECORD_SAFE_MAX) max = RECORD_SAFE_MAX;
+    for (; s && s[n] && n < max; n++) {
+        unsigned char c = (unsigned char)s[n];
+        dst[n] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+    }
+    if (s && s[n] && max >= 3) {        /* cut short: say so */
+        memcpy(dst + max - 3, "...", 3);
+        n = max;
+    }
+    dst[n] = '\0';
+}
+
+int record_str_empty(const char *s) {
+    return s == NULL || s[0] == '\0';
+}
+
+/* Strict UTF-8 (RFC 3629): no overlongs, no surrogates, nothing above U+10FFFF. proto3
+ * requires string fields to be valid UTF-8 but protobuf-c does not check, and the graph
+ * (Bolt strings are UTF-8) must not receive anything else. */
+int record_utf8_valid(const char *str) {
+    const unsigned char *s = (const unsigned char *)str;
+    while (s && *s) {
+        unsigned char c = *s;
+        size_t n;
+        unsigned char lo = 0x80, hi = 0xbf;
+        if (c < 0x80) { s++; continue; }
+        if (c >= 0xc2 && c <= 0xdf) n = 1;
+        else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            if (c == 0xe0) lo = 0xa0;
+            if (c == 0xed) hi = 0x9f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            if (c == 0xf0) lo = 0x90;
+            if (c == 0xf4) hi = 0x8f;
+        } else return 0;
+        /* The NUL terminator fails the range test, so this never runs past the string. */
+        if (s[1] < lo || s[1] > hi) return 0;
+        for (size_t i = 2; i <= n; i++)
+            if (s[i] < 0x80 || s[i] > 0xbf) return 0;
+        s += n + 1;
+    }
+    return 1;
+}
+
+int record_check_utf8(record_result *out, const char *what, ...) {
+    va_list ap;
+    const char *name;
+    int rc = 0;
+    va_start(ap, what);
+    while ((name = va_arg(ap, const char *)) != NULL) {
+        const char *value = va_arg(ap, const char *);
+        if (!record_utf8_valid(value)) {
+            record_fail(out, "invalid protobuf: %s field %s is not valid UTF-8", what, name);
+            rc = -1;
+            break;
+        }
+    }
+    va_end(ap);
+    return rc;
+}
+
+int record_dup(char **dst, const char *s, int null_if_empty) {
+    *dst = NULL;
+    if (s == NULL || (null_if_empty && s[0] == '\0')) return 0;
+    *dst = strdup(s);
+    return *dst ? 0 : -1;
+}
+
+int record_dup_prefixed(char **dst, const char *prefix, const char *s) {
+    size_t a = strlen(prefix), b = strlen(s);
+    *dst = malloc(a + b + 1);
+    if (!*dst) return -1;
+    memcpy(*dst, prefix, a);
+    memcpy(*dst + a, s, b + 1);
+    return 0;
+}
+
+/* ---- timestamps ------------------------------------------------------------------- */
+
+/* google.protobuf.Timestamp's documented range: 0001-01-01T00:00:00Z to
+ * 9999-12-31T23:59:59.999999999Z. */
+#define RECORD_TS_MIN_S INT64_C(-62135596800)
+#define RECORD_TS_MAX_S INT64_C(253402300799)
+
+int record_set_timestamp(record_purchase *p, const Google__Protobuf__Timestamp *ts,
+                         const char *field, record_result *out) {
+    p->has_purchased_at = 0;
+    if (!ts) return 0;
+    if (ts->seconds < RECORD_TS_MIN_S || ts->seconds > RECORD_TS_MAX_S || ts->nanos < 0 ||
+        ts->nanos > 999999999) {
+        record_fail(out, "invalid protobuf: %s is outside the Timestamp range", field);
+        return -1;
+    }
+    p->purchased_at_s = ts->seconds;
+    p->purchased_at_ns = ts->nanos;
+    p->has_purchased_at = 1;
+    return 0;
+}
+
+/* ---- purchases -------------------------------------------------------------------- */
+
+record_purchase *record_purchase_new(void) {
+    record_purchase *p = calloc(1, sizeof *p);
+    if (p) p->fido_count = -1;
+    return p;
+}
+
+void record_purchase_free(record_purchase *p) {
+    if (!p) return;
+    for (size_t i = 0; i < p->nitems; i++) {
+        free(p->items[i].fido);
+        free(p->items[i].description);
+    }
+    free(p->items);
+    free(p->id);
+    free(p->purchase_id);
+    free(p->user_id);
+    free(p->retailer_id);
+    free(p->receipt_id);
+    free(p->order_id);
+    free(p->factoid_id);
+    free(p->currency);
+    free(p);
+}
+
+/* ---- bounded allocator ------------------------------------------------------------ */
+
+/* Each block carries its size in front, so free() can give the budget back. The header is
+ * as large as max_align_t, so the block after it stays suitably aligned for any type. */
+typedef union record_alloc_hdr {
+    size_t size;
+    max_align_t align;
+} record_alloc_hdr;
+
+static void *record_alloc_fn(void *data, size_t size) {
+    record_alloc *a = data;
+    record_alloc_hdr *h;
+    size_t room = a->limit - a->used;     /* used never exceeds limit */
+    if (size > room || room - size < sizeof *h) {
+        a->exhausted = 1;
+        return NULL;
+    }
+    h = malloc(sizeof *h + size);
+    if (!h) {
+        a->exhausted = 1;
+        return NULL;
+    }
+    h->size = size;
+    a->used += sizeof *h + size;
+    return h + 1;
+}
+
+static void record_free_fn(void *data, void *ptr) {
+    record_alloc *a = data;
+    record_alloc_hdr *h;
+    if (!ptr) return;
+    h = (record_alloc_hdr *)ptr - 1;
+    a->used -= sizeof *h + h->size;
+    free(h);
+}
+
+void record_alloc_init(record_alloc *a, size_t limit) {
+    a->pc.alloc = record_alloc_fn;
+    a->pc.free = record_free_fn;
+    a->pc.allocator_data = a;
+    a->used = 0;
+    a->limit = limit;
+    a->exhausted = 0;
+}

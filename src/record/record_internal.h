@@ -1,0 +1,72 @@
+/* src/record/record_internal.h: what record.c shares with receipt.c and factoid.c.
+ *
+ * Not part of the module's interface (record.h is). Three groups of helpers live behind it:
+ *
+ * - result handling: starting a result, failing it with a message, skipping it;
+ * - a bounded protobuf-c allocator, so that a hostile record cannot make unpacking allocate
+ *   without limit (protobuf-c allocates a struct per sub-message, even for empty ones, so a
+ *   few wire bytes can cost a hundred heap bytes);
+ * - string helpers: copying out of the unpacked message, and making any record-supplied
+ *   text (ids, the factoid type) safe to print in a one-line log message.
+ */
+#ifndef CGW_RECORD_INTERNAL_H
+#define CGW_RECORD_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "google/protobuf/timestamp.pb-c.h"
+#include "record/record.h"
+
+/* Larger values are refused before unpacking: Kafka's default message.max.bytes is 1 MiB,
+ * so 16 MiB leaves room for a tuned broker while keeping the allocation budget finite. */
+#define RECORD_MAX_VALUE_LEN ((size_t)16 << 20)
+/* Heap that one unpack may use: comfortably above what a 16 MiB legitimate record needs. */
+#define RECORD_ALLOC_BUDGET ((size_t)256 << 20)
+
+/* How much of a record-supplied string goes into a message (ids, the factoid type). */
+#define RECORD_SAFE_MAX 64
+
+/* A protobuf-c allocator that refuses to go beyond `limit` bytes in total. */
+typedef struct record_alloc {
+    ProtobufCAllocator pc;      /* what protobuf-c is given; pc.allocator_data = this */
+    size_t used;
+    size_t limit;
+    int exhausted;              /* an allocation was refused: report it as such */
+} record_alloc;
+
+void record_alloc_init(record_alloc *a, size_t limit);
+
+/* Reset *out for a new record: status OK, no reason, schema_id -1. */
+void record_result_init(record_result *out);
+void record_fail(record_result *out, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void record_skip(record_result *out, record_reason reason, const char *detail);
+
+/* Copy at most RECORD_SAFE_MAX bytes of s into dst (NUL-terminated, dstlen >= 1), with
+ * every byte outside printable ASCII replaced by '?' and "..." marking a cut. */
+void record_safe_copy(char *dst, size_t dstlen, const char *s);
+
+int record_str_empty(const char *s);
+int record_utf8_valid(const char *s);
+
+/* *dst = copy of s, or NULL when s is empty and null_if_empty. Returns -1 on OOM. */
+int record_dup(char **dst, const char *s, int null_if_empty);
+/* *dst = prefix followed by s. Returns -1 on OOM. */
+int record_dup_prefixed(char **dst, const char *prefix, const char *s);
+
+/* Check each string of a NULL-terminated list of (name, value) pairs for valid UTF-8;
+ * on the first invalid one, fail out naming the field and return -1. */
+int record_check_utf8(record_result *out, const char *what, ...);
+
+/* Copy a Timestamp into p; absent leaves has_purchased_at 0. A timestamp outside
+ * google.protobuf.Timestamp's own range (years 1..9999, nanos 0..999999999) fails out
+ * and returns -1: the graph would reject it as a datetime anyway. */
+int record_set_timestamp(record_purchase *p, const Google__Protobuf__Timestamp *ts,
+                         const char *field, record_result *out);
+
+record_purchase *record_purchase_new(void);
+
+#endif

@@ -1,0 +1,430 @@
+/* config_test.c: loading, defaults, every kind of bad value (with its key path), environment
+ * substitution, the shipped config files, the redacted dump and the generated reference. */
+#define TEST_MAIN
+#include "test.h"
+
+#include "config/config.h"
+
+#include <stdarg.h>
+
+/* The smallest valid file: only the required keys (and flags.file, required by the default
+ * flags.source). */
+#define BASE                                          \
+    "kafka:\n  brokers: k1:9092\n"                    \
+    "neo4j:\n  uri: bolt://n:7687\n"                  \
+    "enrichment:\n"                                   \
+    "  fido: {base_url: http://f}\n"                  \
+    "  retailer: {base_url: http://r}\n"              \
+    "flags:\n  file: var/flags.json\n"
+
+static char err[1024];
+
+static struct cgw_config *load(const char *yaml) {
+    struct cgw_config *c = NULL;
+    err[0] = '\0';
+    if (config_load_string(yaml, strlen(yaml), "test.yaml", &c, err, sizeof err) != 0) return NULL;
+    return c;
+}
+
+/* Loads yaml expecting failure; returns the message. */
+static const char *load_err(const char *yaml) {
+    struct cgw_config *c = load(yaml);
+    if (c) {
+        config_free(c);
+        return "(loaded without error)";
+    }
+    return err;
+}
+
+TEST(minimal_file_gets_defaults) {
+    struct cgw_config *c = load(BASE);
+    CHECKF(c != NULL, "%s", err);
+    CHECK_EQ_STR(c->service_name, "consumer-graph-worker");
+    CHECK_EQ_INT(c->log.format, LOG_FORMAT_LOGFMT);
+    CHECK_EQ_INT(c->log.level, LOG_INFO);
+    CHECK(!c->log_only);
+    CHECK(!c->dry_run);
+    CHECK_EQ_INT(c->deprecated_count, 0);
+    CHECK_EQ_STR(c->kafka.brokers, "k1:9092");
+    CHECK_EQ_STR(c->kafka.client_id, "consumer-graph-worker");
+    CHECK_EQ_INT(c->kafka.security_protocol, CONFIG_SECURITY_PLAINTEXT);
+    CHECK(c->kafka.sasl_password == NULL);
+    CHECK_EQ_INT(c->kafka.properties_count, 0);
+    CHECK(c->consumers.receipt.enabled);
+    CHECK_EQ_STR(c->consumers.receipt.topic, "ProcessedReceiptEvent");
+    CHECK_EQ_STR(c->consumers.receipt.group, "consumer-graph-receipt");
+    CHECK_EQ_INT(c->consumers.receipt.auto_offset_reset, CONFIG_OFFSET_EARLIEST);
+    CHECK_EQ_INT(c->consumers.receipt.batch_size, 500);
+    CHECK_EQ_INT(c->consumers.receipt.linger_ms, 200);
+    CHECK_EQ_STR(c->consumers.factoid.topic, "factoid-stream");
+    CHECK_EQ_STR(c->consumers.factoid.group, "consumer-graph-factoid");
+    CHECK_EQ_STR(c->neo4j.user, "neo4j");
+    CHECK_EQ_STR(c->neo4j.database, "neo4j");
+    CHECK_EQ_INT(c->neo4j.max_retry_time_ms, 30000);
+    CHECK_EQ_INT(c->neo4j.pool_size, 4);
+    CHECK_EQ_INT(c->neo4j.connect_timeout_ms, 5000);
+    CHECK_EQ_STR(c->valkey.host, "127.0.0.1");
+    CHECK_EQ_INT(c->valkey.port, 6379);
+    CHECK(!c->valkey.tls);
+    CHECK_EQ_INT(c->valkey.timeout_ms, 500);
+    CHECK_EQ_INT(c->valkey.idempotency_ttl_seconds, 604800);
+    CHECK_EQ_STR(c->valkey.key_prefix, "cgw:done:");
+    CHECK_EQ_INT(c->enrichment.fido.timeout_ms, 2000);
+    CHECK_EQ_INT(c->enrichment.retailer.retries, 3);
+    CHECK_EQ_INT(c->enrichment.cache.max_entries, 100000);
+    CHECK_EQ_INT(c->enrichment.cache.ttl_seconds, 3600);
+    CHECK_EQ_INT(c->flags.source, CONFIG_FLAGS_FILE);
+    CHECK_EQ_STR(c->flags.http_token_header, "X-Flipper-Token");
+    CHECK_EQ_INT(c->flags.poll_interval_seconds, 30);
+    CHECK_EQ_STR(c->flags.actor_prefix, "User;");
+    CHECK_EQ_STR(c->flags.rollout_flag, "consumer_graph_ingestion");
+    CHECK_EQ_STR(c->flags.receipt_killswitch_flag, "consumer_graph_receipt_killswitch");
+    CHECK_EQ_STR(c->flags.factoid_killswitch_flag, "consumer_graph_factoid_killswitch");
+    CHECK_EQ_STR(c->flags.valkey_key_prefix, "");
+    CHECK(c->schema_registry.url == NULL);
+    CHECK_EQ_INT(c->schema_registry.allowed_schema_ids_count, 0);
+    CHECK_EQ_STR(c->metrics.listen, "127.0.0.1:9464");
+    config_free(c);
+}
+
+TEST(values_of_every_type) {
+    struct cgw_config *c = load(BASE
+        "service_name: cgw-test\n"
+        "log: {format: JSON, level: debug}\n"
+        "log_only: true\n"
+        "consumers:\n  receipt:\n    enabled: false\n    batch_size: 42\n    linger_ms: 2s\n"
+        "    auto_offset_reset: latest\n"
+        "valkey: {port: \"6390\", tls: TRUE, idempotency_ttl_seconds: 1d}\n"
+        "schema_registry: {url: https://sr, allowed_schema_ids: [7, 8, 9]}\n");
+    CHECKF(c != NULL, "%s", err);
+    CHECK_EQ_STR(c->service_name, "cgw-test");
+    CHECK_EQ_INT(c->log.format, LOG_FORMAT_JSON);
+    CHECK_EQ_INT(c->log.level, LOG_DEBUG);
+    CHECK(c->log_only);
+    CHECK(!c->consumers.receipt.enabled);
+    CHECK_EQ_INT(c->consumers.receipt.batch_size, 42);
+    CHECK_EQ_INT(c->consumers.receipt.linger_ms, 2000);
+    CHECK_EQ_INT(c->consumers.receipt.auto_offset_reset, CONFIG_OFFSET_LATEST);
+    CHECK_EQ_INT(c->consumers.factoid.batch_size, 500);
+    CHECK_EQ_INT(c->valkey.port, 6390);
+    CHECK(c->valkey.tls);
+    CHECK_EQ_INT(c->valkey.idempotency_ttl_seconds, 86400);
+    CHECK_EQ_INT(c->schema_registry.allowed_schema_ids_count, 3);
+    CHECK_EQ_INT(c->schema_registry.allowed_schema_ids[2], 9);
+    config_free(c);
+}
+
+TEST(unknown_key_names_path_and_suggests) {
+    CHECK_EQ_STR(load_err(BASE "kafka_x: 1\n"), "config: kafka_x: unknown key (did you mean kafka?) (test.yaml:10)");
+    CHECK_EQ_STR(load_err("kafka:\n  brokerz: x\n"),
+                 "config: kafka.brokerz: unknown key (did you mean kafka.brokers?) (test.yaml:2)");
+    CHECK_EQ_STR(load_err(BASE "consumers:\n  receipt:\n    batchsize: 5\n"),
+                 "config: consumers.receipt.batchsize: unknown key (did you mean consumers.receipt.batch_size?) (test.yaml:12)");
+    CHECK_EQ_STR(load_err(BASE "consumers:\n  shipment: {}\n"), "config: consumers.shipment: unknown key (test.yaml:11)");
+    CHECK_EQ_STR(load_err(BASE "zzzzzzzzzz: 1\n"), "config: zzzzzzzzzz: unknown key (test.yaml:10)");
+}
+
+TEST(wrong_type_names_path_and_value) {
+    CHECK_EQ_STR(load_err(BASE "consumers:\n  receipt:\n    batch_size: abc\n"),
+                 "config: consumers.receipt.batch_size: expected an integer between 1 and 10000, got \"abc\" (test.yaml:12)");
+    CHECK_EQ_STR(load_err(BASE "consumers:\n  factoid:\n    batch_size: 0\n"),
+                 "config: consumers.factoid.batch_size: expected an integer between 1 and 10000, got \"0\" (test.yaml:12)");
+    CHECK_EQ_STR(load_err(BASE "log_only: yes\n"),
+                 "config: log_only: expected a boolean (true or false), got \"yes\" (test.yaml:10)");
+    CHECK_EQ_STR(load_err(BASE "log:\n  format: xml\n"),
+                 "config: log.format: expected one of logfmt, json, got \"xml\" (test.yaml:11)");
+    CHECK_EQ_STR(load_err(BASE "valkey: {port: 70000}\n"),
+                 "config: valkey.port: expected an integer between 1 and 65535, got \"70000\" (test.yaml:10)");
+    CHECK(strstr(load_err(BASE "valkey: {timeout_ms: 5 s}\n"),
+                 "config: valkey.timeout_ms: expected a duration between 1 and 60000 milliseconds") != NULL);
+    CHECK(strstr(load_err("flags: {file: f, poll_interval_seconds: 1500ms}\n"),
+                 "config: flags.poll_interval_seconds: expected a duration between 1 and 3600 seconds") != NULL);
+    CHECK_EQ_STR(load_err("log_only: false\nkafka: broker1\n"),
+                 "config: kafka: expected a mapping (a section of keys), got a scalar (test.yaml:2)");
+    CHECK_EQ_STR(load_err("kafka:\n  brokers: [a, b]\n"),
+                 "config: kafka.brokers: expected a single value, got a list (test.yaml:2)");
+    CHECK_EQ_STR(load_err(BASE "schema_registry:\n  allowed_schema_ids: [1, x]\n"),
+                 "config: schema_registry.allowed_schema_ids[1]: expected an integer between 0 and 2147483647, got \"x\" (test.yaml:11)");
+    CHECK_EQ_STR(load_err(BASE "schema_registry:\n  allowed_schema_ids: {a: 1}\n"),
+                 "config: schema_registry.allowed_schema_ids: expected a list of integers, got a mapping (test.yaml:11)");
+    CHECK(strstr(load_err("neo4j: {uri: http://n}\n"),
+                 "config: neo4j.uri: expected a bolt://, neo4j://") != NULL);
+    CHECK_EQ_STR(load_err(BASE "metrics: {listen: \"9464\"}\n"),
+                 "config: metrics.listen: expected host:port (IPv6 as [addr]:port), got \"9464\" (test.yaml:10)");
+    CHECK_EQ_STR(load_err("- a\n- b\n"), "config: test.yaml: the top level must be a mapping of keys, got a list");
+}
+
+TEST(missing_required_names_path) {
+    CHECK_EQ_STR(load_err("neo4j:\n  uri: bolt://n\n"), "config: kafka.brokers: required value is missing");
+    CHECK_EQ_STR(load_err("kafka: {brokers: b}\n"), "config: neo4j.uri: required value is missing");
+    CHECK_EQ_STR(load_err("kafka: {brokers: b}\nneo4j: {uri: bolt://n}\nenrichment:\n  fido: {base_url: http://f}\n"),
+                 "config: enrichment.retailer.base_url: required value is missing");
+    CHECK_EQ_STR(load_err("kafka: {brokers: \"\"}\n"), "config: kafka.brokers: required value is missing");
+    CHECK_EQ_STR(load_err(""), "config: kafka.brokers: required value is missing");
+    /* required only in combination with another key */
+    CHECK_EQ_STR(load_err("kafka: {brokers: b}\nneo4j: {uri: bolt://n}\n"
+                          "enrichment: {fido: {base_url: http://f}, retailer: {base_url: http://r}}\n"),
+                 "config: flags.file: required when flags.source is file");
+    CHECK_EQ_STR(load_err(BASE "flags: {source: http}\n"), "config: flags: duplicate key (test.yaml:10)");
+}
+
+TEST(cross_key_requirements) {
+    const char *tail = "kafka: {brokers: b}\nneo4j: {uri: bolt://n}\n"
+                       "enrichment: {fido: {base_url: http://f}, retailer: {base_url: http://r}}\n";
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%sflags: {source: http}\n", tail);
+    CHECK_EQ_STR(load_err(buf), "config: flags.http_url: required when flags.source is http");
+    snprintf(buf, sizeof buf, "%sflags: {source: valkey}\n", tail);
+    struct cgw_config *c = load(buf);
+    CHECKF(c != NULL, "%s", err);
+    config_free(c);
+    snprintf(buf, sizeof buf, "%sflags: {file: f}\nkafka2: 1\n", tail);
+    CHECK(strstr(load_err(buf), "config: kafka2: unknown key") != NULL);
+    CHECK_EQ_STR(load_err("kafka: {brokers: b, security_protocol: SASL_SSL}\nneo4j: {uri: bolt://n}\n"
+                          "enrichment: {fido: {base_url: http://f}, retailer: {base_url: http://r}}\n"
+                          "flags: {file: f}\n"),
+                 "config: kafka.sasl_mechanism: required when kafka.security_protocol is sasl_*");
+    CHECK_EQ_STR(load_err("kafka: {brokers: b, security_protocol: sasl_ssl, sasl_mechanism: PLAIN, sasl_username: u}\n"
+                          "neo4j: {uri: bolt://n}\n"
+                          "enrichment: {fido: {base_url: http://f}, retailer: {base_url: http://r}}\n"
+                          "flags: {file: f}\n"),
+                 "config: kafka.sasl_password: required with SASL mechanism PLAIN");
+    c = load("kafka: {brokers: b, security_protocol: sasl_ssl, sasl_mechanism: OAUTHBEARER}\n"
+             "neo4j: {uri: bolt://n}\n"
+             "enrichment: {fido: {base_url: http://f}, retailer: {base_url: http://r}}\n"
+             "flags: {file: f}\n");
+    CHECKF(c != NULL, "%s", err);
+    CHECK_EQ_INT(c->kafka.security_protocol, CONFIG_SECURITY_SASL_SSL);
+    CHECK_EQ_STR(config_choice_name("kafka.security_protocol", c->kafka.security_protocol), "sasl_ssl");
+    config_free(c);
+    CHECK_EQ_STR(load_err("kafka: {brokers: b, sasl_mechanism: GSSAPI}\n"),
+                 "config: kafka.sasl_mechanism: expected one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER, got \"GSSAPI\" (test.yaml:1)");
+}
+
+TEST(empty_values) {
+    CHECK_EQ_STR(load_err(BASE "service_name: \"\"\n"), "config: service_name: must not be empty (test.yaml:10)");
+    CHECK_EQ_STR(load_err(BASE "consumers: {receipt: {topic: \"\"}}\n"),
+                 "config: consumers.receipt.topic: must not be empty (test.yaml:10)");
+    /* "" is fine where the default is "" or where there is no default (then it means unset) */
+    struct cgw_config *c = load(BASE "valkey: {key_prefix: \"\", password: \"\"}\nflags_x: 1\n");
+    CHECK(c == NULL);
+    CHECK_EQ_STR(err, "config: flags_x: unknown key (did you mean flags?) (test.yaml:11)");
+    c = load(BASE "valkey: {key_prefix: \"\", password: \"\"}\n");
+    CHECKF(c != NULL, "%s", err);
+    CHECK_EQ_STR(c->valkey.key_prefix, "");
+    CHECK(c->valkey.password == NULL);
+    config_free(c);
+}
+
+TEST(duplicate_keys_are_errors) {
+    CHECK_EQ_STR(load_err(BASE "log_only: true\nlog_only: false\n"), "config: log_only: duplicate key (test.yaml:11)");
+    CHECK_EQ_STR(load_err("kafka: {brokers: a}\nkafka: {brokers: b}\n"), "config: kafka: duplicate key (test.yaml:2)");
+}
+
+TEST(env_substitution) {
+    setenv("CGW_T_PW", "s3cr$t", 1);
+    setenv("CGW_T_EMPTY", "", 1);
+    unsetenv("CGW_T_UNSET");
+    struct cgw_config *c = load("kafka:\n  brokers: k1:9092\n"
+             "neo4j:\n  uri: bolt://n:7687\n  password: ${CGW_T_PW}\n  user: ${CGW_T_UNSET:-admin}\n"
+             "  database: pre-${CGW_T_PW}-post\n"
+             "enrichment:\n  fido: {base_url: http://f}\n  retailer: {base_url: http://r}\n"
+             "flags:\n  file: var/flags.json\n"
+             "valkey:\n  password: ${CGW_T_EMPTY:-fallback}\n  host: $${literal}\n  key_prefix: a$b\n"
+             "  port: ${CGW_T_UNSET:-6391}\n"
+             "schema_registry: {allowed_schema_ids: \"${CGW_T_UNSET:-3, 4}\", password: \"${CGW_T_UNSET:-}\"}\n");
+    CHECKF(c != NULL, "%s", err);
+    CHECK_EQ_STR(c->neo4j.password, "s3cr$t");
+    CHECK_EQ_STR(c->neo4j.user, "admin");
+    CHECK_EQ_STR(c->neo4j.database, "pre-s3cr$t-post");
+    CHECK_EQ_STR(c->valkey.password, "fallback");
+    CHECK_EQ_STR(c->valkey.host, "${literal}");
+    CHECK_EQ_STR(c->valkey.key_prefix, "a$b");
+    CHECK_EQ_INT(c->valkey.port, 6391);
+    CHECK_EQ_INT(c->schema_registry.allowed_schema_ids_count, 2);
+    CHECK_EQ_INT(c->schema_registry.allowed_schema_ids[1], 4);
+    CHECK(c->schema_registry.password == NULL);   /* empty means unset */
+    config_free(c);
+
+    CHECK_EQ_STR(load_err("kafka:\n  brokers: ${CGW_T_UNSET}\n"),
+                 "config: kafka.brokers: environment variable CGW_T_UNSET is not set and has no default (test.yaml:2)");
+    CHECK_EQ_STR(load_err("kafka:\n  properties:\n    ssl.key.password: ${CGW_T_UNSET}\n"),
+                 "config: kafka.properties.ssl.key.password: environment variable CGW_T_UNSET is not set and has no default (test.yaml:3)");
+    CHECK_EQ_STR(load_err("kafka:\n  brokers: ${CGW_T_PW\n"), "config: kafka.brokers: unterminated ${ in value (test.yaml:2)");
+    CHECK_EQ_STR(load_err("kafka:\n  brokers: ${1X}\n"),
+                 "config: kafka.brokers: bad environment reference \"${1X}\" (expected ${NAME} or ${NAME:-default}) (test.yaml:2)");
+    CHECK_EQ_STR(load_err("kafka:\n  brokers: ${A:b}\n"),
+                 "config: kafka.brokers: bad environment reference \"${A:b}\" (expected ${NAME} or ${NAME:-default}) (test.yaml:2)");
+    /* a substituted value is still validated against the key's type */
+    setenv("CGW_T_PORT", "http", 1);
+    CHECK_EQ_STR(load_err("valkey:\n  port: ${CGW_T_PORT}\n"),
+                 "config: valkey.port: expected an integer between 1 and 65535, got \"http\" (test.yaml:2)");
+}
+
+TEST(kafka_properties_map) {
+    struct cgw_config *c = load("kafka:\n  brokers: b\n  properties:\n    fetch.max.bytes: 1048576\n    ssl.key.password: hunter2\n"
+             "neo4j: {uri: bolt://n}\n"
+             "enrichment: {fido: {base_url: http://f}, retailer: {base_url: http://r}}\nflags: {file: f}\n");
+    CHECKF(c != NULL, "%s", err);
+    CHECK_EQ_INT(c->kafka.properties_count, 2);
+    CHECK_EQ_STR(c->kafka.properties[0].key, "fetch.max.bytes");
+    CHECK_EQ_STR(c->kafka.properties[0].value, "1048576");
+    CHECK_EQ_STR(c->kafka.properties[1].value, "hunter2");
+    config_free(c);
+    CHECK_EQ_STR(load_err("kafka:\n  properties:\n    enable.auto.commit: \"true\"\n"),
+                 "config: kafka.properties.enable.auto.commit: is set by the worker itself and cannot be overridden here (test.yaml:3)");
+    CHECK_EQ_STR(load_err("kafka:\n  properties:\n    a: [1]\n"),
+                 "config: kafka.properties.a: expected a scalar value, got a list (test.yaml:3)");
+    CHECK_EQ_STR(load_err("kafka:\n  properties: 5\n"),
+                 "config: kafka.properties: expected a mapping of names to values, got a scalar (test.yaml:2)");
+}
+
+TEST(deprecated_dry_run_is_accepted_and_reported) {
+    struct cgw_config *c = load(BASE "dry_run: true\n");
+    CHECKF(c != NULL, "%s", err);
+    CHECK(c->dry_run);
+    CHECK_EQ_INT(c->deprecated_count, 1);
+    CHECK_EQ_STR(c->deprecated[0], "dry_run");
+    config_free(c);
+}
+
+TEST(null_value_keeps_default) {
+    struct cgw_config *c = load(BASE "service_name:\nlog: ~\nvalkey:\n  port:\n");
+    CHECKF(c != NULL, "%s", err);
+    CHECK_EQ_STR(c->service_name, "consumer-graph-worker");
+    CHECK_EQ_INT(c->valkey.port, 6379);
+    config_free(c);
+}
+
+TEST(yaml_syntax_error_and_multiple_documents) {
+    CHECK(strstr(load_err("kafka: {brokers: [\n"), "config: test.yaml:") == load_err("kafka: {brokers: [\n"));
+    CHECK(strstr(load_err("kafka: {brokers: [\n"), "YAML syntax error") != NULL);
+    CHECK_EQ_STR(load_err(BASE "---\nlog_only: true\n"), "config: test.yaml: holds more than one YAML document");
+}
+
+TEST(shipped_local_yaml_loads) {
+    struct cgw_config *c = NULL;
+    unsetenv("NEO4J_PASSWORD");
+    int rc = config_load("config/local.yaml", &c, err, sizeof err);
+    CHECKF(rc == 0, "%s", err);
+    CHECK_EQ_STR(c->kafka.brokers, "127.0.0.1:9092");
+    CHECK_EQ_STR(c->neo4j.uri, "bolt://127.0.0.1:7687");
+    CHECK_EQ_STR(c->neo4j.user, "neo4j");
+    CHECK_EQ_STR(c->neo4j.password, "cgw-local-password");
+    CHECK_EQ_INT(c->valkey.port, 6390);
+    CHECK_EQ_STR(c->enrichment.fido.base_url, "http://127.0.0.1:18081");
+    CHECK_EQ_STR(c->enrichment.retailer.base_url, "http://127.0.0.1:18082");
+    CHECK_EQ_STR(c->flags.file, "var/flags.json");
+    CHECK_EQ_STR(c->metrics.listen, "127.0.0.1:9464");
+    config_free(c);
+}
+
+TEST(shipped_production_example_loads_with_env) {
+    static const char *vars[][2] = {
+        { "KAFKA_BROKERS", "b-1.example:9096" }, { "KAFKA_SASL_USERNAME", "cgw" },
+        { "KAFKA_SASL_PASSWORD", "kafka-secret-1" }, { "NEO4J_HOST", "graph.example" },
+        { "NEO4J_PASSWORD", "neo-secret-2" }, { "VALKEY_HOST", "cache.example" },
+        { "FIDO_BASE_URL", "http://fido.example" }, { "RETAILER_BASE_URL", "http://retailer.example" },
+        { "FLIPPER_API_URL", "https://flipper.example/api" }, { "FLIPPER_TOKEN", "flip-secret-3" },
+        { "SCHEMA_REGISTRY_URL", "https://sr.example" }, { "SCHEMA_REGISTRY_USERNAME", "bot" },
+        { "SCHEMA_REGISTRY_TOKEN", "sr-secret-4" },
+    };
+    struct cgw_config *c = NULL;
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) setenv(vars[i][0], vars[i][1], 1);
+    unsetenv("VALKEY_PASSWORD");
+    unsetenv("NEO4J_USER");
+    unsetenv("SCHEMA_REGISTRY_URL");
+    /* a missing secret names its key */
+    CHECK(config_load("config/production.example.yaml", &c, err, sizeof err) == -1);
+    CHECK(strstr(err, "config: schema_registry.url: environment variable SCHEMA_REGISTRY_URL is not set") == err);
+    setenv("SCHEMA_REGISTRY_URL", "https://sr.example", 1);
+    int rc = config_load("config/production.example.yaml", &c, err, sizeof err);
+    CHECKF(rc == 0, "%s", err);
+    CHECK_EQ_STR(c->neo4j.uri, "neo4j+s://graph.example:7687");
+    CHECK_EQ_STR(c->kafka.sasl_password, "kafka-secret-1");
+    CHECK(c->valkey.password == NULL);
+    CHECK_EQ_INT(c->log.format, LOG_FORMAT_JSON);
+    CHECK_EQ_INT(c->kafka.security_protocol, CONFIG_SECURITY_SASL_SSL);
+    CHECK_EQ_INT(c->neo4j.max_retry_time_ms, 30000);
+    CHECK_EQ_INT(c->enrichment.cache.ttl_seconds, 3600);
+
+    /* the dump never shows a secret */
+    char *dump = NULL;
+    size_t dlen = 0;
+    FILE *m = open_memstream(&dump, &dlen);
+    config_redacted_dump(c, m);
+    fclose(m);
+    CHECK(strstr(dump, "kafka-secret-1") == NULL);
+    CHECK(strstr(dump, "neo-secret-2") == NULL);
+    CHECK(strstr(dump, "flip-secret-3") == NULL);
+    CHECK(strstr(dump, "sr-secret-4") == NULL);
+    CHECK(strstr(dump, "kafka.sasl_password: \"<redacted>\"\n") != NULL);
+    CHECK(strstr(dump, "neo4j.uri: \"neo4j+s://graph.example:7687\"\n") != NULL);
+    CHECK(strstr(dump, "valkey.password: ~\n") != NULL);
+    CHECK(strstr(dump, "consumers.receipt.batch_size: 500\n") != NULL);
+    CHECK(strstr(dump, "kafka.properties.fetch.max.bytes: \"52428800\"\n") != NULL);
+    CHECK(strstr(dump, "log.format: json\n") != NULL);
+    free(dump);
+    config_free(c);
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) unsetenv(vars[i][0]);
+}
+
+TEST(dump_redacts_secret_looking_properties) {
+    struct cgw_config *c = load("kafka:\n  brokers: b\n  properties:\n    ssl.key.password: hunter2\n"
+                                "    sasl.oauthbearer.client.secret: s2\n    linger.ms: \"5\"\n"
+                                "neo4j: {uri: bolt://n, password: pw3}\n"
+                                "enrichment: {fido: {base_url: http://f}, retailer: {base_url: http://r}}\n"
+                                "flags: {file: f}\n");
+    CHECKF(c != NULL, "%s", err);
+    char *dump = NULL;
+    size_t dlen = 0;
+    FILE *m = open_memstream(&dump, &dlen);
+    config_redacted_dump(c, m);
+    fclose(m);
+    CHECK(strstr(dump, "hunter2") == NULL);
+    CHECK(strstr(dump, "s2\"") == NULL);
+    CHECK(strstr(dump, "pw3") == NULL);
+    CHECK(strstr(dump, "kafka.properties.linger.ms: \"5\"\n") != NULL);
+    CHECK(strstr(dump, "neo4j.password: \"<redacted>\"\n") != NULL);
+    free(dump);
+    config_free(c);
+}
+
+TEST(reference_lists_every_key_once) {
+    char *ref = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&ref, &len);
+    config_write_reference(m);
+    fclose(m);
+    CHECK(strncmp(ref, "| key | type | default | description |\n|---|---|---|---|\n", 52) == 0);
+    CHECK(strstr(ref, "| `consumers.receipt.batch_size` | integer, 1..10000 | `500` | ") != NULL);
+    CHECK(strstr(ref, "| `kafka.brokers` | string | **required** | ") != NULL);
+    CHECK(strstr(ref, "| `log.format` | `logfmt` \\| `json` | `logfmt` | ") != NULL);
+    CHECK(strstr(ref, "| `neo4j.password` | string, secret | (unset) | ") != NULL);
+    CHECK(strstr(ref, "| `flags.actor_prefix` | string | `User;` | ") != NULL);
+    CHECK(strstr(ref, "| `dry_run` | boolean | `false` | Deprecated") != NULL);
+    /* every line is a table row with 4 cells */
+    int rows = 0;
+    for (char *save = NULL, *line = strtok_r(ref, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        int cells = 0;
+        for (char *p = line; *p; p++)
+            if (*p == '|' && (p == line || p[-1] != '\\')) cells++;
+        CHECKF(cells == 5, "bad row: %s", line);
+        rows++;
+    }
+    CHECK(rows > 60);
+    free(ref);
+    CHECK(config_key_doc("neo4j.uri") != NULL);
+    CHECK(config_key_doc("neo4j") == NULL);
+    CHECK(config_choice_name("log.level", 2) != NULL);
+    CHECK_EQ_STR(config_choice_name("log.level", 2), "warn");
+    CHECK(config_choice_name("log.level", 9) == NULL);
+    CHECK(config_choice_name("neo4j.uri", 0) == NULL);
+}
+
+TEST(missing_file) {
+    struct cgw_config *c = (struct cgw_config *)1;
+    CHECK_EQ_INT(config_load("/nonexistent/cgw.yaml", &c, err, sizeof err), -1);
+    CHECK(c == NULL);
+    CHECK(strstr(err, "config: cannot open /nonexistent/cgw.yaml: ") == err);
+}

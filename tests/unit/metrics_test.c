@@ -1,0 +1,421 @@
+/* metrics_test.c: registry semantics, exact exposition text, lock-free updates from threads,
+ * and the HTTP server on an ephemeral loopback port (libcurl and raw sockets). */
+#define TEST_MAIN
+#include "test.h"
+
+#include "metrics/metrics.h"
+
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static char *render(struct metrics_registry *r) {
+    char *out = NULL;
+    size_t len = 0;
+    if (metrics_render(r, &out, &len) != 0) return NULL;
+    return out;
+}
+
+TEST(counters_with_labels_render_exactly) {
+    struct metrics_registry *r = metrics_new_registry();
+    struct metrics_counter *digital = metrics_register_counter(r, "cgw_records_skipped_total",
+        "Records skipped, by consumer and reason.", "consumer", "receipt", "reason", "digital", NULL);
+    struct metrics_counter *status = metrics_register_counter(r, "cgw_records_skipped_total",
+        "Records skipped, by consumer and reason.", "consumer", "receipt", "reason", "status", NULL);
+    struct metrics_counter *plain = metrics_register_counter(r, "cgw_polls_total", "Polls.\nSecond \\ line", NULL);
+    CHECK(digital && status && plain);
+    CHECK(digital != status);
+    /* registering again returns the same series */
+    CHECK(metrics_register_counter(r, "cgw_records_skipped_total", "x", "consumer", "receipt", "reason", "digital", NULL) == digital);
+    metrics_inc_counter(digital);
+    metrics_inc_counter(digital);
+    metrics_add_counter(status, 40);
+    metrics_inc_counter(status);
+    CHECK_EQ_INT(metrics_read_counter(digital), 2);
+    char *text = render(r);
+    CHECK_EQ_STR(text,
+                 "# HELP cgw_records_skipped_total Records skipped, by consumer and reason.\n"
+                 "# TYPE cgw_records_skipped_total counter\n"
+                 "cgw_records_skipped_total{consumer=\"receipt\",reason=\"digital\"} 2\n"
+                 "cgw_records_skipped_total{consumer=\"receipt\",reason=\"status\"} 41\n"
+                 "# HELP cgw_polls_total Polls.\\nSecond \\\\ line\n"
+                 "# TYPE cgw_polls_total counter\n"
+                 "cgw_polls_total 0\n");
+    free(text);
+    metrics_free_registry(r);
+}
+
+TEST(label_values_are_escaped) {
+    struct metrics_registry *r = metrics_new_registry();
+    struct metrics_counter *c = metrics_register_counter(r, "cgw_errors_total", "Errors.", "error", "a\"b\\c\nd", NULL);
+    CHECK(c != NULL);
+    char *text = render(r);
+    CHECK(strstr(text, "cgw_errors_total{error=\"a\\\"b\\\\c\\nd\"} 0\n") != NULL);
+    free(text);
+    metrics_free_registry(r);
+}
+
+TEST(gauges) {
+    struct metrics_registry *r = metrics_new_registry();
+    struct metrics_gauge *lag = metrics_register_gauge(r, "cgw_consumer_lag", "Lag.", "consumer", "factoid", "partition", "0", NULL);
+    struct metrics_gauge *up = metrics_register_gauge(r, "cgw_up", "Up.", NULL);
+    CHECK(lag && up);
+    metrics_set_gauge(lag, 12);
+    metrics_add_gauge(lag, 0.5);
+    metrics_add_gauge(lag, -2);
+    CHECK(metrics_read_gauge(lag) == 10.5);
+    metrics_set_gauge(up, 0.1);
+    char *text = render(r);
+    CHECK(strstr(text, "# TYPE cgw_consumer_lag gauge\ncgw_consumer_lag{consumer=\"factoid\",partition=\"0\"} 10.5\n") != NULL);
+    CHECK(strstr(text, "cgw_up 0.1\n") != NULL);
+    free(text);
+    metrics_set_gauge(up, NAN);
+    text = render(r);
+    CHECK(strstr(text, "cgw_up NaN\n") != NULL);
+    free(text);
+    metrics_set_gauge(up, -INFINITY);
+    text = render(r);
+    CHECK(strstr(text, "cgw_up -Inf\n") != NULL);
+    free(text);
+    metrics_free_registry(r);
+}
+
+TEST(histograms_are_cumulative) {
+    struct metrics_registry *r = metrics_new_registry();
+    static const double b[] = { 0.01, 0.1, 1 };
+    struct metrics_histogram *h = metrics_register_histogram(r, "cgw_neo4j_write_seconds", "Write latency.", b, 3,
+                                                             "consumer", "receipt", NULL);
+    CHECK(h != NULL);
+    metrics_observe(h, 0.005);
+    metrics_observe(h, 0.01);       /* le is inclusive */
+    metrics_observe(h, 0.05);
+    metrics_observe(h, 2.5);
+    metrics_observe(h, NAN);        /* ignored */
+    char *text = render(r);
+    CHECK_EQ_STR(text,
+                 "# HELP cgw_neo4j_write_seconds Write latency.\n"
+                 "# TYPE cgw_neo4j_write_seconds histogram\n"
+                 "cgw_neo4j_write_seconds_bucket{consumer=\"receipt\",le=\"0.01\"} 2\n"
+                 "cgw_neo4j_write_seconds_bucket{consumer=\"receipt\",le=\"0.1\"} 3\n"
+                 "cgw_neo4j_write_seconds_bucket{consumer=\"receipt\",le=\"1\"} 3\n"
+                 "cgw_neo4j_write_seconds_bucket{consumer=\"receipt\",le=\"+Inf\"} 4\n"
+                 "cgw_neo4j_write_seconds_sum{consumer=\"receipt\"} 2.565\n"
+                 "cgw_neo4j_write_seconds_count{consumer=\"receipt\"} 4\n");
+    free(text);
+    struct metrics_histogram *d = metrics_register_histogram(r, "cgw_batch_seconds", "Batch.", metrics_duration_buckets,
+                                                             metrics_duration_buckets_count, NULL);
+    CHECK(d != NULL);
+    metrics_observe(d, 100);
+    text = render(r);
+    CHECK(strstr(text, "cgw_batch_seconds_bucket{le=\"0.001\"} 0\n") != NULL);
+    CHECK(strstr(text, "cgw_batch_seconds_bucket{le=\"60\"} 0\n") != NULL);
+    CHECK(strstr(text, "cgw_batch_seconds_bucket{le=\"+Inf\"} 1\ncgw_batch_seconds_sum 100\ncgw_batch_seconds_count 1\n") != NULL);
+    free(text);
+    metrics_free_registry(r);
+}
+
+TEST(bad_registrations_return_null_with_reason) {
+    struct metrics_registry *r = metrics_new_registry();
+    static const double b[] = { 1, 0.5 };
+    static const double ok[] = { 1, 2 };
+    CHECK(metrics_register_counter(r, "9bad", "x", NULL) == NULL);
+    CHECK_EQ_STR(metrics_error(r), "metrics: invalid metric name \"9bad\"");
+    CHECK(metrics_register_counter(r, "a-b", "x", NULL) == NULL);
+    CHECK(metrics_register_counter(r, "ok_total", "x", "bad-label", "v", NULL) == NULL);
+    CHECK_EQ_STR(metrics_error(r), "metrics: ok_total: invalid label name \"bad-label\"");
+    CHECK(metrics_register_counter(r, "ok_total", "x", "__reserved", "v", NULL) == NULL);
+    CHECK(metrics_register_counter(r, "ok_total", "x", "consumer", "receipt", NULL) != NULL);
+    CHECK_EQ_STR(metrics_error(r), "");
+    CHECK(metrics_register_gauge(r, "ok_total", "x", "consumer", "receipt", NULL) == NULL);
+    CHECK_EQ_STR(metrics_error(r), "metrics: ok_total: registered before with another type or label names");
+    CHECK(metrics_register_counter(r, "ok_total", "x", "topic", "t", NULL) == NULL);
+    CHECK(metrics_register_histogram(r, "h", "x", b, 2, NULL) == NULL);
+    CHECK_EQ_STR(metrics_error(r), "metrics: h: bucket bounds must be finite and increasing");
+    CHECK(metrics_register_histogram(r, "h", "x", ok, 0, NULL) == NULL);
+    CHECK(metrics_register_histogram(r, "h", "x", ok, 2, "le", "1", NULL) == NULL);
+    CHECK(metrics_register_histogram(r, "h", "x", ok, 2, "a", "1", NULL) != NULL);
+    CHECK(metrics_register_histogram(r, "h", "x", ok, 1, "a", "2", NULL) == NULL);
+    CHECK_EQ_STR(metrics_error(r), "metrics: h: every series of a histogram needs the same buckets");
+    /* NULL handles are harmless */
+    metrics_inc_counter(NULL);
+    metrics_add_counter(NULL, 3);
+    metrics_set_gauge(NULL, 1);
+    metrics_add_gauge(NULL, 1);
+    metrics_observe(NULL, 1);
+    CHECK_EQ_INT(metrics_read_counter(NULL), 0);
+    /* families without a series are not rendered; empty registry renders "" */
+    char *text = render(r);
+    CHECK(strstr(text, "# TYPE ok_total counter\n") != NULL);
+    free(text);
+    metrics_free_registry(r);
+    struct metrics_registry *e = metrics_new_registry();
+    text = render(e);
+    CHECK_EQ_STR(text, "");
+    free(text);
+    metrics_free_registry(e);
+}
+
+#define THREADS 8
+#define ITER 100000
+static struct metrics_counter *t_counter;
+static struct metrics_gauge *t_gauge;
+static struct metrics_histogram *t_hist;
+
+static void *hammer(void *arg) {
+    (void)arg;
+    for (int i = 0; i < ITER; i++) {
+        metrics_inc_counter(t_counter);
+        metrics_add_gauge(t_gauge, 1.0);
+        metrics_observe(t_hist, (i % 4) * 0.5);   /* 0, 0.5, 1, 1.5 */
+    }
+    return NULL;
+}
+
+TEST(updates_from_many_threads_are_exact) {
+    struct metrics_registry *r = metrics_new_registry();
+    static const double b[] = { 0.5, 1 };
+    t_counter = metrics_register_counter(r, "c_total", "c", NULL);
+    t_gauge = metrics_register_gauge(r, "g", "g", NULL);
+    t_hist = metrics_register_histogram(r, "h_seconds", "h", b, 2, NULL);
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++) pthread_create(&t[i], NULL, hammer, NULL);
+    /* scrape while they run: the exposition must stay well-formed */
+    for (int i = 0; i < 20; i++) {
+        char *text = render(r);
+        CHECK(text != NULL && text[strlen(text) - 1] == '\n');
+        free(text);
+    }
+    for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
+    CHECK_EQ_INT(metrics_read_counter(t_counter), THREADS * ITER);
+    CHECK(metrics_read_gauge(t_gauge) == (double)THREADS * ITER);
+    char *text = render(r);
+    CHECK(strstr(text, "h_seconds_bucket{le=\"0.5\"} 400000\n") != NULL);
+    CHECK(strstr(text, "h_seconds_bucket{le=\"1\"} 600000\n") != NULL);
+    CHECK(strstr(text, "h_seconds_bucket{le=\"+Inf\"} 800000\nh_seconds_sum 600000\nh_seconds_count 800000\n") != NULL);
+    free(text);
+    metrics_free_registry(r);
+}
+
+/* ---- server ---- */
+
+struct resp { long status; char body[65536]; size_t len; char ctype[128]; };
+
+static size_t on_body(char *p, size_t sz, size_t n, void *ud) {
+    struct resp *r = ud;
+    size_t k = sz * n;
+    if (r->len + k < sizeof r->body) {
+        memcpy(r->body + r->len, p, k);
+        r->len += k;
+        r->body[r->len] = '\0';
+    }
+    return k;
+}
+
+static int get(int port, const char *path, const char *method, struct resp *r) {
+    char url[256];
+    CURL *c = curl_easy_init();
+    memset(r, 0, sizeof *r);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 3000L);
+    if (method && strcmp(method, "HEAD") == 0) curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    else if (method) curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    CURLcode rc = curl_easy_perform(c);
+    char *ct = NULL;
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ct);
+    if (ct) snprintf(r->ctype, sizeof r->ctype, "%s", ct);
+    curl_easy_cleanup(c);
+    return rc == CURLE_OK ? 0 : -1;
+}
+
+static int healthy = 1;
+static int health_cb(void *ud, char *reason, size_t len) {
+    (void)ud;
+    if (healthy) return 0;
+    snprintf(reason, len, "neo4j unreachable for 42 s");
+    return 1;
+}
+
+static int status_hook(void *ud, const char *path, char **body, const char **ctype) {
+    (void)ud;
+    if (strcmp(path, "/status") != 0) return 0;
+    *body = strdup("{\"consumers\":{\"receipt\":\"running\"}}");
+    *ctype = "application/json";
+    return 200;
+}
+
+/* Sends raw bytes on a fresh connection and returns what comes back (until close). */
+static int raw(int port, const char *req, size_t reqlen, char *out, size_t outlen) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) { close(fd); return -1; }
+    if (reqlen) {
+        ssize_t w = send(fd, req, reqlen, MSG_NOSIGNAL);
+        (void)w;
+    }
+    size_t got = 0;
+    for (;;) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        if (poll(&p, 1, 7000) <= 0) break;
+        ssize_t n = recv(fd, out + got, outlen - 1 - got, 0);
+        if (n <= 0) break;
+        got += (size_t)n;
+        if (got == outlen - 1) break;
+    }
+    out[got] = '\0';
+    close(fd);
+    return (int)got;
+}
+
+static int connect_idle(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) { close(fd); return -1; }
+    return fd;
+}
+
+TEST(server_endpoints) {
+    struct metrics_registry *r = metrics_new_registry();
+    struct metrics_counter *c = metrics_register_counter(r, "cgw_records_total", "Records.", "consumer", "receipt", NULL);
+    metrics_add_counter(c, 7);
+    char err[256];
+    struct metrics_server_options opt = { .listen = "127.0.0.1:0", .registry = r, .health = health_cb,
+                                          .handler = status_hook };
+    struct metrics_server *srv = metrics_start_server(&opt, err, sizeof err);
+    CHECKF(srv != NULL, "%s", err);
+    int port = metrics_get_server_port(srv);
+    CHECK(port > 0);
+    struct resp *res = malloc(sizeof *res);
+
+    CHECK_EQ_INT(get(port, "/metrics", NULL, res), 0);
+    CHECK_EQ_INT(res->status, 200);
+    CHECK_EQ_STR(res->ctype, "text/plain; version=0.0.4; charset=utf-8");
+    char *text = render(r);
+    CHECK_EQ_STR(res->body, text);
+    free(text);
+    CHECK_EQ_INT(get(port, "/metrics?name[]=x", NULL, res), 0);
+    CHECK_EQ_INT(res->status, 200);
+
+    CHECK_EQ_INT(get(port, "/healthz", NULL, res), 0);
+    CHECK_EQ_INT(res->status, 200);
+    CHECK_EQ_STR(res->body, "ok\n");
+    healthy = 0;
+    CHECK_EQ_INT(get(port, "/healthz", NULL, res), 0);
+    CHECK_EQ_INT(res->status, 503);
+    CHECK_EQ_STR(res->body, "neo4j unreachable for 42 s\n");
+    healthy = 1;
+
+    CHECK_EQ_INT(get(port, "/status", NULL, res), 0);
+    CHECK_EQ_INT(res->status, 200);
+    CHECK_EQ_STR(res->ctype, "application/json");
+    CHECK_EQ_STR(res->body, "{\"consumers\":{\"receipt\":\"running\"}}");
+
+    CHECK_EQ_INT(get(port, "/nope", NULL, res), 0);
+    CHECK_EQ_INT(res->status, 404);
+    CHECK_EQ_INT(get(port, "/metrics", "POST", res), 0);
+    CHECK_EQ_INT(res->status, 405);
+    CHECK_EQ_INT(get(port, "/metrics", "HEAD", res), 0);
+    CHECK_EQ_INT(res->status, 200);
+    CHECK_EQ_INT(res->len, 0);
+
+    free(res);
+    metrics_stop_server(srv);
+    metrics_free_registry(r);
+}
+
+TEST(server_rejects_bad_requests) {
+    char err[256], out[4096];
+    struct metrics_server_options opt = { .listen = "127.0.0.1:0" };
+    struct metrics_server *srv = metrics_start_server(&opt, err, sizeof err);
+    CHECKF(srv != NULL, "%s", err);
+    int port = metrics_get_server_port(srv);
+    static const char *const bad[] = {
+        "GARBAGE\r\n\r\n", "GET /metrics\r\n\r\n", "GET metrics HTTP/1.1\r\n\r\n", "GET /a b HTTP/1.1\r\n\r\n",
+        "GET /metrics SPDY/3\r\n\r\n", "get /metrics HTTP/1.1\r\n\r\n", "GET /\x01 HTTP/1.1\r\n\r\n", "\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(raw(port, bad[i], strlen(bad[i]), out, sizeof out) > 0);
+        CHECKF(strncmp(out, "HTTP/1.1 400 Bad Request\r\n", 26) == 0, "request %zu: %s", i, out);
+    }
+    /* bare LF line ends are fine */
+    CHECK(raw(port, "GET /healthz HTTP/1.0\n\n", 23, out, sizeof out) > 0);
+    CHECK(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    CHECK(strstr(out, "\r\n\r\nok\n") != NULL);
+    /* an endless head is cut off at the bound */
+    size_t big = 9000;
+    char *req = malloc(big);
+    memcpy(req, "GET /metrics HTTP/1.1\r\nX: ", 26);
+    memset(req + 26, 'a', big - 26);
+    CHECK(raw(port, req, big, out, sizeof out) > 0);
+    CHECKF(strncmp(out, "HTTP/1.1 431 ", 13) == 0, "%s", out);
+    free(req);
+    metrics_stop_server(srv);
+}
+
+TEST(server_is_not_blocked_by_idle_clients) {
+    char err[256], out[4096];
+    struct metrics_server_options opt = { .listen = "127.0.0.1:0" };
+    struct metrics_server *srv = metrics_start_server(&opt, err, sizeof err);
+    CHECKF(srv != NULL, "%s", err);
+    int port = metrics_get_server_port(srv);
+    int idle[20], nidle = 0;
+    /* a few silent connections, and one that sends half a request */
+    for (int i = 0; i < 3; i++) idle[nidle++] = connect_idle(port);
+    idle[nidle] = connect_idle(port);
+    CHECK(send(idle[nidle], "GET /met", 8, MSG_NOSIGNAL) == 8);
+    nidle++;
+    CHECK(raw(port, "GET /healthz HTTP/1.1\r\n\r\n", 25, out, sizeof out) > 0);
+    CHECK(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    /* fill every slot: the next connection is told "busy" at once instead of waiting */
+    for (int i = nidle; i < 20; i++) idle[nidle++] = connect_idle(port);
+    usleep(100000);
+    CHECK(raw(port, "GET /healthz HTTP/1.1\r\n\r\n", 25, out, sizeof out) > 0);
+    CHECKF(strncmp(out, "HTTP/1.1 503 ", 13) == 0, "%s", out);
+    for (int i = 0; i < nidle; i++) close(idle[i]);
+    usleep(300000);
+    CHECK(raw(port, "GET /healthz HTTP/1.1\r\n\r\n", 25, out, sizeof out) > 0);
+    CHECK(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0);
+    metrics_stop_server(srv);
+}
+
+TEST(server_times_out_stuck_clients) {
+    char err[256], out[256];
+    struct metrics_server_options opt = { .listen = "127.0.0.1:0" };
+    struct metrics_server *srv = metrics_start_server(&opt, err, sizeof err);
+    CHECKF(srv != NULL, "%s", err);
+    /* a client that never finishes its request is closed after the timeout (5 s) */
+    int n = raw(metrics_get_server_port(srv), "GET /healthz HTTP/1.1\r\n", 23, out, sizeof out);
+    CHECK_EQ_INT(n, 0);
+    metrics_stop_server(srv);
+}
+
+TEST(server_reports_bind_errors) {
+    char err[256];
+    struct metrics_server_options opt = { .listen = "127.0.0.1:0" };
+    struct metrics_server *a = metrics_start_server(&opt, err, sizeof err);
+    CHECKF(a != NULL, "%s", err);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", metrics_get_server_port(a));
+    struct metrics_server_options taken = { .listen = addr };
+    CHECK(metrics_start_server(&taken, err, sizeof err) == NULL);
+    char want[128];
+    snprintf(want, sizeof want, "metrics: cannot listen on %s: Address already in use", addr);
+    CHECK_EQ_STR(err, want);
+    struct metrics_server_options bad = { .listen = "9464" };
+    CHECK(metrics_start_server(&bad, err, sizeof err) == NULL);
+    CHECK_EQ_STR(err, "metrics: bad listen address \"9464\" (expected host:port)");
+    struct metrics_server_options v6 = { .listen = "[::1]:0" };
+    struct metrics_server *b = metrics_start_server(&v6, err, sizeof err);
+    if (b) metrics_stop_server(b);     /* hosts without IPv6 loopback may refuse: not an error of ours */
+    metrics_stop_server(a);
+}
