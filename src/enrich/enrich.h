@@ -27,7 +27,8 @@
  *                                   returns ENRICH_EUNAVAILABLE, no results, and nothing from the
  *                                   failed requests is cached (answers of requests that did
  *                                   succeed are cached: they are true regardless).
- *   other 4xx, malformed JSON       permanent for that request: its ids come back unknown with
+ *   other 4xx (429 included, as the
+ *   contract says), malformed JSON  permanent for that request: its ids come back unknown with
  *                                   failed = true, are NOT cached, and are counted in
  *                                   results.failed with the first message in results.error; the
  *                                   call still returns ENRICH_OK. Malformed JSON is permanent,
@@ -97,7 +98,7 @@ struct enrich_results {
     size_t count;                       /* == n of the call */
     struct enrich_product *products;    /* set by enrich_products, else NULL */
     struct enrich_retailer *retailers;  /* set by enrich_retailers, else NULL */
-    size_t failed;                      /* ids answered with a permanent error (not cached) */
+    size_t failed;                      /* inputs whose id got a permanent error (not cached) */
     char error[256];                    /* first permanent error, or why the call failed */
 };
 

@@ -367,7 +367,7 @@ TEST(error_rate_half_still_answers_with_retries) {
     reset_fakes();
     control(fido_port, "{\"error_rate\":0.5}");
     control(retailer_port, "{\"error_rate\":0.5}");
-    struct enrich_client *c = client(10, 2000);
+    struct enrich_client *c = client(20, 2000);     /* 25 requests x 0.5^21: no flakes */
     char **ids = fidos(3001, 450);
     struct enrich_results r;
     CHECK_EQ_INT(enrich_products(c, (const char *const *)ids, 450, &r), ENRICH_OK);
@@ -478,7 +478,7 @@ TEST(client_error_is_permanent_unknown_and_not_cached) {
 }
 
 /* A one-shot server answering every request with `answer` (malformed JSON). */
-struct garbage { int fd; const char *answer; int served; };
+struct garbage { int fd; const char *answer; _Atomic int served; };
 
 static void *garbage_server(void *arg) {
     struct garbage *g = arg;

@@ -92,7 +92,7 @@ def proto_classes(tmp_path_factory):
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
     protoc = shutil.which("protoc") or shutil.which("protoc-c")
     if not protoc:
-        pytest.skip("neither protoc nor protoc-c installed (scripts/deps apt)")
+        pytest.fail("neither protoc nor protoc-c installed (scripts/deps apt)")
     out = str(tmp_path_factory.mktemp("proto") / "contract.pb")
     subprocess.run([protoc, "-I" + os.path.join(ROOT, "proto"), "-I/usr/include", "--include_imports",
                     "-o" + out, "receipts/v1/processed_receipt_event.proto",
@@ -110,5 +110,5 @@ def kafka_bootstrap():
     try:
         socket.create_connection(("127.0.0.1", 9092), timeout=2).close()
     except OSError:
-        pytest.skip("no Kafka on 127.0.0.1:9092 (bash scripts/stack up)")
+        pytest.fail("no Kafka on 127.0.0.1:9092: start the stack (scripts/stack up)")
     return "127.0.0.1:9092"

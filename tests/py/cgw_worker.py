@@ -1,0 +1,231 @@
+# tests/py/cgw_worker.py: run the real cgw binary against the local stack, for the end-to-end
+# tests. A Scenario owns what one test needs to be independent of the others: its own topics
+# (6 partitions, created here), consumer groups, idempotency key prefix, flags file, metrics
+# port and config file; the graph is shared (Neo4j Community has one database), so tests that
+# count it wipe the model's nodes first.
+#
+# The worker is the sanitizer build (CGW_BUILD, default build/asan): its stderr is checked for
+# AddressSanitizer/UBSan/LeakSanitizer reports when it exits.
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+BOOTSTRAP = "127.0.0.1:%s" % os.environ.get("KAFKA_PORT", "9092")
+VALKEY_PORT = int(os.environ.get("VALKEY_PORT", "6390"))
+NEO4J_PORT = int(os.environ.get("NEO4J_BOLT_PORT", "7687"))
+SANITIZER = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:")
+
+
+def binary():
+    return os.path.join(ROOT, os.environ.get("CGW_BUILD", "build/asan"), "cgw")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def create_topics(names, partitions=6):
+    from confluent_kafka.admin import AdminClient, NewTopic
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    futures = admin.create_topics([NewTopic(n, partitions, 1) for n in names])
+    for f in futures.values():
+        f.result(30)
+
+
+def generate(kind, topic, n, seed, truth_path, *extra):
+    """Publish with tools/gen.py; returns the truth (with sets)."""
+    cmd = [sys.executable, os.path.join(ROOT, "tools", "gen.py"), kind, "-n", str(n), "--seed", str(seed),
+           "--bootstrap", BOOTSTRAP, "--topic", topic, "--truth", truth_path] + list(extra)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    with open(truth_path) as f:
+        return json.load(f)
+
+
+class Scenario:
+    def __init__(self, tmp, fakes_ports, receipts=True, factoids=False, rollout="true", valkey_port=None,
+                 batch_size=200, extra_yaml=""):
+        self.tmp = str(tmp)
+        tag = uuid.uuid4().hex[:10]
+        self.receipt_topic = "test-%s-receipts" % tag
+        self.factoid_topic = "test-%s-factoids" % tag
+        self.group_suffix = tag
+        self.flags_path = os.path.join(self.tmp, "flags.json")
+        self.set_flags({"consumer_graph_ingestion": {"boolean": rollout} if rollout in ("true", "false")
+                        else {"percentage_of_actors": rollout}})
+        create_topics([self.receipt_topic, self.factoid_topic])
+        self.metrics_port = free_port()
+        self.config_path = os.path.join(self.tmp, "cgw.yaml")
+        self.fakes_ports = fakes_ports
+        self.receipts, self.factoids = receipts, factoids
+        self.valkey_port = valkey_port or VALKEY_PORT
+        self.batch_size = batch_size
+        self.extra_yaml = extra_yaml
+        self.key_prefix = "cgw:test:%s:" % tag
+        self.write_config()
+        self.proc = None
+        self.runs = 0
+
+    def set_flags(self, features):
+        tmp = self.flags_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"version": 1, "features": features}, f)
+        os.replace(tmp, self.flags_path)
+
+    def write_config(self, group_suffix=None, key_prefix=None):
+        g = group_suffix or self.group_suffix
+        with open(self.config_path, "w") as f:
+            f.write(f"""
+log: {{format: logfmt, level: info}}
+kafka: {{brokers: "{BOOTSTRAP}"}}
+consumers:
+  receipt: {{enabled: {str(self.receipts).lower()}, topic: {self.receipt_topic}, group: cgw-test-r-{g}, batch_size: {self.batch_size}, linger_ms: 100}}
+  factoid: {{enabled: {str(self.factoids).lower()}, topic: {self.factoid_topic}, group: cgw-test-f-{g}, batch_size: {self.batch_size}, linger_ms: 100}}
+neo4j: {{uri: "bolt://127.0.0.1:{NEO4J_PORT}", user: neo4j, password: "${{NEO4J_PASSWORD:-cgw-local-password}}", max_retry_time_ms: 5000}}
+valkey: {{host: 127.0.0.1, port: {self.valkey_port}, timeout_ms: 300, key_prefix: "{key_prefix or self.key_prefix}"}}
+enrichment:
+  fido: {{base_url: "http://127.0.0.1:{self.fakes_ports['fido']}", timeout_ms: 1000, retries: 2}}
+  retailer: {{base_url: "http://127.0.0.1:{self.fakes_ports['retailer']}", timeout_ms: 1000, retries: 2}}
+flags: {{source: file, file: "{self.flags_path}", poll_interval_seconds: 1}}
+metrics: {{listen: "127.0.0.1:{self.metrics_port}"}}
+{self.extra_yaml}
+""")
+
+    # ---- the worker process ---------------------------------------------------------------
+
+    def start(self):
+        self.runs += 1
+        self.log_path = os.path.join(self.tmp, "worker-%d.log" % self.runs)
+        self.err_path = os.path.join(self.tmp, "worker-%d.err" % self.runs)
+        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0")
+        self.proc = subprocess.Popen([binary(), "run", "-c", self.config_path],
+                                     stdout=open(self.log_path, "w"), stderr=open(self.err_path, "w"),
+                                     env=env, cwd=ROOT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("worker exited at start: %s" % self.output())
+            try:
+                self.metrics()
+                return self
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError("worker metrics never came up")
+
+    def stop(self, sig=signal.SIGTERM, timeout=60):
+        if not self.proc or self.proc.poll() is not None:
+            return self.proc and self.proc.returncode
+        self.proc.send_signal(sig)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise AssertionError("worker did not stop within %d s after %s" % (timeout, sig))
+        if sig == signal.SIGTERM:
+            err = open(self.err_path).read()
+            assert not SANITIZER.search(err), "sanitizer report:\n" + err[-4000:]
+            assert rc == 0, "worker exit %s: %s" % (rc, err[-2000:])
+        return rc
+
+    def output(self):
+        return open(self.log_path).read() + open(self.err_path).read()
+
+    def log_lines(self, text):
+        return [l for l in open(self.log_path) if text in l]
+
+    # ---- metrics --------------------------------------------------------------------------
+
+    def metrics(self):
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.metrics_port, timeout=5) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line.startswith("#") or not line.strip():
+                continue
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+        return out
+
+    def counter(self, name, **labels):
+        want = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
+        total = 0.0
+        for k, v in self.metrics().items():
+            base, _, rest = k.partition("{")
+            if base != name:
+                continue
+            got = ",".join(sorted(rest.rstrip("}").split(","))) if rest else ""
+            if all(('%s="%s"' % kv) in got for kv in labels.items()):
+                total += v
+        return int(total)
+
+    def wait_consumed(self, consumer, n, timeout=180):
+        """Until n records were consumed and settled (persisted, skipped or errors)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("worker died: " + self.output()[-3000:])
+            settled = (self.counter("cgw_records_persisted_total", consumer=consumer) +
+                       self.counter("cgw_records_skipped_total", consumer=consumer) +
+                       self.counter("cgw_records_errors_total", consumer=consumer))
+            if settled >= n:
+                return settled
+            time.sleep(0.3)
+        raise AssertionError("%s: %d of %d records settled in %d s" % (consumer, settled, n, timeout))
+
+    def outcome_counts(self, consumer):
+        reasons = ["digital", "status"] if consumer == "receipt" else ["source", "type"]
+        out = {r: self.counter("cgw_records_skipped_total", consumer=consumer, reason=r)
+               for r in reasons + ["no_fidos", "not_in_rollout", "duplicate"]}
+        out["persisted"] = self.counter("cgw_records_persisted_total", consumer=consumer)
+        out["error"] = self.counter("cgw_records_errors_total", consumer=consumer)
+        return out
+
+    # ---- Kafka's view -----------------------------------------------------------------------
+
+    def group(self, consumer):
+        return "cgw-test-%s-%s" % ("r" if consumer == "receipt" else "f", self.group_suffix)
+
+    def topic(self, consumer):
+        return self.receipt_topic if consumer == "receipt" else self.factoid_topic
+
+    def lag(self, consumer, group=None):
+        """Records of the topic past the group's committed offsets (None: nothing committed)."""
+        from confluent_kafka import Consumer, TopicPartition
+        c = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group or self.group(consumer),
+                      "enable.auto.commit": False})
+        try:
+            topic = self.topic(consumer)
+            parts = [TopicPartition(topic, p) for p in range(6)]
+            committed = c.committed(parts, timeout=10)
+            lag = 0
+            for tp in committed:
+                lo, hi = c.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
+                lag += hi - (tp.offset if tp.offset >= 0 else lo)
+            return lag
+        finally:
+            c.close()
+
+    def wait_drained(self, consumer, timeout=240):
+        """Until the group's committed offsets reach the end of every partition."""
+        deadline = time.time() + timeout
+        lag = None
+        while time.time() < deadline:
+            if self.proc and self.proc.poll() is not None:
+                raise AssertionError("worker died: " + self.output()[-3000:])
+            lag = self.lag(consumer)
+            if lag == 0:
+                return
+            time.sleep(0.5)
+        raise AssertionError("%s: lag still %s after %d s" % (consumer, lag, timeout))
