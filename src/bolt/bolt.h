@@ -401,12 +401,20 @@ void bolt_driver_pool_stats(bolt_driver *d, int *idle, int *in_use);
  * bolt_run_enc on c; do not commit). On BOLT_OK from fn the transaction is committed. A
  * retryable failure (transient server error, lost connection, routing change) rolls back
  * and runs fn again on a fresh connection, with exponential backoff and jitter, until
- * max_retry_time_ms is spent. fn may be called several times: make it idempotent. */
+ * max_retry_time_ms is spent. fn may be called several times: make it idempotent.
+ * commit_summary (may be NULL) gets the commit's bookmark; counters come from the
+ * summaries of the queries fn runs. */
 typedef int (*bolt_work_fn)(bolt_conn *c, void *ud, bolt_error *err);
 int bolt_session_write(bolt_driver *d, const bolt_tx_opts *opts, bolt_work_fn fn, void *ud,
                        bolt_summary *commit_summary, bolt_error *err);
 int bolt_session_read(bolt_driver *d, const bolt_tx_opts *opts, bolt_work_fn fn, void *ud,
                       bolt_error *err);
+/* The ingestion write path with the same retries: bolt_run_batch (BEGIN + RUN + DISCARD +
+ * COMMIT in one write) on a pooled connection. summary gets the counters and bookmark.
+ * params may be NULL (no parameters). A batch whose COMMIT outcome is unknown is retried
+ * only with retry_unknown_commit: set it when the query is idempotent (MERGE). */
+int bolt_session_write_batch(bolt_driver *d, const bolt_tx_opts *opts, const char *query,
+                             const bolt_enc *params, bolt_summary *summary, bolt_error *err);
 /* Number of attempts the last session call on this thread made (tests, metrics). */
 int bolt_session_last_attempts(void);
 

@@ -53,41 +53,57 @@ static void note_failure(bolt_driver *d, const char *db, const char *address,
         driver_forget(d, db, address, 1);
 }
 
-/* One try: acquire, BEGIN, fn, COMMIT (or ROLLBACK), release. */
-static int attempt(bolt_driver *d, const bolt_tx_opts *opts, int read_only, bolt_work_fn fn,
-                   void *ud, bolt_summary *commit_summary, char *address, bolt_error *err) {
+/* What one try needs; which fields are used depends on the kind of work. */
+typedef struct work {
+    const bolt_tx_opts *opts;
+    int read_only;
+    bolt_work_fn fn;           /* transaction function, or NULL for a batch */
+    void *ud;
+    const char *query;         /* batch */
+    const bolt_enc *params;
+    bolt_summary *summary;
+} work;
+
+static void bookmark_summary(bolt_summary *s, const bolt_conn *c) {
+    memset(s, 0, sizeof *s);
+    s->t_first = s->t_last = -1;
+    snprintf(s->bookmark, sizeof s->bookmark, "%s", bolt_conn_last_bookmark(c));
+}
+
+/* BEGIN, fn, COMMIT (or ROLLBACK) on a borrowed connection. */
+static int run_fn(bolt_conn *c, const work *w, bolt_error *err) {
+    bolt_tx_opts o = w->opts ? *w->opts : (bolt_tx_opts){0};
+    o.read_only = w->read_only;
+    int rc = bolt_begin(c, &o, err);
+    if (rc) return rc;
+    bolt_error_clear(err);
+    rc = w->fn(c, w->ud, err);
+    if (rc) {
+        if (err->code == BOLT_OK)
+            bolt_err(err, BOLT_ECALLBACK, "transaction function failed (%d)", rc);
+        if (!bolt_conn_is_defunct(c)) bolt_rollback(c, NULL);
+        return rc;
+    }
+    rc = bolt_commit(c, err);
+    if (!rc && w->summary) bookmark_summary(w->summary, c);
+    return rc;
+}
+
+/* One try: acquire, the work, release. */
+static int attempt(bolt_driver *d, const work *w, char *address, bolt_error *err) {
     bolt_conn *c;
-    const char *db = opts && opts->db ? opts->db : NULL;
+    const char *db = w->opts ? w->opts->db : NULL;
     address[0] = 0;
-    int rc = bolt_driver_acquire(d, db, read_only, &c, err);
+    int rc = bolt_driver_acquire(d, db, w->read_only, &c, err);
     if (rc) return rc;
     snprintf(address, 300, "%s", bolt_conn_address(c));
-    bolt_tx_opts o = opts ? *opts : (bolt_tx_opts){0};
-    o.read_only = read_only;
-    rc = bolt_begin(c, &o, err);
-    if (!rc) {
-        bolt_error_clear(err);
-        rc = fn(c, ud, err);
-        if (rc && err && err->code == BOLT_OK)
-            bolt_err(err, BOLT_ECALLBACK, "transaction function failed (%d)", rc);
-        if (rc) {
-            if (!bolt_conn_is_defunct(c)) bolt_rollback(c, NULL);
-        } else {
-            rc = bolt_commit(c, err);
-            if (!rc && commit_summary) {
-                memset(commit_summary, 0, sizeof *commit_summary);
-                commit_summary->t_first = commit_summary->t_last = -1;
-                snprintf(commit_summary->bookmark, sizeof commit_summary->bookmark, "%s",
-                         bolt_conn_last_bookmark(c));
-            }
-        }
-    }
+    if (w->fn) rc = run_fn(c, w, err);
+    else rc = bolt_run_batch(c, w->query, w->params, w->opts, w->summary, err);
     bolt_driver_release(d, c);
     return rc;
 }
 
-static int run_with_retries(bolt_driver *d, const bolt_tx_opts *opts, int read_only,
-                            bolt_work_fn fn, void *ud, bolt_summary *summary, bolt_error *err) {
+static int run_with_retries(bolt_driver *d, const work *w, bolt_error *err) {
     const bolt_config *cfg = &driver_settings(d)->cfg;
     bolt_error local;
     if (!err) err = &local;
@@ -97,12 +113,12 @@ static int run_with_retries(bolt_driver *d, const bolt_tx_opts *opts, int read_o
     last_attempts = 0;
     for (;;) {
         last_attempts++;
-        int rc = attempt(d, opts, read_only, fn, ud, summary, address, err);
+        int rc = attempt(d, w, address, err);
         if (rc == BOLT_OK) return BOLT_OK;
         int retry = err->retryable ||
                     (rc == BOLT_ECOMMIT_UNKNOWN && cfg->retry_unknown_commit);
         if (!retry) return rc;
-        note_failure(d, opts ? opts->db : NULL, address, err);
+        note_failure(d, w->opts ? w->opts->db : NULL, address, err);
         int64_t now = bolt_now_ms();
         if (now >= deadline) return rc;
         if (!is_lost_connection(rc)) {
@@ -115,10 +131,18 @@ static int run_with_retries(bolt_driver *d, const bolt_tx_opts *opts, int read_o
 
 int bolt_session_write(bolt_driver *d, const bolt_tx_opts *opts, bolt_work_fn fn, void *ud,
                        bolt_summary *commit_summary, bolt_error *err) {
-    return run_with_retries(d, opts, 0, fn, ud, commit_summary, err);
+    work w = {.opts = opts, .fn = fn, .ud = ud, .summary = commit_summary};
+    return run_with_retries(d, &w, err);
 }
 
 int bolt_session_read(bolt_driver *d, const bolt_tx_opts *opts, bolt_work_fn fn, void *ud,
                       bolt_error *err) {
-    return run_with_retries(d, opts, 1, fn, ud, NULL, err);
+    work w = {.opts = opts, .read_only = 1, .fn = fn, .ud = ud};
+    return run_with_retries(d, &w, err);
+}
+
+int bolt_session_write_batch(bolt_driver *d, const bolt_tx_opts *opts, const char *query,
+                             const bolt_enc *params, bolt_summary *summary, bolt_error *err) {
+    work w = {.opts = opts, .query = query, .params = params, .summary = summary};
+    return run_with_retries(d, &w, err);
 }

@@ -353,3 +353,88 @@ TEST(routing_table_refreshes_on_expiry_and_forget) {
     CHECK_EQ_INT(writers, 1);
     bolt_driver_free(d);
 }
+
+static bolt_enc *rows_of_keys(int n) {
+    bolt_enc *e = bolt_enc_new();
+    bolt_enc_map_begin(e, 1);
+    bolt_enc_string(e, "rows");
+    bolt_enc_list_begin(e, (size_t)n);
+    for (int i = 1; i <= n; i++) {
+        bolt_enc_map_begin(e, 1);
+        bolt_enc_string(e, "k");
+        bolt_enc_int(e, i);
+    }
+    return e;
+}
+
+TEST(session_write_batch_counts_and_does_not_retry_client_errors) {
+    bolt_driver *d = new_driver("bolt", 4);
+    bolt_error err;
+    cleanup(d, "BoltTestWB");
+    bolt_enc *e = rows_of_keys(100);
+    bolt_summary s;
+    OK(bolt_session_write_batch(d, NULL, "UNWIND $rows AS r MERGE (n:BoltTestWB {k: r.k})", e,
+                                &s, &err));
+    CHECK_EQ_INT(s.counters.nodes_created, 100);
+    CHECK(s.bookmark[0] != 0);
+    OK(bolt_session_write_batch(d, NULL, "UNWIND $rows AS r MERGE (n:BoltTestWB {k: r.k})", e,
+                                &s, &err));
+    CHECK_EQ_INT(s.counters.nodes_created, 0);   /* idempotent */
+    CHECK_EQ_INT(bolt_session_write_batch(d, NULL, "UNWIND $rows AS r MERGE (n:BoltTestWB {k: r.k}",
+                                          e, &s, &err), BOLT_ESERVER);
+    CHECK_EQ_INT(bolt_session_last_attempts(), 1);
+    bolt_enc_free(e);
+    cleanup(d, "BoltTestWB");
+    bolt_driver_free(d);
+}
+
+typedef struct holder { bolt_driver *d; pthread_barrier_t *go; } holder;
+
+/* Locks k=2, lets the batch start (it locks 1, then waits for 2), then asks for 1. */
+static void *hold_two_then_one(void *arg) {
+    holder *h = arg;
+    bolt_conn *c;
+    if (bolt_driver_acquire(h->d, NULL, 0, &c, NULL)) {
+        pthread_barrier_wait(h->go);
+        return NULL;
+    }
+    bolt_begin(c, NULL, NULL);
+    bolt_query(c, "MATCH (n:BoltTestWBD {k: 2}) SET n.a = 1", NULL, NULL, NULL, NULL, NULL, NULL);
+    pthread_barrier_wait(h->go);
+    struct timespec ts = {0, 300 * 1000000};
+    nanosleep(&ts, NULL);
+    int rc = bolt_query(c, "MATCH (n:BoltTestWBD {k: 1}) SET n.a = 1", NULL, NULL, NULL, NULL,
+                        NULL, NULL);
+    if (rc) bolt_rollback(c, NULL);
+    else bolt_commit(c, NULL);
+    bolt_driver_release(h->d, c);
+    return NULL;
+}
+
+TEST(session_write_batch_survives_deadlock) {
+    bolt_driver *d = new_driver("bolt", 4);
+    bolt_error err;
+    cleanup(d, "BoltTestWBD");
+    bolt_conn *c;
+    OK(bolt_driver_acquire(d, NULL, 0, &c, &err));
+    OK(bolt_query(c, "CREATE (:BoltTestWBD {k: 1}), (:BoltTestWBD {k: 2})", NULL, NULL, NULL,
+                  NULL, NULL, &err));
+    bolt_driver_release(d, c);
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, 2);
+    holder h = {d, &go};
+    pthread_t t;
+    pthread_create(&t, NULL, hold_two_then_one, &h);
+    pthread_barrier_wait(&go);
+    bolt_enc *e = rows_of_keys(2);
+    bolt_summary s;
+    int rc = bolt_session_write_batch(d, NULL, "UNWIND $rows AS r MATCH (n:BoltTestWBD {k: r.k}) "
+                                      "SET n.b = 1", e, &s, &err);
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&go);
+    bolt_enc_free(e);
+    CHECKF(rc == BOLT_OK, "%s: %s", bolt_code_name(rc), err.message);
+    CHECK_EQ_INT(s.counters.properties_set, 2);
+    cleanup(d, "BoltTestWBD");
+    bolt_driver_free(d);
+}
