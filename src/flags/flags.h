@@ -158,4 +158,62 @@ int flags_open_file(struct flags_file *ff, const char *path, char *err, size_t e
 int flags_poll_file(struct flags_file *ff, struct flags_set **out, char *err, size_t errlen);
 void flags_close_file(struct flags_file *ff);
 
+/* ---- Flipper HTTP API source (flags_http.c) --------------------------------------------------- */
+
+/* Polls flipper-api's GET /features (gates included) with libcurl. url is the base URL where
+ * flipper-api is mounted, as in the config key flags.http_url: "http://app/flipper/api" or
+ * Flipper Cloud's "https://www.flippercloud.io/adapter"; "/features?exclude_gate_names=true" is
+ * appended (a url already ending in "/features" is used as is; a query in url is kept). The
+ * token, when set, is sent in token_header and never appears in a message. Each poll sends
+ * If-None-Match with the last ETag: 304 is "unchanged". The server's poll-interval header
+ * (seconds; Flipper Cloud uses it to slow clients down) is kept for
+ * flags_http_suggested_interval_ms. Not thread-safe: one poller thread per source. */
+struct flags_http_options {
+    const char *url;                /* required: http:// or https:// */
+    const char *token;              /* NULL or "": no token header */
+    const char *token_header;       /* NULL or "": "X-Flipper-Token" */
+    long connect_timeout_ms;        /* 0: 2000 */
+    long timeout_ms;                /* whole request; 0: 5000 */
+};
+
+struct flags_http;                  /* opaque */
+
+/* Copies the options (the caller's strings may be freed); does not connect. */
+struct flags_http *flags_open_http(const struct flags_http_options *o, char *err, size_t errlen);
+/* 1: *out is a new snapshot (one reference); 0: unchanged (304), *out NULL; -1: error. */
+int flags_poll_http(struct flags_http *h, struct flags_set **out, char *err, size_t errlen);
+/* The poll-interval the server asked for in its last 200 or 304 that carried the header, in
+ * ms; 0 while none was seen. Poll every max(configured, suggested). */
+long flags_http_suggested_interval_ms(const struct flags_http *h);
+/* The features URL polled, without userinfo or query: what messages name, safe to log. */
+const char *flags_http_url(const struct flags_http *h);
+void flags_close_http(struct flags_http *h);
+
+/* ---- Valkey source: Flipper's Redis adapter keys (flags_valkey.c) ------------------------------ */
+
+/* Reads <key_prefix>flipper_features (SET of names) and one HASH <key_prefix><name> per name
+ * with hiredis: SMEMBERS, then every HGETALL pipelined in one round trip. A poll whose
+ * replies hash (SHA-256) to the same digest as the last snapshot returned is "unchanged"
+ * without building anything. A member without a hash is a feature with every gate off; an
+ * empty or missing set gives an empty snapshot (every flag off), not an error. The connection
+ * is opened at the first poll and, after any error, dropped and opened again at the next poll.
+ * Not thread-safe: one poller thread per source. No TLS (hiredis 0.14). */
+struct flags_valkey_options {
+    const char *host;               /* required */
+    int port;                       /* 0: 6379 */
+    const char *password;           /* NULL or "": no AUTH */
+    const char *key_prefix;         /* NULL: "" (Flipper's default); concatenated as is */
+    const char *client_name;        /* NULL or "": no CLIENT SETNAME */
+    long connect_timeout_ms;        /* 0: 1000 */
+    long command_timeout_ms;        /* 0: 2000 */
+};
+
+struct flags_valkey;                /* opaque */
+
+/* Copies the options; does not connect. */
+struct flags_valkey *flags_open_valkey(const struct flags_valkey_options *o, char *err, size_t errlen);
+/* 1: *out is a new snapshot (one reference); 0: unchanged, *out NULL; -1: error. */
+int flags_poll_valkey(struct flags_valkey *v, struct flags_set **out, char *err, size_t errlen);
+void flags_close_valkey(struct flags_valkey *v);
+
 #endif

@@ -110,7 +110,8 @@ static int record_factoid_filter(const record_factoid_msg *m, record_result *out
         out->fido_count_mismatch = (int64_t)nfidos != (int64_t)o->fido_count;
     }
     if (nfidos == 0) {
-        record_skip(out, RECORD_REASON_NO_FIDOS, NULL);
+        /* The order id as detail: the skip line then names the order it is about. */
+        record_skip(out, RECORD_REASON_NO_FIDOS, o ? o->order_id : NULL);
         return 1;
     }
     if (record_str_empty(o->order_id)) {

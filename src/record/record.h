@@ -14,6 +14,13 @@
  * snapshot and Valkey; their reasons are listed here so that every reason has one name.
  *
  * Ownership: a record_purchase owns all its strings; record_purchase_free() releases it.
+ *
+ * Guarantees of a RECORD_OK purchase: every string it holds is valid UTF-8 (proto3 demands
+ * it, protobuf-c does not check, Bolt needs it: a record with invalid UTF-8 in a field the
+ * purchase uses is an error), timestamps are within google.protobuf.Timestamp's range, and
+ * an order line whose quantity x unit price overflows int64 makes the record an error
+ * rather than a saturated total. Values over 16 MiB, and values whose decoding would need
+ * an unreasonable amount of memory, are errors too.
  */
 #ifndef CGW_RECORD_H
 #define CGW_RECORD_H
@@ -79,13 +86,15 @@ typedef struct record_purchase {
 } record_purchase;
 
 /* The result of decoding one record. On RECORD_OK, purchase is set and owned by the caller.
- * On RECORD_SKIP, reason is set and detail may name e.g. the status (static or in detail_buf).
+ * On RECORD_SKIP, reason is set and detail may name e.g. the status (a copy, in detail).
  * On RECORD_ERROR, error holds a one-line message without record contents beyond ids. */
 typedef struct record_result {
     record_status status;
     record_reason reason;
     record_purchase *purchase;
-    char detail[128];           /* status name for RECORD_REASON_STATUS, type for _TYPE, ... */
+    char detail[128];           /* status name for RECORD_REASON_STATUS, type for _TYPE,
+                                   source name for _SOURCE, order id for a factoid's
+                                   _NO_FIDOS; printable ASCII, at most 64 bytes */
     char error[256];
     /* Factoids: the record's schema id (from the frame or the header), -1 if none. */
     int32_t schema_id;

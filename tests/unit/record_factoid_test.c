@@ -399,6 +399,7 @@ TEST(no_fidos_still_reports_the_order) {
     CHECK_EQ_INT(res.reason, RECORD_REASON_NO_FIDOS);
     CHECK_EQ_INT(res.shop_order_finalized, 1);
     CHECK_EQ_STR(res.order_id, "ord-9");
+    CHECK_EQ_STR(res.detail, "ord-9");
     CHECK_EQ_INT(res.fido_count, 0);
     CHECK_EQ_INT(res.fido_count_mismatch, 0);
     /* The producer claims 2 fidos, the items have none. */

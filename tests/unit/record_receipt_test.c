@@ -320,3 +320,21 @@ TEST(reason_names) {
 TEST(purchase_free_null) {
     record_purchase_free(NULL);
 }
+
+TEST(allocation_budget_stops_amplification) {
+    /* 8 Mi empty items (2 wire bytes each): protobuf-c would allocate a ~90-byte struct
+     * and a pointer per item, about 700 MiB for 16 MiB of input. The budget refuses it,
+     * and whatever protobuf-c allocated before is given back (LeakSanitizer checks). */
+    size_t n = (size_t)8 << 20, len = 2 * n;
+    uint8_t *buf = malloc(len);
+    record_result res;
+    for (size_t i = 0; i < n; i++) {
+        buf[2 * i] = 0x4a;                 /* field 9 (items), length-delimited */
+        buf[2 * i + 1] = 0x00;             /* empty ReceiptItem */
+    }
+    record_decode_receipt(buf, len, &res);
+    CHECK_EQ_INT(res.status, RECORD_ERROR);
+    CHECK_EQ_STR(res.error, "invalid protobuf: receipt needs more memory than allowed to "
+                 "decode");
+    free(buf);
+}

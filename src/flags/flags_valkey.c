@@ -1,0 +1,395 @@
+/* flags_valkey.c: the Valkey flag source, reading Flipper's Redis-adapter keys.
+ *
+ * Place. One of the three sources of flags.h (file, HTTP, Valkey); the pipeline's poller calls
+ * flags_poll_valkey every flags.poll_interval_seconds and publishes what it returns. It never
+ * logs: every failure is -1 with a message, and the caller keeps the last snapshot and logs
+ * once per outage (contract section 4).
+ *
+ * Layout read (flipper-redis lib/flipper/adapters/redis.rb, research brief 1.5):
+ * <prefix>flipper_features is a SET of feature names; <prefix><name> is a HASH with fields
+ * boolean, percentage_of_actors, percentage_of_time, expression, actors/<id> and
+ * groups/<name>. The prefix is concatenated as is, like the adapter's key_prefix.
+ *
+ * Design. A poll is two round trips on one blocking hiredis connection: SMEMBERS, then every
+ * HGETALL appended to the output buffer and read back in order (a pipeline, as the adapter's
+ * get_all does). Members and each hash's fields are sorted, then hashed (SHA-256, every string
+ * length-prefixed); the same digest as the last snapshot returned means "unchanged" and nothing
+ * is built. Otherwise the replies go through the flags builder, which validates the values;
+ * the digest is remembered only for a snapshot returned, so bad data is reported at every poll
+ * until fixed. A connection with an I/O error is dropped and opened again at the next poll;
+ * connect and command timeouts bound every poll.
+ */
+#include "flags/flags.h"
+
+#include <hiredis/hiredis.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#define FLAGS_VALKEY_SET "flipper_features"
+
+struct flags_valkey {
+    char *host;
+    int port;
+    char *password;
+    char *prefix;
+    char *set_key;                      /* <prefix>flipper_features */
+    char *client_name;
+    long connect_timeout_ms, command_timeout_ms;
+    redisContext *ctx;
+    unsigned char digest[32];           /* of the replies behind the last snapshot returned */
+    bool have_digest;
+};
+
+/* The replies of one poll: members sorted, hashes[i] the HGETALL of members[i]. */
+struct flags_valkey_replies {
+    redisReply *set;
+    redisReply **members;               /* borrowed from set */
+    size_t count;
+    redisReply **hashes;
+};
+
+/* One field of a hash, for sorting. */
+struct flags_valkey_pair {
+    const redisReply *field, *value;
+};
+
+__attribute__((format(printf, 3, 4)))
+static void flags_valkey_err(char *err, size_t errlen, const char *fmt, ...) {
+    va_list ap;
+    if (!err || !errlen) return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static struct timeval flags_tv(long ms) {
+    return (struct timeval){ms / 1000, (ms % 1000) * 1000};
+}
+
+/* ---- lifetime ---------------------------------------------------------------------------------- */
+
+static bool flags_dup(const char *s, char **out) {
+    *out = s && *s ? strdup(s) : NULL;
+    return !(s && *s) || *out;
+}
+
+static char *flags_set_key(const char *prefix) {
+    size_t n = strlen(prefix);
+    char *k = malloc(n + sizeof FLAGS_VALKEY_SET);
+    if (k) {
+        memcpy(k, prefix, n);
+        memcpy(k + n, FLAGS_VALKEY_SET, sizeof FLAGS_VALKEY_SET);
+    }
+    return k;
+}
+
+static const char *flags_valkey_check(const struct flags_valkey_options *o) {
+    if (!o->host || !*o->host) return "host is empty";
+    if (o->port < 0 || o->port > 65535) return "port must be 1..65535";
+    if (o->connect_timeout_ms < 0 || o->command_timeout_ms < 0) return "timeouts must be >= 0";
+    return NULL;
+}
+
+struct flags_valkey *flags_open_valkey(const struct flags_valkey_options *o, char *err, size_t errlen) {
+    const char *bad = flags_valkey_check(o);
+    if (bad) {
+        flags_valkey_err(err, errlen, "flags: valkey source: %s", bad);
+        return NULL;
+    }
+    struct flags_valkey *v = calloc(1, sizeof *v);
+    if (!v || !flags_dup(o->host, &v->host) || !flags_dup(o->password, &v->password) ||
+        !flags_dup(o->client_name, &v->client_name) ||
+        !(v->prefix = strdup(o->key_prefix ? o->key_prefix : "")) ||
+        !(v->set_key = flags_set_key(v->prefix))) {
+        flags_close_valkey(v);
+        flags_valkey_err(err, errlen, "flags: valkey source: out of memory");
+        return NULL;
+    }
+    v->port = o->port ? o->port : 6379;
+    v->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 1000;
+    v->command_timeout_ms = o->command_timeout_ms ? o->command_timeout_ms : 2000;
+    return v;
+}
+
+void flags_close_valkey(struct flags_valkey *v) {
+    if (!v) return;
+    if (v->ctx) redisFree(v->ctx);
+    free(v->host);
+    if (v->password) explicit_bzero(v->password, strlen(v->password));
+    free(v->password);
+    free(v->prefix);
+    free(v->set_key);
+    free(v->client_name);
+    free(v);
+}
+
+/* ---- connection ------------------------------------------------------------------------------ */
+
+static void flags_valkey_drop(struct flags_valkey *v) {
+    if (v->ctx) redisFree(v->ctx);
+    v->ctx = NULL;
+}
+
+/* An I/O failure on the connection: message, connection dropped for the next poll. */
+static int flags_valkey_lost(struct flags_valkey *v, const char *what, char *err, size_t errlen) {
+    flags_valkey_err(err, errlen, "flags: valkey %s:%d: %s: %s", v->host, v->port, what,
+                     v->ctx && v->ctx->errstr[0] ? v->ctx->errstr : "connection lost");
+    flags_valkey_drop(v);
+    return -1;
+}
+
+/* A command that must answer +OK, on a fresh connection. */
+static int flags_valkey_setup(struct flags_valkey *v, int argc, const char **argv, const char *what,
+                              char *err, size_t errlen) {
+    redisReply *r = redisCommandArgv(v->ctx, argc, argv, NULL);
+    if (!r) return flags_valkey_lost(v, what, err, errlen);
+    int rc = r->type == REDIS_REPLY_STATUS ? 0 : -1;
+    if (rc < 0) {
+        flags_valkey_err(err, errlen, "flags: valkey %s:%d: %s refused: %s", v->host, v->port, what,
+                         r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        flags_valkey_drop(v);
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+static int flags_valkey_connect(struct flags_valkey *v, char *err, size_t errlen) {
+    if (v->ctx) return 0;
+    v->ctx = redisConnectWithTimeout(v->host, v->port, flags_tv(v->connect_timeout_ms));
+    if (!v->ctx || v->ctx->err) return flags_valkey_lost(v, "connect", err, errlen);
+    if (redisSetTimeout(v->ctx, flags_tv(v->command_timeout_ms)) != REDIS_OK)
+        return flags_valkey_lost(v, "setting timeouts", err, errlen);
+    if (v->password) {
+        const char *argv[2] = {"AUTH", v->password};
+        if (flags_valkey_setup(v, 2, argv, "AUTH", err, errlen) < 0) return -1;
+    }
+    if (v->client_name) {
+        const char *argv[3] = {"CLIENT", "SETNAME", v->client_name};
+        if (flags_valkey_setup(v, 3, argv, "CLIENT SETNAME", err, errlen) < 0) return -1;
+    }
+    return 0;
+}
+
+/* ---- fetching ---------------------------------------------------------------------------------- */
+
+static int flags_cmp_bytes(const redisReply *a, const redisReply *b) {
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = memcmp(a->str, b->str, n);
+    return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+static int flags_cmp_member(const void *a, const void *b) {
+    return flags_cmp_bytes(*(redisReply *const *)a, *(redisReply *const *)b);
+}
+
+static int flags_cmp_pair(const void *a, const void *b) {
+    return flags_cmp_bytes(((const struct flags_valkey_pair *)a)->field, ((const struct flags_valkey_pair *)b)->field);
+}
+
+/* A string reply usable as a C string (no NUL inside). */
+static bool flags_is_text(const redisReply *r) {
+    return r->type == REDIS_REPLY_STRING && !memchr(r->str, '\0', r->len);
+}
+
+static void flags_free_replies(struct flags_valkey_replies *rs) {
+    for (size_t i = 0; rs->hashes && i < rs->count; i++)
+        if (rs->hashes[i]) freeReplyObject(rs->hashes[i]);
+    free(rs->hashes);
+    if (rs->set) freeReplyObject(rs->set);
+    memset(rs, 0, sizeof *rs);
+}
+
+static int flags_fetch_members(struct flags_valkey *v, struct flags_valkey_replies *rs, char *err, size_t errlen) {
+    const char *argv[2] = {"SMEMBERS", v->set_key};
+    rs->set = redisCommandArgv(v->ctx, 2, argv, NULL);
+    if (!rs->set) return flags_valkey_lost(v, "SMEMBERS", err, errlen);
+    if (rs->set->type != REDIS_REPLY_ARRAY) {
+        flags_valkey_err(err, errlen, "flags: valkey %s:%d: SMEMBERS %s: %s", v->host, v->port, v->set_key,
+                         rs->set->type == REDIS_REPLY_ERROR ? rs->set->str : "not a set");
+        return -1;
+    }
+    rs->members = rs->set->element;
+    rs->count = rs->set->elements;
+    for (size_t i = 0; i < rs->count; i++) {
+        if (!flags_is_text(rs->members[i]) || rs->members[i]->len == 0) {
+            flags_valkey_err(err, errlen, "flags: valkey %s:%d: %s holds a member that is not a feature name",
+                             v->host, v->port, v->set_key);
+            return -1;
+        }
+    }
+    if (rs->count > 1) qsort(rs->members, rs->count, sizeof *rs->members, flags_cmp_member);
+    return 0;
+}
+
+/* Every HGETALL appended, then read back: one round trip. */
+static int flags_fetch_hashes(struct flags_valkey *v, struct flags_valkey_replies *rs, char *err, size_t errlen) {
+    size_t plen = strlen(v->prefix);
+    if (!rs->count) return 0;
+    if (!(rs->hashes = calloc(rs->count, sizeof *rs->hashes))) {
+        flags_valkey_err(err, errlen, "flags: valkey: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < rs->count; i++) {
+        const redisReply *m = rs->members[i];
+        char *key = malloc(plen + m->len);
+        if (!key) {
+            flags_valkey_err(err, errlen, "flags: valkey: out of memory");
+            flags_valkey_drop(v);       /* half a pipeline is queued: start clean */
+            return -1;
+        }
+        memcpy(key, v->prefix, plen);
+        memcpy(key + plen, m->str, m->len);
+        const char *argv[2] = {"HGETALL", key};
+        size_t lens[2] = {7, plen + m->len};
+        int rc = redisAppendCommandArgv(v->ctx, 2, argv, lens);
+        free(key);
+        if (rc != REDIS_OK) return flags_valkey_lost(v, "HGETALL", err, errlen);
+    }
+    for (size_t i = 0; i < rs->count; i++) {
+        void *r = NULL;
+        if (redisGetReply(v->ctx, &r) != REDIS_OK || !r) return flags_valkey_lost(v, "HGETALL", err, errlen);
+        rs->hashes[i] = r;
+    }
+    return 0;
+}
+
+static int flags_check_hash(const struct flags_valkey *v, const redisReply *m, const redisReply *h,
+                            char *err, size_t errlen) {
+    const char *why = NULL;
+    if (h->type == REDIS_REPLY_ERROR) why = h->str;
+    else if (h->type != REDIS_REPLY_ARRAY || h->elements % 2) why = "not a hash";
+    for (size_t j = 0; !why && j < h->elements; j++)
+        if (!flags_is_text(h->element[j])) why = "a field or value holds a NUL byte";
+    if (!why) return 0;
+    flags_valkey_err(err, errlen, "flags: valkey %s:%d: HGETALL %s%s: %s", v->host, v->port, v->prefix, m->str, why);
+    return -1;
+}
+
+static int flags_fetch(struct flags_valkey *v, struct flags_valkey_replies *rs, char *err, size_t errlen) {
+    if (flags_fetch_members(v, rs, err, errlen) < 0 || flags_fetch_hashes(v, rs, err, errlen) < 0) return -1;
+    for (size_t i = 0; i < rs->count; i++)
+        if (flags_check_hash(v, rs->members[i], rs->hashes[i], err, errlen) < 0) return -1;
+    return 0;
+}
+
+/* ---- digest ------------------------------------------------------------------------------------ */
+
+static void flags_hash_bytes(EVP_MD_CTX *md, const void *p, size_t len) {
+    uint64_t n = len;
+    EVP_DigestUpdate(md, &n, sizeof n);
+    EVP_DigestUpdate(md, p, len);
+}
+
+/* Fields of one hash, sorted, into md. */
+static int flags_hash_feature(EVP_MD_CTX *md, const redisReply *m, const redisReply *h) {
+    size_t n = h->elements / 2;
+    struct flags_valkey_pair *pairs = n ? malloc(n * sizeof *pairs) : NULL;
+    if (n && !pairs) return -1;
+    for (size_t j = 0; j < n; j++) pairs[j] = (struct flags_valkey_pair){h->element[2 * j], h->element[2 * j + 1]};
+    if (n > 1) qsort(pairs, n, sizeof *pairs, flags_cmp_pair);
+    flags_hash_bytes(md, m->str, m->len);
+    uint64_t count = n;
+    EVP_DigestUpdate(md, &count, sizeof count);
+    for (size_t j = 0; j < n; j++) {
+        flags_hash_bytes(md, pairs[j].field->str, pairs[j].field->len);
+        flags_hash_bytes(md, pairs[j].value->str, pairs[j].value->len);
+    }
+    free(pairs);
+    return 0;
+}
+
+static int flags_digest(const struct flags_valkey_replies *rs, unsigned char out[32]) {
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    unsigned int n = 0;
+    int rc = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < rs->count; i++) rc = flags_hash_feature(md, rs->members[i], rs->hashes[i]);
+    if (rc == 0 && (EVP_DigestFinal_ex(md, out, &n) != 1 || n != 32)) rc = -1;
+    EVP_MD_CTX_free(md);
+    return rc;
+}
+
+/* ---- building ---------------------------------------------------------------------------------- */
+
+static struct flags_set *flags_build(const struct flags_valkey *v, const struct flags_valkey_replies *rs,
+                                     char *err, size_t errlen) {
+    struct flags_builder *b = flags_new_builder();
+    char berr[256];
+    if (!b) {
+        flags_valkey_err(err, errlen, "flags: valkey: out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < rs->count; i++) {
+        const char *name = rs->members[i]->str;
+        const redisReply *h = rs->hashes[i];
+        int rc = flags_add_feature(b, name, berr, sizeof berr);
+        for (size_t j = 0; rc == 0 && j + 1 < h->elements; j += 2)
+            rc = flags_set_gate(b, name, h->element[j]->str, h->element[j + 1]->str, berr, sizeof berr);
+        if (rc < 0) {
+            flags_valkey_err(err, errlen, "%s (valkey key %s%s)", berr, v->prefix, name);
+            flags_free_builder(b);
+            return NULL;
+        }
+    }
+    struct flags_set *s = flags_finish_builder(b);
+    if (!s) flags_valkey_err(err, errlen, "flags: valkey: out of memory");
+    return s;
+}
+
+/* hiredis 0.14 writes with write(2): a connection the server closed would raise SIGPIPE.
+ * The poll runs with SIGPIPE blocked in this thread, and one raised meanwhile is swallowed,
+ * so the source is safe whether or not the process ignores the signal. */
+static void flags_sigpipe_block(sigset_t *old) {
+    sigset_t block;
+    sigemptyset(&block);
+    sigaddset(&block, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &block, old);
+}
+
+static void flags_sigpipe_restore(const sigset_t *old) {
+    sigset_t block, pending;
+    struct timespec zero = {0, 0};
+    sigemptyset(&block);
+    sigaddset(&block, SIGPIPE);
+    if (!sigismember(old, SIGPIPE) && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE))
+        sigtimedwait(&block, NULL, &zero);
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+static int flags_valkey_poll_io(struct flags_valkey *v, struct flags_set **out, char *err, size_t errlen) {
+    struct flags_valkey_replies rs = {0};
+    unsigned char digest[32];
+    int rc = -1;
+    *out = NULL;
+    if (flags_valkey_connect(v, err, errlen) < 0) return -1;
+    if (flags_fetch(v, &rs, err, errlen) < 0) goto done;
+    if (flags_digest(&rs, digest) < 0) {
+        flags_valkey_err(err, errlen, "flags: valkey: cannot compute the digest (out of memory?)");
+        goto done;
+    }
+    if (v->have_digest && memcmp(digest, v->digest, sizeof digest) == 0) {
+        rc = 0;
+        goto done;
+    }
+    if (!(*out = flags_build(v, &rs, err, errlen))) goto done;
+    memcpy(v->digest, digest, sizeof digest);
+    v->have_digest = true;
+    rc = 1;
+done:
+    flags_free_replies(&rs);
+    return rc;
+}
+
+int flags_poll_valkey(struct flags_valkey *v, struct flags_set **out, char *err, size_t errlen) {
+    sigset_t old;
+    flags_sigpipe_block(&old);
+    int rc = flags_valkey_poll_io(v, out, err, errlen);
+    flags_sigpipe_restore(&old);
+    return rc;
+}
