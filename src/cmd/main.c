@@ -7,6 +7,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "cmd/cmd.h"
 #include "config/config.h"
 #include "log/log.h"
 #include "pipeline/pipeline.h"
@@ -22,6 +23,8 @@ static const char usage[] =
     "  check-config -c FILE\n"
     "                     validate FILE and print the effective configuration (secrets redacted)\n"
     "  config-reference   print the reference of every configuration key (Markdown)\n"
+    "  status [-c FILE | --url URL] [--json]\n"
+    "                     the live status page of a running worker\n"
     "  --version          print the version and the versions of the libraries linked in\n"
     "  --help             this text\n";
 
@@ -109,6 +112,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "run")) return cmd_run(argc, argv);
     if (!strcmp(argv[1], "check-config")) return cmd_check_config(argc, argv);
+    if (!strcmp(argv[1], "status")) return cmd_status(argc, argv);
     if (!strcmp(argv[1], "config-reference") || !strcmp(argv[1], "--config-reference")) {
         config_write_reference(stdout);
         return 0;

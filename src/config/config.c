@@ -111,6 +111,8 @@ static const struct config_key config_keys[] = {
     KENUM("log.level", log.level, "info", choices_log_level, "Lowest level written."),
     KBOOL("log_only", log_only, "false", 0,
           "Log each record and process none (nothing is written to Neo4j or Valkey)."),
+    KBOOL("log_only_commit_offsets", log_only_commit_offsets, "false", 0,
+          "With log_only: commit the offsets of logged records (default: no, so turning log_only off later processes them)."),
     KBOOL("dry_run", dry_run, "false", DEPRECATED,
           "Deprecated: switched the notification dispatcher off, which is gone. Accepted with a warning."),
 

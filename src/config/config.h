@@ -65,6 +65,7 @@ struct cgw_config {
         enum log_level level;
     } log;
     bool log_only;
+    bool log_only_commit_offsets;       /* with log_only: commit what was only logged */
     bool dry_run;                       /* deprecated, see deprecated[] */
 
     struct {

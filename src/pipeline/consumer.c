@@ -50,6 +50,7 @@ struct consumer {
     struct flags_reader flags_reader;
     consumer_metrics m;
     struct log_latch idem_outage, enrich_outage, neo4j_outage;
+    consumer_status st;            /* read by the status page from another thread */
 };
 
 /* One record of a batch and what became of it. */
@@ -59,6 +60,8 @@ typedef struct entry {
     bool persisted;
 } entry;
 
+static void set_state(consumer *c, consumer_state s) { atomic_store(&c->st.state, s); }
+
 static long long now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -67,16 +70,25 @@ static long long now_ms(void) {
 
 /* ------------------------------------------------------------------ metrics */
 
+/* The skip reasons of each consumer, in the order of their checks (contract §2). */
+static const record_reason RECEIPT_REASONS[] = {
+    RECORD_REASON_DIGITAL, RECORD_REASON_STATUS, RECORD_REASON_NO_FIDOS,
+    RECORD_REASON_NOT_IN_ROLLOUT, RECORD_REASON_DUPLICATE, RECORD_REASON_NONE};
+static const record_reason FACTOID_REASONS[] = {
+    RECORD_REASON_SOURCE, RECORD_REASON_TYPE, RECORD_REASON_NO_FIDOS,
+    RECORD_REASON_NOT_IN_ROLLOUT, RECORD_REASON_DUPLICATE, RECORD_REASON_NONE};
+
 static void register_metrics(consumer *c) {
     struct metrics_registry *r = c->p->metrics;
     consumer_metrics *m = &c->m;
     const char *n = c->name;
     m->consumed = metrics_register_counter(r, "cgw_records_consumed_total",
                                            "Records read from Kafka", "consumer", n, NULL);
-    for (int i = 1; i < RECORD_REASON_COUNT; i++)
-        m->skipped[i] = metrics_register_counter(
+    m->reasons = c->kind == CONSUMER_RECEIPT ? RECEIPT_REASONS : FACTOID_REASONS;
+    for (const record_reason *rr = m->reasons; *rr != RECORD_REASON_NONE; rr++)
+        m->skipped[*rr] = metrics_register_counter(
             r, "cgw_records_skipped_total", "Records deliberately skipped, by reason",
-            "consumer", n, "reason", record_reason_name((record_reason)i), NULL);
+            "consumer", n, "reason", record_reason_name(*rr), NULL);
     m->errors_decode = metrics_register_counter(r, "cgw_records_errors_total",
                                                 "Records that could not be processed",
                                                 "consumer", n, "kind", "decode", NULL);
@@ -300,11 +312,10 @@ static void decode(consumer *c, entry *e) {
     else
         record_decode_factoid(m->payload, m->len, header_schema_id(m), &e->res);
     metrics_inc_counter(c->m.consumed);
-    if (e->res.shop_order_finalized) {
+    if (e->res.shop_order_finalized)
         LOG(LOG_INFO, "[INFO] Shop order received", LOG_STR("consumer", c->name),
-            LOG_STR("order_id", e->res.purchase ? e->res.purchase->order_id : e->res.detail),
-            LOG_INT("fido_count", e->res.purchase ? e->res.purchase->fido_count : 0));
-    }
+            LOG_STR("order_id", e->res.order_id), LOG_INT("fido_count", e->res.fido_count),
+            LOG_INT("partition", m->partition), LOG_INT("offset", m->offset));
     if (e->res.fido_count_mismatch) metrics_inc_counter(c->m.fido_count_mismatch);
     if (e->res.status == RECORD_ERROR) {
         metrics_inc_counter(c->m.errors_decode);
@@ -438,6 +449,7 @@ static int enrich_batch(consumer *c, entry *batch, size_t n, metadata *md) {
                           st == ENRICH_OK ? "" : md->products.error[0] ? md->products.error
                                                                        : md->retailers.error);
         if (st == ENRICH_OK) break;
+        set_state(c, CONSUMER_STATE_WAITING_ENRICHMENT);
         metadata_free(md);
         metrics_inc_counter(c->m.enrich_unavailable);
         if (pipeline_sleep(c->p, backoff)) return -1;
@@ -523,6 +535,7 @@ static int persist(consumer *c, entry *batch, size_t n, const metadata *md) {
                           "[ERROR] Neo4j write failed; batch waits and retries",
                           "Neo4j writes succeed again", rc == BOLT_OK ? "" : be.message);
         if (rc == BOLT_OK) break;
+        set_state(c, CONSUMER_STATE_WAITING_NEO4J);
         metrics_inc_counter(c->m.graph_failures);
         if (pipeline_sleep(c->p, backoff)) goto out;
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
@@ -557,6 +570,7 @@ out:
 }
 
 static void log_success(consumer *c, entry *batch, size_t n, const metadata *md) {
+    uint64_t written = 0;
     for (size_t i = 0; i < n; i++) {
         if (!batch[i].persisted) continue;
         const record_purchase *p = batch[i].res.purchase;
@@ -565,11 +579,13 @@ static void log_success(consumer *c, entry *batch, size_t n, const metadata *md)
         int nodes, rels;
         graph_count_purchase(&gb, p, &nodes, &rels);
         metrics_inc_counter(c->m.persisted);
+        written++;
         LOG(LOG_INFO, "[SUCCESS] Persisted graph data", LOG_STR("consumer", c->name),
             LOG_STR("id", p->id), LOG_STR("purchase_id", p->purchase_id),
             LOG_INT("partition", batch[i].msg->partition), LOG_INT("offset", batch[i].msg->offset),
             LOG_INT("nodes", nodes), LOG_INT("relationships", rels));
     }
+    status_count_writes(&c->st, wall_ms(), written);
 }
 
 /* Stores offset+1 of every record: each is persisted, skipped or an error by now. */
@@ -592,23 +608,55 @@ static void update_lag(consumer *c) {
     if (rd_kafka_assignment(c->rk, &a) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
     rd_kafka_position(c->rk, a);
     int64_t lag = 0;
+    pthread_mutex_lock(&c->st.mu);
+    c->st.npartitions = 0;
     for (int i = 0; i < a->cnt; i++) {
-        int64_t lo, hi;
+        int64_t lo, hi, part = -1;
         if (rd_kafka_get_watermark_offsets(c->rk, a->elems[i].topic, a->elems[i].partition, &lo,
-                                           &hi) == RD_KAFKA_RESP_ERR_NO_ERROR &&
-            hi >= 0 && a->elems[i].offset >= 0 && hi > a->elems[i].offset)
-            lag += hi - a->elems[i].offset;
+                                           &hi) == RD_KAFKA_RESP_ERR_NO_ERROR && hi >= 0)
+            part = a->elems[i].offset >= 0 ? hi - a->elems[i].offset : -1;
+        if (part > 0) lag += part;
+        if (c->st.npartitions < STATUS_MAX_PARTITIONS)
+            c->st.partitions[c->st.npartitions++] =
+                (partition_lag){a->elems[i].partition, a->elems[i].offset, part};
     }
+    pthread_mutex_unlock(&c->st.mu);
     rd_kafka_topic_partition_list_destroy(a);
     metrics_set_gauge(c->m.lag, (double)lag);
 }
 
 /* ------------------------------------------------------------------ the batch */
 
+/* log_only: what the record is and what would become of it; nothing is written. */
+static void log_only_record(consumer *c, const entry *e) {
+    const rd_kafka_message_t *m = e->msg;
+    const record_purchase *p = e->res.purchase;
+    char key[128] = "";
+    if (m->key) snprintf(key, sizeof key, "%.*s", (int)(m->key_len < 127 ? m->key_len : 127),
+                         (const char *)m->key);
+    const char *outcome = e->res.status == RECORD_OK ? "would_persist"
+                          : e->res.status == RECORD_SKIP ? record_reason_name(e->res.reason)
+                                                         : "error";
+    LOG(LOG_INFO, "[INFO] log_only: record", LOG_STR("consumer", c->name),
+        LOG_STR("topic", c->cc->topic), LOG_INT("partition", m->partition),
+        LOG_INT("offset", m->offset), LOG_STR("key", key), LOG_STR("outcome", outcome),
+        LOG_STR("purchase_id", p ? p->purchase_id : NULL),
+        LOG_STR("user_id", p ? p->user_id : NULL),
+        LOG_STR("retailer_id", p ? p->retailer_id : NULL),
+        LOG_INT("items_with_fido", p ? (long long)p->nitems : 0),
+        LOG_INT("total_cents", p ? p->total_cents : 0));
+}
+
 /* 0 when every record of the batch is settled; -1 when the worker stops first. */
 static int process_batch(consumer *c, entry *batch, size_t n) {
     metrics_observe(c->m.batch_size, (double)n);
     for (size_t i = 0; i < n; i++) decode(c, &batch[i]);
+    if (c->p->cfg->log_only) {
+        for (size_t i = 0; i < n; i++) log_only_record(c, &batch[i]);
+        /* Not committed unless configured: turning log_only off later processes them. */
+        if (c->p->cfg->log_only_commit_offsets) store_offsets(c, batch, n);
+        return 0;
+    }
     apply_rollout(c, batch, n);
     apply_duplicates(c, batch, n);
     metadata md = {0};
@@ -630,31 +678,84 @@ static void release_batch(entry *batch, size_t n) {
     }
 }
 
-static void *consumer_main(void *arg) {
-    consumer *c = arg;
+/* Kafka connection up: a new handle subscribed to the topic (it resumes from the group's
+ * committed offsets). */
+static int connect_kafka(consumer *c) {
     char err[512];
-    /* No consumer runs before the flags have been read once (contract §4). */
-    while (!atomic_load(&c->p->flags.generation))
-        if (pipeline_sleep(c->p, 100)) return NULL;
-    if (subscribe(c, err, sizeof err) != 0) {
-        LOG(LOG_ERROR, "[ERROR] Consumer cannot start", LOG_STR("consumer", c->name),
-            LOG_STR("error", err));
-        return NULL;
-    }
+    if (!c->rk && !(c->rk = new_kafka(c, err, sizeof err))) goto fail;
+    if (subscribe(c, err, sizeof err) != 0) goto fail;
     LOG(LOG_INFO, "Consumer started", LOG_STR("consumer", c->name),
         LOG_STR("topic", c->cc->topic), LOG_STR("group", c->cc->group));
+    set_state(c, CONSUMER_STATE_RUNNING);
+    return 0;
+fail:
+    LOG(LOG_ERROR, "[ERROR] Consumer cannot start", LOG_STR("consumer", c->name),
+        LOG_STR("error", err));
+    return -1;
+}
+
+/* Kafka connection down: leave the group (librdkafka commits what was stored) and close. */
+static void disconnect_kafka(consumer *c) {
+    if (!c->rk) return;
+    leave_group(c);
+    rd_kafka_destroy(c->rk);
+    c->rk = NULL;
+    pthread_mutex_lock(&c->st.mu);
+    c->st.npartitions = 0;
+    pthread_mutex_unlock(&c->st.mu);
+    metrics_set_gauge(c->m.lag, 0);
+}
+
+/* The killswitch flag, read between batches: ON closes the Kafka connection, OFF opens it. */
+static bool killswitch_on(consumer *c) {
+    const struct flags_set *set = flags_read(&c->p->flags, &c->flags_reader);
+    const char *flag = c->kind == CONSUMER_RECEIPT ? c->p->cfg->flags.receipt_killswitch_flag
+                                                   : c->p->cfg->flags.factoid_killswitch_flag;
+    bool on = flags_is_on(set, flag);
+    atomic_store(&c->st.killswitch, on);
+    return on;
+}
+
+static void *consumer_main(void *arg) {
+    consumer *c = arg;
+    /* No consumer runs before the flags have been read once (contract §4). */
+    set_state(c, CONSUMER_STATE_WAITING_FLAGS);
+    while (!atomic_load(&c->p->flags.generation))
+        if (pipeline_sleep(c->p, 100)) return NULL;
     entry *batch = calloc((size_t)c->cc->batch_size, sizeof *batch);
+    bool subscribed = false;
     while (batch && !pipeline_is_stopping(c->p)) {
+        if (killswitch_on(c)) {
+            if (subscribed) {
+                disconnect_kafka(c);
+                subscribed = false;
+                LOG(LOG_INFO, "Consumer stopped by its killswitch", LOG_STR("consumer", c->name));
+            }
+            set_state(c, CONSUMER_STATE_KILLSWITCHED);
+            pipeline_sleep(c->p, 250);
+            continue;
+        }
+        if (!subscribed) {
+            if (connect_kafka(c) != 0) {
+                disconnect_kafka(c);
+                pipeline_sleep(c->p, 5000);
+                continue;
+            }
+            subscribed = true;
+        }
         size_t n = collect(c, batch);
         if (n && process_batch(c, batch, n) != 0)
             LOG(LOG_WARN, "Batch abandoned at shutdown; it will be read again",
                 LOG_STR("consumer", c->name), LOG_UINT("records", n));
+        else if (n)
+            set_state(c, CONSUMER_STATE_RUNNING);
         release_batch(batch, n);
         memset(batch, 0, n * sizeof *batch);
         update_lag(c);
     }
     free(batch);
-    leave_group(c);
+    disconnect_kafka(c);
+    set_state(c, CONSUMER_STATE_STOPPED);
     LOG(LOG_INFO, "Consumer stopped", LOG_STR("consumer", c->name));
     return NULL;
 }
@@ -669,6 +770,8 @@ consumer *consumer_new(pipeline *p, consumer_kind kind, char *err, size_t errlen
     c->name = kind == CONSUMER_RECEIPT ? "receipt" : "factoid";
     c->cc = kind == CONSUMER_RECEIPT ? &p->cfg->consumers.receipt : &p->cfg->consumers.factoid;
     register_metrics(c);
+    status_init(&c->st, c->name, c->cc->topic, c->cc->group);
+    c->st.metrics = &c->m;
     const struct cgw_config *cfg = p->cfg;
     struct idem_options io;
     idem_options_init(&io);
@@ -703,11 +806,14 @@ void consumer_join(consumer *c) {
     c->started = false;
 }
 
+const consumer_status *consumer_get_status(const consumer *c) { return &c->st; }
+
 void consumer_free(consumer *c) {
     if (!c) return;
     consumer_join(c);
     if (c->rk) rd_kafka_destroy(c->rk);
     if (c->idem) idem_free(c->idem);
     flags_release_reader(&c->flags_reader);
+    status_destroy(&c->st);
     free(c);
 }

@@ -20,6 +20,12 @@
 
 /* ------------------------------------------------------------------ stop and sleep */
 
+long long wall_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 bool pipeline_is_stopping(pipeline *p) { return atomic_load(&p->stopping); }
 
 bool pipeline_sleep(pipeline *p, long ms) {
@@ -58,20 +64,31 @@ static void warn_unsupported_gates(const struct flags_set *s) {
     }
 }
 
-static struct log_latch flag_outage = LOG_LATCH_INIT;
+/* One read of whichever source the config names: 1 new snapshot, 0 unchanged, -1 error. */
+static int poll_source(pipeline *p, struct flags_set **next, char *err, size_t errlen) {
+    switch (p->cfg->flags.source) {
+    case CONFIG_FLAGS_HTTP: return flags_poll_http(p->flag_http, next, err, errlen);
+    case CONFIG_FLAGS_VALKEY: return flags_poll_valkey(p->flag_valkey, next, err, errlen);
+    default: return flags_poll_file(&p->flag_file, next, err, errlen);
+    }
+}
 
-/* One poll: 1 when a new snapshot was published, 0 when unchanged, -1 on failure. */
+/* One poll: 1 when a new snapshot was published, 0 when unchanged, -1 on failure (the last
+ * snapshot stays in force). */
 static int poll_flags_once(pipeline *p) {
     char err[512] = "";
     struct flags_set *next = NULL;
-    int rc = flags_poll_file(&p->flag_file, &next, err, sizeof err);
-    log_report_outage(&flag_outage, rc < 0, LOG_ERROR,
+    int rc = poll_source(p, &next, err, sizeof err);
+    log_report_outage(&p->flag_outage, rc < 0, LOG_ERROR,
                       "[ERROR] FlagPoller: cannot read flags; last values stay in force",
                       "FlagPoller: flags readable again", err);
+    atomic_store(&p->flags_source_ok, rc >= 0);
     if (rc < 0) {
         metrics_inc_counter(p->flags_errors);
+        snprintf(p->flags_last_error, sizeof p->flags_last_error, "%s", err);
         return -1;
     }
+    atomic_store(&p->flags_last_ok_ms, wall_ms());
     if (rc == 0) return 0;
     const struct flags_set *old = flags_acquire_current(&p->flags);
     if (old) flags_diff(old, next, log_flag_change, NULL);
@@ -82,34 +99,65 @@ static int poll_flags_once(pipeline *p) {
     return 1;
 }
 
+static long poll_interval_ms(pipeline *p) {
+    long ms = (long)p->cfg->flags.poll_interval_seconds * 1000L;
+    if (p->flag_http) {
+        long suggested = flags_http_suggested_interval_ms(p->flag_http);
+        if (suggested > ms) ms = suggested;
+    }
+    return ms;
+}
+
 static void *flag_thread_main(void *arg) {
     pipeline *p = arg;
-    long interval_ms = (long)p->cfg->flags.poll_interval_seconds * 1000L;
     while (!pipeline_is_stopping(p)) {
         poll_flags_once(p);
         /* Until the first read succeeds consumers wait, so retry that one quickly. */
-        long wait = atomic_load(&p->flags.generation) ? interval_ms : 1000;
+        long wait = atomic_load(&p->flags.generation) ? poll_interval_ms(p) : 1000;
         if (pipeline_sleep(p, wait)) break;
     }
     return NULL;
 }
 
+static int open_source(pipeline *p, char *err, size_t errlen) {
+    const struct cgw_config *cfg = p->cfg;
+    switch (cfg->flags.source) {
+    case CONFIG_FLAGS_HTTP: {
+        struct flags_http_options o = {.url = cfg->flags.http_url, .token = cfg->flags.http_token,
+                                       .token_header = cfg->flags.http_token_header};
+        p->flag_http = flags_open_http(&o, err, errlen);
+        return p->flag_http ? 0 : -1;
+    }
+    case CONFIG_FLAGS_VALKEY: {
+        struct flags_valkey_options o = {.host = cfg->valkey.host, .port = cfg->valkey.port,
+                                         .password = cfg->valkey.password,
+                                         .key_prefix = cfg->flags.valkey_key_prefix,
+                                         .client_name = "cgw-flags"};
+        p->flag_valkey = flags_open_valkey(&o, err, errlen);
+        return p->flag_valkey ? 0 : -1;
+    }
+    default:
+        if (flags_open_file(&p->flag_file, cfg->flags.file, err, errlen) != 0) return -1;
+        p->flag_file_open = true;
+        return 0;
+    }
+}
+
 static int start_flags(pipeline *p, char *err, size_t errlen) {
-    if (p->cfg->flags.source != CONFIG_FLAGS_FILE) {
-        snprintf(err, errlen, "flags.source: only \"file\" is implemented so far");
-        return -1;
-    }
-    if (!p->cfg->flags.file) {
-        snprintf(err, errlen, "flags.file: required when flags.source is file");
-        return -1;
-    }
-    if (flags_open_file(&p->flag_file, p->cfg->flags.file, err, errlen) != 0) return -1;
+    if (open_source(p, err, errlen) != 0) return -1;
     if (pthread_create(&p->flag_thread, NULL, flag_thread_main, p) != 0) {
         snprintf(err, errlen, "cannot start the flag poller thread");
         return -1;
     }
     p->flag_thread_started = true;
     return 0;
+}
+
+static void close_flags(pipeline *p) {
+    if (p->flag_file_open) flags_close_file(&p->flag_file);
+    if (p->flag_http) flags_close_http(p->flag_http);
+    if (p->flag_valkey) flags_close_valkey(p->flag_valkey);
+    flags_destroy_store(&p->flags);
 }
 
 /* ------------------------------------------------------------------ Neo4j */
@@ -180,6 +228,14 @@ static int health(void *ud, char *reason, size_t len) {
     return 0;
 }
 
+/* Extra paths of the metrics server: /status, the live status page. */
+static int serve_status(void *ud, const char *path, char **body, const char **content_type) {
+    if (strcmp(path, "/status") != 0 && strncmp(path, "/status?", 8) != 0) return 0;
+    *body = pipeline_status_json(ud);
+    *content_type = "application/json";
+    return *body ? 200 : 500;
+}
+
 static int start_metrics(pipeline *p, char *err, size_t errlen) {
     p->metrics = metrics_new_registry();
     if (!p->metrics) { snprintf(err, errlen, "out of memory"); return -1; }
@@ -187,7 +243,8 @@ static int start_metrics(pipeline *p, char *err, size_t errlen) {
                                                "Failed reads of the flag source", NULL);
     struct metrics_server_options mo = {.listen = p->cfg->metrics.listen,
                                         .registry = p->metrics, .health = health,
-                                        .health_ud = p};
+                                        .health_ud = p, .handler = serve_status,
+                                        .handler_ud = p};
     char e[256];
     p->metrics_server = metrics_start_server(&mo, e, sizeof e);
     if (!p->metrics_server) {
@@ -203,6 +260,7 @@ int pipeline_new(const struct cgw_config *cfg, pipeline **out, char *err, size_t
     pipeline *p = calloc(1, sizeof *p);
     if (!p) { snprintf(err, errlen, "out of memory"); return -1; }
     p->cfg = cfg;
+    p->started_ms = wall_ms();
     pthread_mutex_init(&p->stop_mu, NULL);
     pthread_cond_init(&p->stop_cv, NULL);
     flags_init_store(&p->flags);
@@ -245,8 +303,7 @@ void pipeline_free(pipeline *p) {
     if (!p) return;
     if (!atomic_load(&p->stopping)) pipeline_stop(p);
     for (int k = 0; k < CONSUMER_COUNT; k++) consumer_free(p->consumers[k]);
-    if (p->flag_file.path) flags_close_file(&p->flag_file);
-    flags_destroy_store(&p->flags);
+    close_flags(p);
     if (p->enrich) enrich_client_free(p->enrich);
     if (p->neo4j) bolt_driver_free(p->neo4j);
     if (p->metrics_server) metrics_stop_server(p->metrics_server);

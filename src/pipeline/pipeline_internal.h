@@ -21,6 +21,7 @@ typedef enum consumer_kind { CONSUMER_RECEIPT = 0, CONSUMER_FACTOID, CONSUMER_CO
 /* Metrics of one consumer; registered once, updated lock-free from its thread. */
 typedef struct consumer_metrics {
     struct metrics_counter *consumed;
+    const record_reason *reasons;      /* this consumer's skip reasons, ending with NONE */
     struct metrics_counter *skipped[RECORD_REASON_COUNT];
     struct metrics_counter *errors_decode, *errors_enrich, *errors_graph;
     struct metrics_counter *persisted;
@@ -34,6 +35,48 @@ typedef struct consumer_metrics {
 
 typedef struct consumer consumer;
 
+/* ---- what the status page shows of a consumer (status.c) ---- */
+
+typedef enum consumer_state {
+    CONSUMER_STATE_WAITING_FLAGS = 0,  /* flags not read yet: nothing consumed */
+    CONSUMER_STATE_RUNNING,
+    CONSUMER_STATE_KILLSWITCHED,       /* Kafka connection closed by the killswitch flag */
+    CONSUMER_STATE_WAITING_ENRICHMENT, /* a batch waits out an enrichment outage */
+    CONSUMER_STATE_WAITING_NEO4J,      /* a batch waits out a Neo4j outage */
+    CONSUMER_STATE_STOPPED
+} consumer_state;
+
+const char *consumer_state_name(consumer_state s);
+
+#define STATUS_MAX_PARTITIONS 256
+#define STATUS_WINDOW_MINUTES 10
+
+typedef struct partition_lag {
+    int32_t partition;
+    int64_t position;                  /* next offset to read; -1 unknown */
+    int64_t lag;                       /* -1 unknown */
+} partition_lag;
+
+typedef struct consumer_status {
+    const char *name, *topic, *group;
+    atomic_int state;                  /* consumer_state */
+    atomic_bool killswitch;
+    const consumer_metrics *metrics;
+    pthread_mutex_t mu;                /* guards what follows */
+    partition_lag partitions[STATUS_MAX_PARTITIONS];
+    int npartitions;
+    long long minute[STATUS_WINDOW_MINUTES];   /* which minute each bucket counts */
+    uint64_t writes[STATUS_WINDOW_MINUTES];
+} consumer_status;
+
+void status_init(consumer_status *st, const char *name, const char *topic, const char *group);
+void status_destroy(consumer_status *st);
+void status_count_writes(consumer_status *st, long long now_ms, uint64_t n);
+uint64_t status_writes_last_window(consumer_status *st, long long now_ms);
+const consumer_status *consumer_get_status(const consumer *c);
+/* The /status document (JSON, caller frees), as `cgw status` prints it. */
+char *pipeline_status_json(pipeline *p);
+
 struct pipeline {
     const struct cgw_config *cfg;
     bolt_driver *neo4j;
@@ -46,9 +89,17 @@ struct pipeline {
     pthread_t flag_thread;
     bool flag_thread_started;
     struct flags_file flag_file;
+    bool flag_file_open;
+    struct flags_http *flag_http;
+    struct flags_valkey *flag_valkey;
     struct metrics_counter *flags_errors;
+    struct log_latch flag_outage;
+    atomic_bool flags_source_ok;           /* the last poll succeeded */
+    atomic_llong flags_last_ok_ms;         /* wall clock of the last good poll */
+    char flags_last_error[512];            /* written by the poller only; for status */
 
     consumer *consumers[CONSUMER_COUNT];
+    long long started_ms;
     atomic_bool stopping;
     pthread_mutex_t stop_mu;       /* with stop_cv: wakes sleeping threads on stop */
     pthread_cond_t stop_cv;
@@ -63,5 +114,6 @@ void consumer_free(consumer *c);
 /* pipeline.c: sleep up to ms, returning early (true) when the pipeline is stopping. */
 bool pipeline_sleep(pipeline *p, long ms);
 bool pipeline_is_stopping(pipeline *p);
+long long wall_ms(void);
 
 #endif

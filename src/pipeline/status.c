@@ -1,0 +1,182 @@
+/* src/pipeline/status.c: the live status page of a running worker, served as JSON at
+ * /status beside /metrics and printed by `cgw status`.
+ *
+ * It answers what an operator asks first: is each consumer running or stopped by its
+ * killswitch, how much did it write in the last 10 minutes, what did the filters drop and in
+ * which share, how far behind is each partition, which configuration is in force, and which
+ * endpoints the worker talks to (credentials never shown).
+ *
+ * Counts come from the same metrics the Prometheus page serves, so the two never disagree.
+ * Consumer threads publish the little state the metrics do not hold (state, killswitch,
+ * per-partition lag, a per-minute ring of writes) into their consumer_status.
+ */
+#include "pipeline/pipeline_internal.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char *consumer_state_name(consumer_state s) {
+    switch (s) {
+    case CONSUMER_STATE_WAITING_FLAGS: return "waiting_for_flags";
+    case CONSUMER_STATE_RUNNING: return "running";
+    case CONSUMER_STATE_KILLSWITCHED: return "stopped_by_killswitch";
+    case CONSUMER_STATE_WAITING_ENRICHMENT: return "waiting_for_enrichment";
+    case CONSUMER_STATE_WAITING_NEO4J: return "waiting_for_neo4j";
+    case CONSUMER_STATE_STOPPED: return "stopped";
+    }
+    return "unknown";
+}
+
+/* ------------------------------------------------------------------ per-consumer state */
+
+void status_init(consumer_status *st, const char *name, const char *topic, const char *group) {
+    memset(st, 0, sizeof *st);
+    st->name = name;
+    st->topic = topic;
+    st->group = group;
+    pthread_mutex_init(&st->mu, NULL);
+}
+
+void status_destroy(consumer_status *st) { pthread_mutex_destroy(&st->mu); }
+
+void status_count_writes(consumer_status *st, long long now_ms, uint64_t n) {
+    long long minute = now_ms / 60000;
+    int b = (int)(minute % STATUS_WINDOW_MINUTES);
+    pthread_mutex_lock(&st->mu);
+    if (st->minute[b] != minute) {
+        st->minute[b] = minute;
+        st->writes[b] = 0;
+    }
+    st->writes[b] += n;
+    pthread_mutex_unlock(&st->mu);
+}
+
+uint64_t status_writes_last_window(consumer_status *st, long long now_ms) {
+    long long minute = now_ms / 60000;
+    uint64_t sum = 0;
+    pthread_mutex_lock(&st->mu);
+    for (int b = 0; b < STATUS_WINDOW_MINUTES; b++)
+        if (st->minute[b] > minute - STATUS_WINDOW_MINUTES) sum += st->writes[b];
+    pthread_mutex_unlock(&st->mu);
+    return sum;
+}
+
+/* ------------------------------------------------------------------ the document */
+
+/* A URL without "user:password@": credentials never leave the process. */
+static json_t *redacted_url(const char *url) {
+    if (!url) return json_null();
+    const char *scheme = strstr(url, "://");
+    const char *host = scheme ? scheme + 3 : url;
+    const char *at = strchr(host, '@');
+    const char *slash = strchr(host, '/');
+    if (!at || (slash && at > slash)) return json_string(url);
+    size_t head = (size_t)(host - url);
+    char *out = malloc(strlen(url) + 16);
+    if (!out) return json_null();
+    snprintf(out, strlen(url) + 16, "%.*s<redacted>@%s", (int)head, url, at + 1);
+    json_t *j = json_string(out);
+    free(out);
+    return j;
+}
+
+static json_t *filter_table(const consumer_status *st, uint64_t consumed) {
+    json_t *rows = json_array();
+    for (const record_reason *r = st->metrics->reasons; *r != RECORD_REASON_NONE; r++) {
+        uint64_t n = metrics_read_counter(st->metrics->skipped[*r]);
+        json_array_append_new(rows, json_pack("{s:s, s:I, s:f}", "reason",
+                                              record_reason_name(*r), "count",
+                                              (json_int_t)n, "share",
+                                              consumed ? (double)n / (double)consumed : 0.0));
+    }
+    return rows;
+}
+
+static json_t *partitions(consumer_status *st, int64_t *total) {
+    json_t *a = json_array();
+    *total = 0;
+    pthread_mutex_lock(&st->mu);
+    for (int i = 0; i < st->npartitions; i++) {
+        const partition_lag *pl = &st->partitions[i];
+        if (pl->lag > 0) *total += pl->lag;
+        json_array_append_new(a, json_pack("{s:i, s:I, s:I}", "partition", (int)pl->partition,
+                                           "position", (json_int_t)pl->position, "lag",
+                                           (json_int_t)pl->lag));
+    }
+    pthread_mutex_unlock(&st->mu);
+    return a;
+}
+
+static json_t *consumer_json(consumer *c, long long now) {
+    consumer_status *st = (consumer_status *)consumer_get_status(c);
+    const consumer_metrics *m = st->metrics;
+    uint64_t consumed = metrics_read_counter(m->consumed);
+    uint64_t errors = metrics_read_counter(m->errors_decode) +
+                      metrics_read_counter(m->errors_enrich) +
+                      metrics_read_counter(m->errors_graph);
+    int64_t lag = 0;
+    json_t *parts = partitions(st, &lag);
+    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:o, s:I, s:o}", "name",
+                     st->name, "topic", st->topic, "group", st->group, "state",
+                     consumer_state_name((consumer_state)atomic_load(&st->state)), "killswitch",
+                     atomic_load(&st->killswitch), "consumed", (json_int_t)consumed, "persisted",
+                     (json_int_t)metrics_read_counter(m->persisted), "errors",
+                     (json_int_t)errors, "writes_last_10m",
+                     (json_int_t)status_writes_last_window(st, now), "filters",
+                     filter_table(st, consumed), "lag", (json_int_t)lag, "partitions", parts);
+}
+
+static const char *source_name(enum config_flags_source s) {
+    return s == CONFIG_FLAGS_HTTP ? "http" : s == CONFIG_FLAGS_VALKEY ? "valkey" : "file";
+}
+
+static json_t *flags_json(pipeline *p) {
+    const struct cgw_config *cfg = p->cfg;
+    char rollout[512] = "absent";
+    const struct flags_set *set = flags_acquire_current(&p->flags);
+    const struct flags_feature *f = set ? flags_find(set, cfg->flags.rollout_flag) : NULL;
+    if (f) flags_describe(f, rollout, sizeof rollout);
+    json_t *j = json_pack(
+        "{s:s, s:b, s:b, s:I, s:s, s:s, s:{s:b, s:b}}", "source", source_name(cfg->flags.source),
+        "loaded", set != NULL, "source_ok", atomic_load(&p->flags_source_ok), "last_read_ms",
+        (json_int_t)atomic_load(&p->flags_last_ok_ms), "last_error",
+        atomic_load(&p->flags_source_ok) ? "" : p->flags_last_error, "rollout", rollout,
+        "killswitches", cfg->flags.receipt_killswitch_flag,
+        flags_is_on(set, cfg->flags.receipt_killswitch_flag), cfg->flags.factoid_killswitch_flag,
+        flags_is_on(set, cfg->flags.factoid_killswitch_flag));
+    if (set) flags_release(set);
+    return j;
+}
+
+static json_t *endpoints_json(const struct cgw_config *cfg) {
+    char valkey[300];
+    snprintf(valkey, sizeof valkey, "%s:%d", cfg->valkey.host, cfg->valkey.port);
+    json_t *flags_at = cfg->flags.source == CONFIG_FLAGS_HTTP     ? redacted_url(cfg->flags.http_url)
+                       : cfg->flags.source == CONFIG_FLAGS_VALKEY ? json_string(valkey)
+                                                                  : redacted_url(cfg->flags.file);
+    return json_pack("{s:o, s:o, s:s, s:o, s:o, s:o, s:o}", "kafka",
+                     redacted_url(cfg->kafka.brokers), "neo4j", redacted_url(cfg->neo4j.uri),
+                     "valkey", valkey, "fido", redacted_url(cfg->enrichment.fido.base_url),
+                     "retailer", redacted_url(cfg->enrichment.retailer.base_url),
+                     "schema_registry", redacted_url(cfg->schema_registry.url), "flags", flags_at);
+}
+
+char *pipeline_status_json(pipeline *p) {
+    const struct cgw_config *cfg = p->cfg;
+    long long now = wall_ms();
+    json_t *consumers = json_array();
+    for (int k = 0; k < CONSUMER_COUNT; k++)
+        if (p->consumers[k]) json_array_append_new(consumers, consumer_json(p->consumers[k], now));
+    json_t *doc = json_pack(
+        "{s:s, s:s, s:I, s:o, s:{s:b, s:b, s:b}, s:o, s:o}", "service", cfg->service_name,
+        "version", CGW_VERSION, "uptime_seconds", (json_int_t)((now - p->started_ms) / 1000),
+        "consumers", consumers, "config", "log_only", cfg->log_only, "log_only_commit_offsets",
+        cfg->log_only_commit_offsets, "dry_run_deprecated", cfg->dry_run, "flags",
+        flags_json(p), "endpoints", endpoints_json(cfg));
+    char *out = doc ? json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(doc);
+    return out;
+}
