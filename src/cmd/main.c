@@ -7,6 +7,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include "admin/admin.h"
 #include "cmd/cmd.h"
 #include "config/config.h"
 #include "log/log.h"
@@ -25,6 +26,10 @@ static const char usage[] =
     "  config-reference   print the reference of every configuration key (Markdown)\n"
     "  status [-c FILE | --url URL] [--json]\n"
     "                     the live status page of a running worker\n"
+    "  offsets show|reset ...\n"
+    "                     committed offsets, end offsets and lag; reset by time, to earliest or\n"
+    "                     latest (cgw offsets --help)\n"
+    "  group delete ...   delete a consumer group (cgw group --help)\n"
     "  --version          print the version and the versions of the libraries linked in\n"
     "  --help             this text\n";
 
@@ -113,6 +118,8 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "run")) return cmd_run(argc, argv);
     if (!strcmp(argv[1], "check-config")) return cmd_check_config(argc, argv);
     if (!strcmp(argv[1], "status")) return cmd_status(argc, argv);
+    if (!strcmp(argv[1], "offsets") || !strcmp(argv[1], "group"))
+        return admin_main(argc - 1, argv + 1);
     if (!strcmp(argv[1], "config-reference") || !strcmp(argv[1], "--config-reference")) {
         config_write_reference(stdout);
         return 0;

@@ -100,7 +100,9 @@ struct lexer {
 
 #define NUMBER_MAX 64
 
-static bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
+static bool is_alpha(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
 static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 static bool is_alnum(char c) { return is_alpha(c) || is_digit(c); }
 static bool is_space(char c) {
@@ -707,11 +709,23 @@ static int parse_message_body(struct parser *P, struct msg_ctx *c) {
 
 /* ---- file -------------------------------------------------------------------------------- */
 
-/* 'syntax' | 'edition' '=' string ';' */
+static bool known_syntax(const struct tok *t, bool edition) {
+    if (!edition)
+        return t->n == 6 && (memcmp(t->p, "proto2", 6) == 0 || memcmp(t->p, "proto3", 6) == 0);
+    if (t->n == 0 || t->n > 8) return false;
+    for (size_t i = 0; i < t->n; i++)
+        if (!is_digit(t->p[i])) return false;
+    return true;
+}
+
+/* 'syntax' '=' ("proto2" | "proto3") ';'  or  'edition' '=' "<year>" ';' */
 static int parse_syntax(struct parser *P, bool first) {
+    bool edition = is_kw(P, "edition");
     if (!first || P->file->syntax) return fail(P, "syntax/edition must be the first statement");
     if (next(P) != 0 || expect_sym(P, '=') != 0) return -1;
     if (P->t.kind != T_STRING) return fail_unexpected(P, "a string");
+    if (!known_syntax(&P->t, edition))
+        return fail(P, "unknown %s", edition ? "edition" : "syntax");
     if (!(P->file->syntax = arena_strndup(P->arena, P->t.p, P->t.n))) return oom(P);
     if (next(P) != 0) return -1;
     return expect_sym(P, ';');

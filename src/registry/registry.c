@@ -360,7 +360,9 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg) {
  * means AVRO (Confluent omits it for Avro). */
 static registry_verdict judge_schema(int32_t id, const struct body *b, char *reason,
                                      size_t len) {
-    json_t *j = json_loadb(b->buf ? b->buf : "", b->len, 0, NULL);
+    /* JSON_ALLOW_NUL: a schema text holding \u0000 is then refused by the .proto parser
+     * (final) rather than being "malformed JSON" (transient) forever. */
+    json_t *j = json_loadb(b->buf ? b->buf : "", b->len, JSON_ALLOW_NUL, NULL);
     json_t *type = json_object_get(j, "schemaType"), *schema = json_object_get(j, "schema");
     registry_verdict v = REGISTRY_UNAVAILABLE;
     if (!json_is_object(j)) {

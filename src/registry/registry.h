@@ -35,6 +35,9 @@
  *   timeout, refused, reset,
  *   malformed JSON or no schema    UNAVAILABLE, not cached.
  * Only answers that are about the schema itself are final; everything else is transient.
+ * The answer's "references" are not fetched: every type the worker reads must be defined in
+ * the schema's own text (google.protobuf.Timestamp aside, a well-known type), or the id is
+ * refused naming the field whose type is elsewhere.
  * A cached id answers without any HTTP call, registry up or down.
  *
  * The cache holds at most max_cached_ids ids. Accepted ids are never evicted; when it is

@@ -56,9 +56,12 @@ def generate(kind, topic, n, seed, truth_path, *extra):
 
 class Scenario:
     def __init__(self, tmp, fakes_ports, receipts=True, factoids=False, rollout="true", valkey_port=None,
-                 batch_size=200, extra_yaml=""):
+                 batch_size=200, extra_yaml="", flags_source="file", fakes=None):
         self.tmp = str(tmp)
         tag = uuid.uuid4().hex[:10]
+        self.flags_source = flags_source
+        self.fakes = fakes
+        self.flags_prefix = "cgw:testflags:%s:" % tag
         self.receipt_topic = "test-%s-receipts" % tag
         self.factoid_topic = "test-%s-factoids" % tag
         self.group_suffix = tag
@@ -79,10 +82,32 @@ class Scenario:
         self.runs = 0
 
     def set_flags(self, features):
-        tmp = self.flags_path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({"version": 1, "features": features}, f)
-        os.replace(tmp, self.flags_path)
+        """Publish flags (Flipper export format's features) through this scenario's source."""
+        self.features = features
+        if self.flags_source == "file":
+            tmp = self.flags_path + ".tmp"
+            with open(tmp, "w") as f:
+                json.dump({"version": 1, "features": features}, f)
+            os.replace(tmp, self.flags_path)
+        elif self.flags_source == "http":
+            st, _, body = self.fakes.request("flipper", "/_control/flags", {"version": 1, "features": features})
+            assert st == 200, body
+        else:  # Flipper's Redis-adapter layout in Valkey
+            import redis
+            r = redis.Redis(port=VALKEY_PORT)
+            r.delete(self.flags_prefix + "flipper_features")
+            for name, gates in features.items():
+                r.sadd(self.flags_prefix + "flipper_features", name)
+                key = self.flags_prefix + name
+                r.delete(key)
+                fields = {}
+                for g, v in gates.items():
+                    if g == "actors":
+                        fields.update({"actors/" + a: "1" for a in v})
+                    else:
+                        fields[g] = str(v)
+                if fields:
+                    r.hset(key, mapping=fields)
 
     def write_config(self, group_suffix=None, key_prefix=None):
         g = group_suffix or self.group_suffix
@@ -98,10 +123,18 @@ valkey: {{host: 127.0.0.1, port: {self.valkey_port}, timeout_ms: 300, key_prefix
 enrichment:
   fido: {{base_url: "http://127.0.0.1:{self.fakes_ports['fido']}", timeout_ms: 1000, retries: 2}}
   retailer: {{base_url: "http://127.0.0.1:{self.fakes_ports['retailer']}", timeout_ms: 1000, retries: 2}}
-flags: {{source: file, file: "{self.flags_path}", poll_interval_seconds: 1}}
+{self.flags_yaml()}
 metrics: {{listen: "127.0.0.1:{self.metrics_port}"}}
 {self.extra_yaml}
 """)
+
+    def flags_yaml(self):
+        if self.flags_source == "http":
+            return (f'flags: {{source: http, http_url: "http://127.0.0.1:{self.fakes.ports["flipper"]}", '
+                    f'http_token: s3cret, http_token_header: Flipper-Cloud-Token, poll_interval_seconds: 1}}')
+        if self.flags_source == "valkey":
+            return f'flags: {{source: valkey, valkey_key_prefix: "{self.flags_prefix}", poll_interval_seconds: 1}}'
+        return f'flags: {{source: file, file: "{self.flags_path}", poll_interval_seconds: 1}}'
 
     # ---- the worker process ---------------------------------------------------------------
 
@@ -229,3 +262,29 @@ metrics: {{listen: "127.0.0.1:{self.metrics_port}"}}
                 return
             time.sleep(0.5)
         raise AssertionError("%s: lag still %s after %d s" % (consumer, lag, timeout))
+
+    def status(self):
+        """`cgw status --json` against this worker, parsed."""
+        r = subprocess.run([binary(), "status", "--url", "http://127.0.0.1:%d" % self.metrics_port, "--json"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
+
+    def consumer_status(self, consumer):
+        return next(c for c in self.status()["consumers"] if c["name"] == consumer)
+
+    def group_members(self, consumer):
+        from confluent_kafka.admin import AdminClient
+        admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+        desc = admin.describe_consumer_groups([self.group(consumer)])[self.group(consumer)].result(30)
+        return len(desc.members)
+
+    def wait_for(self, what, predicate, timeout=60):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if predicate():
+                return time.time()
+            if self.proc and self.proc.poll() is not None:
+                raise AssertionError("worker died: " + self.output()[-3000:])
+            time.sleep(0.2)
+        raise AssertionError("timed out waiting for " + what)
