@@ -70,12 +70,12 @@ def start_fakes():
     if os.path.exists(pidfile):
         os.remove(pidfile)
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "fakes.py"),
-                             "--services", "fido,retailer", "--pidfile", pidfile,
+                             "--services", "fido,retailer,registry", "--pidfile", pidfile,
                              "--access-log", os.path.join(VAR, "fakes.log")])
     deadline = time.time() + 15
     while not os.path.exists(pidfile):
         if proc.poll() is not None or time.time() > deadline:
-            raise SystemExit("the FIDO/Retailer fakes did not start (ports 18081/18082 taken?)")
+            raise SystemExit("the fakes did not start (ports 18081, 18082, 18084 taken?)")
         time.sleep(0.05)
     return proc
 
@@ -206,7 +206,7 @@ def write_config():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--receipts", type=int, default=20000)
-    ap.add_argument("--factoids", type=int, default=0)
+    ap.add_argument("--factoids", type=int, default=20000)
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--binary", default=os.path.join(ROOT, "build", "release", "cgw"))
     a = ap.parse_args()

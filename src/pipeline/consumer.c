@@ -34,6 +34,7 @@
 
 #include "graph/graph.h"
 #include "idem/idem.h"
+#include "registry/registry.h"
 
 #define BACKOFF_MIN_MS 200
 #define BACKOFF_MAX_MS 5000
@@ -49,7 +50,8 @@ struct consumer {
     bool started;
     struct flags_reader flags_reader;
     consumer_metrics m;
-    struct log_latch idem_outage, enrich_outage, neo4j_outage;
+    struct log_latch idem_outage, enrich_outage, neo4j_outage, registry_outage;
+    struct registry *registry;     /* factoids only */
     consumer_status st;            /* read by the status page from another thread */
 };
 
@@ -305,12 +307,43 @@ static void skip(consumer *c, entry *e, record_reason reason) {
     log_skip(c, e);
 }
 
-static void decode(consumer *c, entry *e) {
+/* A factoid's schema id must be one the registry (or the allowlist) accepts; a refused id
+ * makes the record an error. While the registry cannot answer for an id it has not seen, the
+ * record waits: -1 only when the worker stops meanwhile. */
+static int check_schema(consumer *c, entry *e) {
+    long backoff = BACKOFF_MIN_MS;
+    for (;;) {
+        char why[256] = "";
+        registry_verdict v = registry_check(c->registry, e->res.schema_id, why, sizeof why);
+        log_report_outage(&c->registry_outage, v == REGISTRY_UNAVAILABLE, LOG_ERROR,
+                          "[ERROR] Schema registry unavailable; records of unknown schema ids wait",
+                          "Schema registry available again", why);
+        if (v == REGISTRY_ACCEPTED) return 0;
+        if (v == REGISTRY_REFUSED) {
+            record_purchase_free(e->res.purchase);
+            e->res.purchase = NULL;
+            e->res.status = RECORD_ERROR;
+            e->res.shop_order_finalized = 0;
+            e->res.fido_count_mismatch = 0;
+            snprintf(e->res.error, sizeof e->res.error, "schema id %d refused: %.200s",
+                     (int)e->res.schema_id, why);
+            return 0;
+        }
+        set_state(c, CONSUMER_STATE_WAITING_REGISTRY);
+        if (pipeline_sleep(c->p, backoff)) return -1;
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+}
+
+/* -1 only when the worker stops while the record waits for the schema registry. */
+static int decode(consumer *c, entry *e) {
     const rd_kafka_message_t *m = e->msg;
-    if (c->kind == CONSUMER_RECEIPT)
+    if (c->kind == CONSUMER_RECEIPT) {
         record_decode_receipt(m->payload, m->len, &e->res);
-    else
+    } else {
         record_decode_factoid(m->payload, m->len, header_schema_id(m), &e->res);
+        if (e->res.status != RECORD_ERROR && check_schema(c, e) != 0) return -1;
+    }
     metrics_inc_counter(c->m.consumed);
     if (e->res.shop_order_finalized)
         LOG(LOG_INFO, "[INFO] Shop order received", LOG_STR("consumer", c->name),
@@ -326,6 +359,7 @@ static void decode(consumer *c, entry *e) {
         metrics_inc_counter(c->m.skipped[e->res.reason]);
         log_skip(c, e);
     }
+    return 0;
 }
 
 static void apply_rollout(consumer *c, entry *batch, size_t n) {
@@ -650,7 +684,8 @@ static void log_only_record(consumer *c, const entry *e) {
 /* 0 when every record of the batch is settled; -1 when the worker stops first. */
 static int process_batch(consumer *c, entry *batch, size_t n) {
     metrics_observe(c->m.batch_size, (double)n);
-    for (size_t i = 0; i < n; i++) decode(c, &batch[i]);
+    for (size_t i = 0; i < n; i++)
+        if (decode(c, &batch[i]) != 0) return -1;
     if (c->p->cfg->log_only) {
         for (size_t i = 0; i < n; i++) log_only_record(c, &batch[i]);
         /* Not committed unless configured: turning log_only off later processes them. */
@@ -762,6 +797,28 @@ static void *consumer_main(void *arg) {
 
 /* ------------------------------------------------------------------ lifecycle */
 
+static int open_registry(consumer *c, char *err, size_t errlen) {
+    const struct cgw_config *cfg = c->p->cfg;
+    struct registry_options ro;
+    registry_options_init(&ro);
+    ro.url = cfg->schema_registry.url;
+    ro.username = cfg->schema_registry.username;
+    ro.token = cfg->schema_registry.password;
+    ro.timeout_ms = cfg->schema_registry.timeout_ms;
+    ro.allowed_ids = cfg->schema_registry.allowed_schema_ids;
+    ro.allowed_ids_count = cfg->schema_registry.allowed_schema_ids_count;
+    char e[256];
+    c->registry = registry_new(&ro, e, sizeof e);
+    if (!c->registry) {
+        snprintf(err, errlen, "schema_registry: %s", e);
+        return -1;
+    }
+    if (!strcmp(registry_mode(c->registry), "open"))
+        LOG(LOG_WARN, "No schema registry and no allowed_schema_ids: every schema id is accepted",
+            LOG_STR("consumer", c->name));
+    return 0;
+}
+
 consumer *consumer_new(pipeline *p, consumer_kind kind, char *err, size_t errlen) {
     consumer *c = calloc(1, sizeof *c);
     if (!c) { snprintf(err, errlen, "out of memory"); return NULL; }
@@ -785,6 +842,10 @@ consumer *consumer_new(pipeline *p, consumer_kind kind, char *err, size_t errlen
     io.command_timeout_ms = cfg->valkey.timeout_ms;
     io.client_name = kind == CONSUMER_RECEIPT ? "cgw-receipt" : "cgw-factoid";
     c->idem = idem_new(&io, err, errlen);
+    if (c->idem && kind == CONSUMER_FACTOID && open_registry(c, err, errlen) != 0) {
+        consumer_free(c);
+        return NULL;
+    }
     if (!c->idem || !(c->rk = new_kafka(c, err, errlen))) {
         consumer_free(c);
         return NULL;
@@ -813,6 +874,7 @@ void consumer_free(consumer *c) {
     consumer_join(c);
     if (c->rk) rd_kafka_destroy(c->rk);
     if (c->idem) idem_free(c->idem);
+    if (c->registry) registry_free(c->registry);
     flags_release_reader(&c->flags_reader);
     status_destroy(&c->st);
     free(c);

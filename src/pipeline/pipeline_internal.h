@@ -43,6 +43,7 @@ typedef enum consumer_state {
     CONSUMER_STATE_KILLSWITCHED,       /* Kafka connection closed by the killswitch flag */
     CONSUMER_STATE_WAITING_ENRICHMENT, /* a batch waits out an enrichment outage */
     CONSUMER_STATE_WAITING_NEO4J,      /* a batch waits out a Neo4j outage */
+    CONSUMER_STATE_WAITING_REGISTRY,   /* a factoid of an unknown schema id waits for the registry */
     CONSUMER_STATE_STOPPED
 } consumer_state;
 

@@ -25,6 +25,7 @@ const char *consumer_state_name(consumer_state s) {
     case CONSUMER_STATE_KILLSWITCHED: return "stopped_by_killswitch";
     case CONSUMER_STATE_WAITING_ENRICHMENT: return "waiting_for_enrichment";
     case CONSUMER_STATE_WAITING_NEO4J: return "waiting_for_neo4j";
+    case CONSUMER_STATE_WAITING_REGISTRY: return "waiting_for_schema_registry";
     case CONSUMER_STATE_STOPPED: return "stopped";
     }
     return "unknown";

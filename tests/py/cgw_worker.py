@@ -125,6 +125,7 @@ enrichment:
   retailer: {{base_url: "http://127.0.0.1:{self.fakes_ports['retailer']}", timeout_ms: 1000, retries: 2}}
 {self.flags_yaml()}
 metrics: {{listen: "127.0.0.1:{self.metrics_port}"}}
+schema_registry: {{url: "http://127.0.0.1:{self.fakes_ports['registry']}", username: cgw-bot, password: cgw-local-token, timeout_ms: 1000}}
 {self.extra_yaml}
 """)
 

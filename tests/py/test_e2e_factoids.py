@@ -1,0 +1,103 @@
+# tests/py/test_e2e_factoids.py: the factoid consumer end to end (contract §1, §2, §6, §7),
+# beside the receipt consumer in one worker, against the real stack, the fake schema
+# registry (Confluent REST API with Basic auth, as Buf CSR serves it) and the fakes of the
+# enrichment services.
+import time
+
+import pytest
+
+from cgw_worker import Scenario, generate
+import graphcheck
+
+
+@pytest.fixture
+def clean_graph():
+    drv = graphcheck.driver()
+    graphcheck.wipe(drv)
+    yield drv
+    drv.close()
+
+
+def assert_graph(drv, truths):
+    got, bad = graphcheck.compare(drv, truths)
+    assert not bad, "graph differs from the ground truth:\n" + "\n".join(bad[:30])
+
+
+def test_both_topics_ground_truth(tmp_path, fakes, clean_graph):
+    sc = Scenario(tmp_path, fakes.ports, receipts=True, factoids=True)
+    receipts = generate("receipts", sc.receipt_topic, 2000, 31, str(tmp_path / "r.json"), "--malformed", "8")
+    # Malformed factoids: random bytes, truncated, empty ids, bad magic byte, an unknown
+    # schema id (404 from the registry) and an incompatible one.
+    factoids = generate("factoids", sc.factoid_topic, 6000, 32, str(tmp_path / "f.json"), "--malformed", "14")
+    sc.start()
+    sc.wait_drained("receipt")
+    sc.wait_drained("factoid")
+    assert sc.outcome_counts("receipt") == receipts["outcomes"]
+    assert sc.outcome_counts("factoid") == factoids["outcomes"]
+    assert sc.counter("cgw_fido_count_mismatch_total", consumer="factoid") == factoids["fido_count_mismatch"]
+    finalized = sum(factoids["outcomes"][k] for k in ("persisted", "no_fidos", "not_in_rollout", "duplicate"))
+    lines = sc.log_lines("[INFO] Shop order received")
+    assert len(lines) == finalized
+    assert all("fido_count=" in l and "order_id=" in l for l in lines)
+    assert len([l for l in sc.log_lines("[ERROR]") if "consumer=factoid" in l]) == factoids["outcomes"]["error"]
+    sc.stop()
+    assert_graph(clean_graph, [receipts, factoids])
+    with clean_graph.session(database="neo4j") as s:
+        r = s.run("MATCH (p:Purchase {source: 'shop_order'}) RETURN count(p) AS n, "
+                  "count(p.order_id) AS o, count(p.factoid_id) AS f").single()
+    assert r["n"] == r["o"] == r["f"] == factoids["outcomes"]["persisted"]
+
+
+def test_registry_down_at_start_then_up_and_down_mid_stream(tmp_path, fakes, clean_graph):
+    sc = Scenario(tmp_path, fakes.ports, receipts=False, factoids=True)
+    first = generate("factoids", sc.factoid_topic, 1500, 33, str(tmp_path / "f1.json"))
+    fakes.control("registry", outage=True)
+    try:
+        sc.start()
+        time.sleep(4)
+        # Records wait; none is discarded as an error.
+        assert sc.counter("cgw_records_errors_total", consumer="factoid") == 0
+        assert sc.counter("cgw_records_persisted_total", consumer="factoid") == 0
+        assert sc.consumer_status("factoid")["state"] == "waiting_for_schema_registry"
+    finally:
+        fakes.control("registry", outage=False)
+    sc.wait_drained("factoid")
+    # Down mid-stream: the id already resolved keeps flowing without the registry.
+    fakes.control("registry", outage=True)
+    try:
+        second = generate("factoids", sc.factoid_topic, 1500, 34, str(tmp_path / "f2.json"))
+        sc.wait_drained("factoid")
+    finally:
+        fakes.control("registry", outage=False)
+    assert sc.counter("cgw_records_errors_total", consumer="factoid") == 0
+    assert sc.outcome_counts("factoid")["persisted"] == \
+        first["outcomes"]["persisted"] + second["outcomes"]["persisted"]
+    sc.stop()
+    assert_graph(clean_graph, [first, second])
+
+
+def purchases_present(drv, truth):
+    ids = list(truth["sets"]["purchases"])
+    with drv.session(database="neo4j") as s:
+        n = s.run("MATCH (p:Purchase) WHERE p.purchase_id IN $ids RETURN count(p) AS n", ids=ids).single()["n"]
+    return n == len(ids)
+
+
+@pytest.mark.parametrize("backlog,probe", [("receipts", "factoids"), ("factoids", "receipts")])
+def test_one_consumers_backlog_does_not_delay_the_other(tmp_path, fakes, clean_graph, backlog, probe):
+    sc = Scenario(tmp_path, fakes.ports, receipts=True, factoids=True, batch_size=500)
+    topic = {"receipts": sc.receipt_topic, "factoids": sc.factoid_topic}
+    generate(backlog, topic[backlog], 100000, 35, str(tmp_path / "backlog.json"))
+    busy = "receipt" if backlog == "receipts" else "factoid"
+    sc.start()
+    sc.wait_for("the backlog to flow", lambda: sc.counter("cgw_records_consumed_total", consumer=busy) > 2000)
+    small = generate(probe, topic[probe], 300 if probe == "factoids" else 40, 36, str(tmp_path / "probe.json"))
+    assert small["outcomes"]["persisted"] > 0
+    t0 = time.time()
+    sc.wait_for("the probe records in the graph", lambda: purchases_present(clean_graph, small), timeout=120)
+    latency = time.time() - t0
+    remaining = sc.lag(busy)
+    print("\n%s published during a %s backlog: in the graph after %.2f s; backlog left %d records"
+          % (probe, backlog, latency, remaining))
+    assert remaining > 0, "the probe had to wait for the whole backlog"
+    sc.stop()
