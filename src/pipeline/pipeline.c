@@ -208,10 +208,19 @@ static int start_enrichment(pipeline *p, char *err, size_t errlen) {
     enrich_options_init(&o);
     o.fido_url = cfg->enrichment.fido.base_url;
     o.retailer_url = cfg->enrichment.retailer.base_url;
-    o.timeout_ms = cfg->enrichment.fido.timeout_ms;
-    o.retries = cfg->enrichment.fido.retries;
-    o.cache_max_entries = (size_t)cfg->enrichment.cache.max_entries;
+    /* One HTTP client serves both services: the larger timeout and retry count apply. */
+    o.timeout_ms = cfg->enrichment.fido.timeout_ms > cfg->enrichment.retailer.timeout_ms
+                       ? cfg->enrichment.fido.timeout_ms : cfg->enrichment.retailer.timeout_ms;
+    o.retries = cfg->enrichment.fido.retries > cfg->enrichment.retailer.retries
+                    ? cfg->enrichment.fido.retries : cfg->enrichment.retailer.retries;
     o.ttl_seconds = cfg->enrichment.cache.ttl_seconds;
+    if (cfg->enrichment.cache.max_entries > 0) {
+        o.cache_max_entries = (size_t)cfg->enrichment.cache.max_entries;
+    } else { /* 0 turns the cache off: nothing is kept for any time */
+        o.cache_max_entries = 1;
+        o.ttl_seconds = 0;
+        o.negative_ttl_seconds = 0;
+    }
     p->enrich = enrich_client_new(&o, err, errlen);
     return p->enrich ? 0 : -1;
 }
