@@ -77,7 +77,7 @@ $(B)/libcgw.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(B)/tests/%: tests/%.c $(B)/libcgw.a tests/test.h
+$(B)/tests/%: tests/%.c $(B)/libcgw.a $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libcgw.a $(LDLIBS)
 

@@ -415,14 +415,13 @@ int graph_write(bolt_driver *d, const char *db, const graph_batch *b, graph_stat
 
 /* ------------------------------------------------------------------ per-record counts */
 
+static int cmp_fido_key(const void *key, const void *elem) {
+    return strcmp((const char *)key, ((const graph_product *)elem)->fido);
+}
+
+/* Products are sorted by fido (graph.h): a record's lookups cost log n each. */
 static const graph_product *find_product(const graph_batch *b, const char *fido) {
-    const graph_product *found = NULL;
-    for (size_t i = 0; i < b->nproducts; i++)
-        if (strcmp(b->products[i].fido, fido) == 0) {
-            found = &b->products[i];
-            if (found->known) break;
-        }
-    return found;
+    return bsearch(fido, b->products, b->nproducts, sizeof *b->products, cmp_fido_key);
 }
 
 void graph_count_purchase(const graph_batch *b, const record_purchase *p, int *nodes,

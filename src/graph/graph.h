@@ -39,7 +39,7 @@ typedef struct graph_retailer {
 typedef struct graph_batch {
     const record_purchase *const *purchases;
     size_t npurchases;
-    const graph_product *products;     /* every fido the purchases name, each once */
+    const graph_product *products;     /* every fido the purchases name, once, sorted by fido */
     size_t nproducts;
     const graph_retailer *retailers;   /* every retailer_id the purchases name, each once */
     size_t nretailers;

@@ -183,6 +183,11 @@ static rd_kafka_t *new_kafka(consumer *c, char *err, size_t errlen) {
               conf_set(conf, "enable.auto.offset.store", "false", err, errlen) ||
               conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err,
                        errlen) ||
+              /* librdkafka pre-fetches up to 64 MiB per consumer by default; a batch needs far
+               * less, and two consumers must fit the worker in 64 MB. kafka.properties may
+               * raise both. */
+              conf_set(conf, "queued.max.messages.kbytes", "8192", err, errlen) ||
+              conf_set(conf, "fetch.max.bytes", "4194304", err, errlen) ||
               conf_set(conf, "security.protocol",
                        security_protocol(cfg->kafka.security_protocol), err, errlen) ||
               conf_set(conf, "sasl.mechanism", cfg->kafka.sasl_mechanism, err, errlen) ||
@@ -424,14 +429,21 @@ static void metadata_free(metadata *md) {
     memset(md, 0, sizeof *md);
 }
 
-/* Distinct strings; the array borrows them. */
-static size_t add_unique(const char **v, size_t n, const char *s) {
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(v[i], s)) return n;
-    v[n] = s;
-    return n + 1;
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Sorts v and drops repeats; returns the new length. The array borrows the strings. */
+static size_t sort_unique(const char **v, size_t n) {
+    qsort(v, n, sizeof *v, cmp_str);
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!w || strcmp(v[w - 1], v[i]) != 0) v[w++] = v[i];
+    return w;
+}
+
+/* Every distinct fido and retailer of the batch's purchases, sorted (graph.h asks products to
+ * be sorted by fido), looked up in one call per service. */
 static enum enrich_status fetch_metadata(consumer *c, entry *batch, size_t n, metadata *md) {
     size_t nf = 0, nr = 0, cap_f = 0;
     for (size_t i = 0; i < n; i++)
@@ -443,9 +455,11 @@ static enum enrich_status fetch_metadata(consumer *c, entry *batch, size_t n, me
     for (size_t i = 0; i < n; i++) {
         const record_purchase *p = batch[i].res.purchase;
         if (batch[i].res.status != RECORD_OK) continue;
-        for (size_t k = 0; k < p->nitems; k++) nf = add_unique(fidos, nf, p->items[k].fido);
-        if (p->retailer_id) nr = add_unique(rids, nr, p->retailer_id);
+        for (size_t k = 0; k < p->nitems; k++) fidos[nf++] = p->items[k].fido;
+        if (p->retailer_id) rids[nr++] = p->retailer_id;
     }
+    nf = sort_unique(fidos, nf);
+    nr = sort_unique(rids, nr);
     st = enrich_products(c->p->enrich, fidos, nf, &md->products);
     if (st == ENRICH_OK) st = enrich_retailers(c->p->enrich, rids, nr, &md->retailers);
 out:

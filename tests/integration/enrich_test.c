@@ -9,123 +9,35 @@
 
 #include "enrich/enrich.h"
 
+#include "fakes_proc.h"
+
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-static char python[512];
-static pid_t fakes_pid;
+static struct fakes_proc fakes;
 static int fido_port, retailer_port;
-static char fido_url[64], retailer_url[64], pidfile[128];
+static char fido_url[64], retailer_url[64];
 
 /* ---- fakes ------------------------------------------------------------------------------- */
 
-static int free_port(void) {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(s, (struct sockaddr *)&a, &len) != 0) {
-        if (s >= 0) close(s);
-        return -1;
-    }
-    close(s);
-    return ntohs(a.sin_port);
-}
-
-static const char *find_python(void) {
-    if (python[0]) return python;
-    const char *env = getenv("CGW_PYTHON");
-    if (env && *env) {
-        snprintf(python, sizeof python, "%s", env);
-        return python;
-    }
-    FILE *p = popen("bash scripts/pyenv 2>/dev/null", "r");
-    if (!p) return NULL;
-    if (!fgets(python, sizeof python, p)) python[0] = '\0';
-    pclose(p);
-    python[strcspn(python, "\n")] = '\0';
-    return python[0] ? python : NULL;
-}
-
-static void stop_fakes(void) {
-    if (fakes_pid <= 0) return;
-    kill(fakes_pid, SIGTERM);
-    waitpid(fakes_pid, NULL, 0);
-    fakes_pid = 0;
-    unlink(pidfile);
-}
-
 static void start_fakes(void) {
-    if (fakes_pid > 0) return;
-    CHECKF(access("tools/fakes.py", R_OK) == 0, "run from the repository root (tools/fakes.py)");
-    const char *py = find_python();
-    CHECKF(py, "no python: set CGW_PYTHON or make scripts/pyenv work");
-    fido_port = free_port();
-    retailer_port = free_port();
-    CHECK(fido_port > 0 && retailer_port > 0);
-    snprintf(fido_url, sizeof fido_url, "http://127.0.0.1:%d", fido_port);
-    snprintf(retailer_url, sizeof retailer_url, "http://127.0.0.1:%d", retailer_port);
-    snprintf(pidfile, sizeof pidfile, "/tmp/cgw-enrich-test-%d.pid", (int)getpid());
-    unlink(pidfile);
-    char fp[16], rp[16];
-    snprintf(fp, sizeof fp, "%d", fido_port);
-    snprintf(rp, sizeof rp, "%d", retailer_port);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        execl(py, py, "tools/fakes.py", "--fido-port", fp, "--retailer-port", rp, "--services",
-              "fido,retailer", "--pidfile", pidfile, "--access-log", "/dev/null", (char *)NULL);
-        _exit(127);
-    }
-    fakes_pid = pid;
-    atexit(stop_fakes);
-    for (int i = 0; i < 300 && access(pidfile, R_OK) != 0; i++) {
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            fakes_pid = 0;
-            CHECKF(0, "fakes exited early (status %d)", st);
-        }
-        usleep(50 * 1000);
-    }
-    CHECKF(access(pidfile, R_OK) == 0, "fakes did not write %s within 15 s", pidfile);
+    if (fakes.pid > 0) return;
+    fakes_start(&fakes, "fido,retailer", NULL);
+    fido_port = fakes_port(&fakes, "fido");
+    retailer_port = fakes_port(&fakes, "retailer");
+    fakes_url(&fakes, "fido", "", fido_url, sizeof fido_url);
+    fakes_url(&fakes, "retailer", "", retailer_url, sizeof retailer_url);
 }
 
-/* ---- HTTP helpers for the test hooks ----------------------------------------------------- */
+/* The service of the fakes on port (fido_port or retailer_port), for the hooks. */
+static const char *service(int port) { return port == fido_port ? "fido" : "retailer"; }
 
-static size_t collect(char *p, size_t s, size_t n, void *arg) {
-    FILE *f = arg;
-    return fwrite(p, s, n, f);
-}
-
-static json_t *hook(int port, const char *path, const char *post) {
-    char url[128], *body = NULL;
-    size_t len = 0;
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    FILE *mem = open_memstream(&body, &len);
-    CURL *e = curl_easy_init();
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, mem);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
-    if (post) curl_easy_setopt(e, CURLOPT_POSTFIELDS, post);
-    CURLcode cc = curl_easy_perform(e);
-    curl_easy_cleanup(e);
-    fclose(mem);
-    json_t *j = cc == CURLE_OK ? json_loadb(body, len, 0, NULL) : NULL;
-    free(body);
-    CHECKF(j, "test hook %s failed: %s", url, curl_easy_strerror(cc));
-    return j;
-}
-
-static void control(int port, const char *json) { json_decref(hook(port, "/_control", json)); }
+static void control(int port, const char *json) { fakes_control(&fakes, service(port), json); }
 
 /* Fresh fakes state for a case: no faults, zeroed stats. */
 static void reset_fakes(void) {
@@ -136,25 +48,15 @@ static void reset_fakes(void) {
     control(retailer_port, normal);
 }
 
-/* Requests to one endpoint, all statuses (and refusals) summed. */
-static long endpoint_count(int port, const char *endpoint) {
-    json_t *st = hook(port, "/_stats", NULL);
-    json_t *per = json_object_get(json_object_get(st, "endpoints"), endpoint);
-    const char *k;
-    json_t *v;
-    long n = 0;
-    json_object_foreach(per, k, v) n += (long)json_integer_value(v);
-    json_decref(st);
-    return n;
+static long batch_calls(void) {
+    return fakes_stats(&fakes, "fido", "POST /v1/products:batchGet", NULL);
 }
-
-static long batch_calls(void) { return endpoint_count(fido_port, "POST /v1/products:batchGet"); }
 static long retailer_calls(void) {
-    return endpoint_count(retailer_port, "GET /v1/retailers/{retailer_id}");
+    return fakes_stats(&fakes, "retailer", "GET /v1/retailers/{retailer_id}", NULL);
 }
 
 static long stat_field(int port, const char *field) {
-    json_t *st = hook(port, "/_stats", NULL);
+    json_t *st = fakes_hook(&fakes, service(port), "/_stats", NULL);
     long v = (long)json_integer_value(json_object_get(st, field));
     json_decref(st);
     return v;
@@ -178,7 +80,7 @@ static json_t *catalogue(const char *fn, const char *const ids[], size_t n) {
     snprintf(cmd, sizeof cmd,
              "'%s' -c 'import sys, json; sys.path.insert(0, \"tools\"); import catalogue; "
              "print(json.dumps([catalogue.%s(i) for i in json.load(open(sys.argv[1]))]))' %s",
-             find_python(), fn, path);
+             fakes_python(), fn, path);
     FILE *p = popen(cmd, "r");
     json_t *out = p ? json_loadf(p, 0, NULL) : NULL;
     if (p) pclose(p);
@@ -581,7 +483,7 @@ TEST(bad_options_and_arguments) {
 }
 
 TEST(zz_stop_fakes) {
-    pid_t pid = fakes_pid;
-    stop_fakes();
+    pid_t pid = fakes.pid;
+    fakes_stop(&fakes);
     CHECK(pid == 0 || kill(pid, 0) != 0);
 }

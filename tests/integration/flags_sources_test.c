@@ -15,25 +15,20 @@
 
 #include "flags/flags.h"
 
-#include <arpa/inet.h>
-#include <curl/curl.h>
+#include "fakes_proc.h"
+
 #include <hiredis/hiredis.h>
 #include <jansson.h>
-#include <netinet/in.h>
-#include <signal.h>
 #include <stdarg.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define TOKEN_HEADER "X-Flipper-Token"
 #define POLL_INTERVAL_S 7
 
-static char python[512];
-static pid_t fakes_pid;
+static struct fakes_proc fakes;
 static int flipper_port;
-static char flipper_url[64], pidfile[128], flagsfile[128], token[64];
+static char flipper_url[64], flagsfile[128], token[64];
 
 /* research brief 1.2: crc32("search" "User;1") % 100000 = 97600; crc32("my_feature" "42") % 100000
  * = 11769; crc32("my_feature" "1") % 100000 = 42944. */
@@ -54,111 +49,35 @@ static double now_s(void) {
 
 /* ---- the fake Flipper API ------------------------------------------------------------------ */
 
-static int free_port(void) {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(s, (struct sockaddr *)&a, &len) != 0) {
-        if (s >= 0) close(s);
-        return -1;
-    }
-    close(s);
-    return ntohs(a.sin_port);
-}
-
-static const char *find_python(void) {
-    if (python[0]) return python;
-    const char *env = getenv("CGW_PYTHON");
-    if (env && *env) {
-        snprintf(python, sizeof python, "%s", env);
-        return python;
-    }
-    FILE *p = popen("bash scripts/pyenv 2>/dev/null", "r");
-    if (!p) return NULL;
-    if (!fgets(python, sizeof python, p)) python[0] = '\0';
-    pclose(p);
-    python[strcspn(python, "\n")] = '\0';
-    return python[0] ? python : NULL;
-}
-
-static void stop_fakes(void) {
-    if (fakes_pid <= 0) return;
-    kill(fakes_pid, SIGTERM);
-    waitpid(fakes_pid, NULL, 0);
-    fakes_pid = 0;
-    unlink(pidfile);
-    unlink(flagsfile);
-}
+static void remove_flags_file(void) { unlink(flagsfile); }
 
 static void write_flags_file(void) {
+    static int registered;
     snprintf(flagsfile, sizeof flagsfile, "/tmp/cgw-flags-sources-%d.json", (int)getpid());
     FILE *f = fopen(flagsfile, "w");
     CHECKF(f, "cannot write %s", flagsfile);
     fputs(initial_flags, f);
     fclose(f);
+    if (!registered) registered = atexit(remove_flags_file) == 0;   /* after the fakes stop */
 }
 
 static void start_fakes(void) {
-    if (fakes_pid > 0) return;
-    CHECKF(access("tools/fakes.py", R_OK) == 0, "run from the repository root (tools/fakes.py)");
-    const char *py = find_python();
-    CHECKF(py, "no python: set CGW_PYTHON or make scripts/pyenv work");
-    flipper_port = free_port();
-    CHECK(flipper_port > 0);
-    snprintf(flipper_url, sizeof flipper_url, "http://127.0.0.1:%d", flipper_port);
+    if (fakes.pid > 0) return;
     snprintf(token, sizeof token, "tok-%d-%ld-secret", (int)getpid(), (long)time(NULL));
-    snprintf(pidfile, sizeof pidfile, "/tmp/cgw-flags-sources-%d.pid", (int)getpid());
-    unlink(pidfile);
     write_flags_file();
-    char port[16], interval[16];
-    snprintf(port, sizeof port, "%d", flipper_port);
+    char interval[16];
     snprintf(interval, sizeof interval, "%d", POLL_INTERVAL_S);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        execl(py, py, "tools/fakes.py", "--services", "flipper", "--flipper-port", port, "--flipper-token",
-              token, "--flipper-token-header", TOKEN_HEADER, "--flipper-poll-interval", interval, "--flags",
-              flagsfile, "--pidfile", pidfile, "--access-log", "/dev/null", (char *)NULL);
-        _exit(127);
-    }
-    fakes_pid = pid;
-    atexit(stop_fakes);
-    for (int i = 0; i < 300 && access(pidfile, R_OK) != 0; i++) {
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            fakes_pid = 0;
-            CHECKF(0, "fakes exited early (status %d)", st);
-        }
-        usleep(50 * 1000);
-    }
-    CHECKF(access(pidfile, R_OK) == 0, "fakes did not write %s within 15 s", pidfile);
+    const char *const args[] = {"--flipper-token", token, "--flipper-token-header", TOKEN_HEADER,
+                                "--flipper-poll-interval", interval, "--flags", flagsfile, NULL};
+    fakes_start(&fakes, "flipper", args);
+    flipper_port = fakes_port(&fakes, "flipper");
+    fakes_url(&fakes, "flipper", "", flipper_url, sizeof flipper_url);
 }
 
-static size_t collect(char *p, size_t s, size_t n, void *arg) { return fwrite(p, s, n, (FILE *)arg); }
-
-static json_t *hook(const char *path, const char *post) {
-    char url[128], *body = NULL;
-    size_t len = 0;
-    snprintf(url, sizeof url, "%s%s", flipper_url, path);
-    FILE *mem = open_memstream(&body, &len);
-    CURL *e = curl_easy_init();
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, mem);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
-    if (post) curl_easy_setopt(e, CURLOPT_POSTFIELDS, post);
-    CURLcode cc = curl_easy_perform(e);
-    curl_easy_cleanup(e);
-    fclose(mem);
-    json_t *j = cc == CURLE_OK ? json_loadb(body, len, 0, NULL) : NULL;
-    free(body);
-    CHECKF(j, "test hook %s failed: %s", url, curl_easy_strerror(cc));
-    return j;
+static void control(const char *json) { fakes_control(&fakes, "flipper", json); }
+static void set_flags(const char *json) {
+    json_decref(fakes_hook(&fakes, "flipper", "/_control/flags", json));
 }
-
-static void control(const char *json) { json_decref(hook("/_control", json)); }
-static void set_flags(const char *json) { json_decref(hook("/_control/flags", json)); }
 
 /* A fresh fake for a case: no faults, the start-time switches and flags, zeroed stats. */
 static void reset_flipper(void) {
@@ -174,11 +93,7 @@ static void reset_flipper(void) {
 
 /* GET /features answers with the given status since the last reset. */
 static long features_count(const char *status) {
-    json_t *st = hook("/_stats", NULL);
-    json_t *per = json_object_get(json_object_get(st, "endpoints"), "GET /features");
-    long n = (long)json_integer_value(json_object_get(per, status));
-    json_decref(st);
-    return n;
+    return fakes_stats(&fakes, "flipper", "GET /features", status);
 }
 
 static struct flags_http *open_http(const char *url, const char *tok) {
@@ -318,7 +233,7 @@ TEST(http_outage_is_an_error_then_recovers) {
 
 TEST(http_server_down_fails_fast) {
     char url[64], err[256] = "";
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/flipper/api", free_port());
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/flipper/api", fakes_free_port());
     struct flags_http *h = open_http(url, "some-secret-token");
     struct flags_set *s = NULL;
     double t0 = now_s();
@@ -650,7 +565,7 @@ TEST(valkey_many_features_in_one_pipeline) {
 }
 
 TEST(valkey_unreachable_fails_fast) {
-    struct flags_valkey *v = open_valkey("x:", free_port(), NULL);
+    struct flags_valkey *v = open_valkey("x:", fakes_free_port(), NULL);
     struct flags_set *s = NULL;
     char err[256] = "";
     for (int i = 0; i < 2; i++) {

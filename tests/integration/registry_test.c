@@ -14,126 +14,32 @@
 
 #include "registry/registry.h"
 
-#include <arpa/inet.h>
+#include "fakes_proc.h"
+
 #include <curl/curl.h>
 #include <jansson.h>
-#include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #define USER "cgw-bot"
 #define TOKEN "test-token-4f1c9a"
 #define ENDPOINT "GET /schemas/ids/{id}"
 
-static char python[512];
-static pid_t fake_pid;
-static int port, other_port;
-static char url[96], other_url[96], pidfile[128];
+static struct fakes_proc fake;
+static char url[96], other_url[96];
 
 /* ---- the fake ---------------------------------------------------------------------------- */
 
-static int free_port(void) {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(s, (struct sockaddr *)&a, &len) != 0) {
-        if (s >= 0) close(s);
-        return -1;
-    }
-    close(s);
-    return ntohs(a.sin_port);
-}
-
-static const char *find_python(void) {
-    if (python[0]) return python;
-    const char *env = getenv("CGW_PYTHON");
-    if (env && *env) {
-        snprintf(python, sizeof python, "%s", env);
-        return python;
-    }
-    FILE *p = popen("bash scripts/pyenv 2>/dev/null", "r");
-    if (!p) return NULL;
-    if (!fgets(python, sizeof python, p)) python[0] = '\0';
-    pclose(p);
-    python[strcspn(python, "\n")] = '\0';
-    return python[0] ? python : NULL;
-}
-
-static void stop_fake(void) {
-    if (fake_pid <= 0) return;
-    kill(fake_pid, SIGTERM);
-    waitpid(fake_pid, NULL, 0);
-    fake_pid = 0;
-    unlink(pidfile);
-}
-
 static void start_fake(void) {
-    if (fake_pid > 0) return;
-    CHECKF(access("tools/fakes.py", R_OK) == 0, "run from the repository root (tools/fakes.py)");
-    const char *py = find_python();
-    CHECKF(py, "no python: set CGW_PYTHON or make scripts/pyenv work");
-    port = free_port();
-    other_port = free_port();
-    CHECK(port > 0 && other_port > 0);
-    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
-    snprintf(other_url, sizeof other_url, "http://127.0.0.1:%d", other_port);
-    snprintf(pidfile, sizeof pidfile, "/tmp/cgw-registry-test-%d.pid", (int)getpid());
-    unlink(pidfile);
-    char p[16], op[16];
-    snprintf(p, sizeof p, "%d", port);
-    snprintf(op, sizeof op, "%d", other_port);
-    pid_t pid = fork();
-    CHECK(pid >= 0);
-    if (pid == 0) {
-        execl(py, py, "tools/fakes.py", "--services", "registry,fido", "--registry-port", p,
-              "--fido-port", op,
-              "--registry-user", USER, "--registry-token", TOKEN, "--registry-id", "1",
-              "--registry-incompatible-id", "2", "--pidfile", pidfile, "--access-log",
-              "/dev/null", (char *)NULL);
-        _exit(127);
-    }
-    fake_pid = pid;
-    atexit(stop_fake);
-    for (int i = 0; i < 300 && access(pidfile, R_OK) != 0; i++) {
-        int st;
-        if (waitpid(pid, &st, WNOHANG) == pid) {
-            fake_pid = 0;
-            CHECKF(0, "fake registry exited early (status %d)", st);
-        }
-        usleep(50 * 1000);
-    }
-    CHECKF(access(pidfile, R_OK) == 0, "fake registry did not write %s within 15 s", pidfile);
+    static const char *const args[] = {"--registry-user", USER, "--registry-token", TOKEN,
+                                        "--registry-id", "1", "--registry-incompatible-id", "2",
+                                        NULL};
+    if (fake.pid > 0) return;
+    fakes_start(&fake, "registry,fido", args);
+    fakes_url(&fake, "registry", "", url, sizeof url);
+    fakes_url(&fake, "fido", "", other_url, sizeof other_url);
 }
 
-/* ---- test hooks -------------------------------------------------------------------------- */
-
-static size_t collect(char *p, size_t s, size_t n, void *arg) { return fwrite(p, s, n, arg); }
-
-static json_t *hook(const char *path, const char *post) {
-    char u[160], *body = NULL;
-    size_t len = 0;
-    snprintf(u, sizeof u, "%s%s", url, path);
-    FILE *mem = open_memstream(&body, &len);
-    CURL *e = curl_easy_init();
-    curl_easy_setopt(e, CURLOPT_URL, u);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, mem);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, 5000L);
-    if (post) curl_easy_setopt(e, CURLOPT_POSTFIELDS, post);
-    CURLcode cc = curl_easy_perform(e);
-    curl_easy_cleanup(e);
-    fclose(mem);
-    json_t *j = cc == CURLE_OK ? json_loadb(body, len, 0, NULL) : NULL;
-    free(body);
-    CHECKF(j, "test hook %s failed: %s", u, curl_easy_strerror(cc));
-    return j;
-}
-
-static void control(const char *json) { json_decref(hook("/_control", json)); }
+static void control(const char *json) { fakes_control(&fake, "registry", json); }
 
 /* A fresh fake for each case: no faults, zeroed stats. */
 static void reset_fake(void) {
@@ -144,15 +50,7 @@ static void reset_fake(void) {
 
 /* Requests the fake received for schema ids, all statuses; with status, only that one. */
 static long fake_calls(const char *status) {
-    json_t *st = hook("/_stats", NULL);
-    json_t *per = json_object_get(json_object_get(st, "endpoints"), ENDPOINT);
-    const char *k;
-    json_t *v;
-    long n = 0;
-    json_object_foreach(per, k, v) if (!status || strcmp(k, status) == 0) n +=
-        (long)json_integer_value(v);
-    json_decref(st);
-    return n;
+    return fakes_stats(&fake, "registry", ENDPOINT, status);
 }
 
 /* ---- clients ----------------------------------------------------------------------------- */
@@ -305,7 +203,7 @@ TEST(timeout_is_unavailable_then_recovers) {
 }
 
 TEST(nothing_listening_is_unavailable) {
-    int p = free_port();
+    int p = fakes_free_port();
     CHECK(p > 0);
     char u[64];
     snprintf(u, sizeof u, "http://127.0.0.1:%d", p);
