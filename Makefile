@@ -5,6 +5,8 @@
 #   make check         the test command: installs what is missing, starts the local stack,
 #                      builds with sanitizers, runs every test, prints "N passed, N failed"
 #   make demo          the main job (see README)
+#   make bench         end-to-end benchmark: 100 000 receipts, e2e vs ceiling (bench/e2e/README.md)
+#   make bench-bolt    Bolt client vs the official Java and Python drivers (bench/bolt/README.md)
 #   make fuzz-<name>   build a libFuzzer target from tests/fuzz/<name>.c (clang)
 #   make clean
 #
@@ -55,7 +57,7 @@ CMD_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(CMD_SRC))
 TEST_SRC := $(sort $(wildcard tests/unit/*_test.c tests/integration/*_test.c))
 TEST_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
 
-.PHONY: all asan check demo clean tests deps stack-up stack-down
+.PHONY: all asan check demo bench bench-bolt clean tests deps stack-up stack-down
 .DEFAULT_GOAL := all
 .SECONDARY: $(GEN_C) $(GEN_H)
 
@@ -69,6 +71,12 @@ check:
 
 demo:
 	@bash scripts/demo
+
+bench:
+	@bash scripts/bench-e2e $(BENCH_ARGS)
+
+bench-bolt:
+	@bash scripts/bench-bolt $(BENCH_ARGS)
 
 $(B)/cgw: $(CMD_OBJ) $(B)/libcgw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -183,11 +183,12 @@ static rd_kafka_t *new_kafka(consumer *c, char *err, size_t errlen) {
               conf_set(conf, "enable.auto.offset.store", "false", err, errlen) ||
               conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err,
                        errlen) ||
-              /* librdkafka pre-fetches up to 64 MiB per consumer by default; a batch needs far
-               * less, and two consumers must fit the worker in 64 MB. kafka.properties may
-               * raise both. */
-              conf_set(conf, "queued.max.messages.kbytes", "8192", err, errlen) ||
-              conf_set(conf, "fetch.max.bytes", "4194304", err, errlen) ||
+              /* librdkafka pre-fetches up to 64 MiB per consumer, and 1 MiB per partition per
+               * fetch, by default; a batch of 500 records needs far less, and two consumers
+               * must fit the worker in 64 MB. kafka.properties may raise them. */
+              conf_set(conf, "queued.max.messages.kbytes", "4096", err, errlen) ||
+              conf_set(conf, "max.partition.fetch.bytes", "262144", err, errlen) ||
+              conf_set(conf, "fetch.max.bytes", "2097152", err, errlen) ||
               conf_set(conf, "security.protocol",
                        security_protocol(cfg->kafka.security_protocol), err, errlen) ||
               conf_set(conf, "sasl.mechanism", cfg->kafka.sasl_mechanism, err, errlen) ||

@@ -1,0 +1,602 @@
+#!/usr/bin/env python3
+# bench/e2e/bench.py: the end-to-end benchmark of cgw (run through scripts/bench-e2e, which
+# builds the release worker and the ceiling program first). See bench/e2e/README.md.
+#
+# One run, in one go, on the local stack (scripts/stack), touching only its own things:
+#   1. set-up     topics bench-<stamp>-receipts / -factoids (6 partitions, fresh), filled by
+#                 tools/gen.py with the production mix (its --truth and --dump files kept under
+#                 var/bench/<stamp>/); the FIDO/Retailer fakes (tools/fakes.py) on free ports.
+#   2. e2e        graph wiped (graphcheck.wipe); the release worker with its own config, groups
+#                 (empty), idempotency key prefix and metrics port, from start until every
+#                 record is settled per its metrics (persisted + skipped + errors = published,
+#                 as tools/demo.py does). Measured: persisted/s over that wall time, worker CPU
+#                 (utime+stime of /proc/<pid>/stat) and peak RSS (VmHWM) just before SIGTERM,
+#                 Neo4j CPU (delta of /proc/<neo4j pid>/stat). Then the worker's counters are
+#                 compared with the truth and the graph with graphcheck.compare.
+#   3. ceiling    graph wiped again; bench/e2e/ceiling.c writes the same records, decoded,
+#                 deduplicated, enriched and batched before its timer starts, with graph_write
+#                 only. Checked against the truth the same way.
+#   4. clean-up   fakes stopped, topics, groups and idempotency keys deleted, graph wiped.
+# Result: a table on stdout and in var/bench/e2e.txt, everything in var/bench/e2e.json.
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import graphcheck  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import phases  # noqa: E402
+
+KAFKA = "127.0.0.1:%s" % os.environ.get("KAFKA_PORT", "9092")
+NEO4J_PORT = os.environ.get("NEO4J_BOLT_PORT", "7687")
+VALKEY_PORT = int(os.environ.get("VALKEY_PORT", "6390"))
+CLK = os.sysconf("SC_CLK_TCK")
+OUT = os.path.join(ROOT, "var", "bench")
+
+
+def say(msg=""):
+    print(msg, flush=True)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# ---- /proc ----------------------------------------------------------------------------------
+
+def proc_cpu(pid):
+    """utime+stime of a process (all its threads), seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK  # fields 14 and 15 of stat(5)
+
+
+def proc_status(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024  # kB
+    return None
+
+
+def system_cpu():
+    """(busy, total) jiffies of the whole machine."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    idle = v[3] + v[4]
+    return sum(v) - idle, sum(v)
+
+
+def pid_of(server):
+    try:
+        with open(os.path.join(ROOT, "var", server, "pid")) as f:
+            pid = int(f.read().strip())
+        os.kill(pid, 0)
+        return pid
+    except (OSError, ValueError):
+        return None
+
+
+class CpuWatch:
+    """CPU seconds of a few processes and the machine between start() and stop()."""
+
+    def __init__(self, pids):
+        self.pids = {k: v for k, v in pids.items() if v}
+
+    def start(self):
+        self.t0 = {k: proc_cpu(p) for k, p in self.pids.items()}
+        self.sys0 = system_cpu()
+        return self
+
+    def stop(self):
+        out = {k: proc_cpu(p) - self.t0[k] for k, p in self.pids.items()}
+        busy, total = system_cpu()
+        out["machine_busy_share"] = (busy - self.sys0[0]) / max(1, total - self.sys0[1])
+        return out
+
+
+# ---- Kafka, Valkey --------------------------------------------------------------------------
+
+def admin():
+    from confluent_kafka.admin import AdminClient
+    return AdminClient({"bootstrap.servers": KAFKA})
+
+
+def create_topics(names):
+    from confluent_kafka.admin import NewTopic
+    a = admin()  # kept referenced until the futures resolve
+    for f in a.create_topics([NewTopic(n, 6, 1) for n in names]).values():
+        f.result(30)
+
+
+def delete_topics_and_groups(topics, groups):
+    a = admin()
+    try:
+        if groups:
+            for f in a.delete_consumer_groups(groups).values():
+                try:
+                    f.result(30)
+                except Exception:  # never joined: nothing to delete
+                    pass
+        existing = a.list_topics(timeout=10).topics
+        doomed = [t for t in topics if t in existing]
+        if doomed:
+            for f in a.delete_topics(doomed).values():
+                f.result(30)
+    except Exception as e:
+        say("  clean-up of Kafka topics/groups failed: %s" % e)
+
+
+def delete_valkey_keys(prefix):
+    import redis
+    r = redis.Redis(port=VALKEY_PORT)
+    keys = list(r.scan_iter(prefix + "*", count=5000))
+    for i in range(0, len(keys), 5000):
+        r.delete(*keys[i:i + 5000])
+    return len(keys)
+
+
+# ---- the fakes ------------------------------------------------------------------------------
+
+def start_fakes(work):
+    ports = {"fido": free_port(), "retailer": free_port()}
+    pidfile = os.path.join(work, "fakes.pid")
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "fakes.py"),
+                             "--services", "fido,retailer", "--pidfile", pidfile,
+                             "--fido-port", str(ports["fido"]), "--retailer-port", str(ports["retailer"]),
+                             "--access-log", os.path.join(work, "fakes-access.log")],
+                            stderr=open(os.path.join(work, "fakes.err"), "w"))
+    deadline = time.time() + 20
+    while not os.path.exists(pidfile):
+        if proc.poll() is not None or time.time() > deadline:
+            raise SystemExit("the FIDO/Retailer fakes did not start; see %s/fakes.err" % work)
+        time.sleep(0.05)
+    return proc, ports
+
+
+# ---- generating -----------------------------------------------------------------------------
+
+def generate(kind, topic, n, seed, work):
+    truth = os.path.join(work, "truth-%s.json" % kind)
+    dump = os.path.join(work, "%s.jsonl" % kind)
+    t0 = time.time()
+    subprocess.run([sys.executable, os.path.join(ROOT, "tools", "gen.py"), kind, "-n", str(n),
+                    "--seed", str(seed), "--bootstrap", KAFKA, "--topic", topic, "--truth", truth,
+                    "--dump", dump], check=True, stdout=subprocess.DEVNULL)
+    say("  published %d %s to %s in %.1f s" % (n, kind, topic, time.time() - t0))
+    with open(truth) as f:
+        return json.load(f), dump
+
+
+# ---- the worker -----------------------------------------------------------------------------
+
+def worker_config(work, tag, topics, batch, linger, ports, factoids, metrics_port, kafka_props=()):
+    flags = os.path.join(work, "flags.json")
+    with open(flags, "w") as f:
+        json.dump({"version": 1, "features": {"consumer_graph_ingestion": {"boolean": "true"}}}, f)
+    path = os.path.join(work, "cgw.yaml")
+    props = ""
+    if kafka_props:
+        props = ", properties: {%s}" % ", ".join('"%s": "%s"' % tuple(kv.split("=", 1)) for kv in kafka_props)
+    with open(path, "w") as f:
+        f.write(f"""# written by bench/e2e/bench.py
+log: {{format: logfmt, level: info}}
+kafka: {{brokers: "{KAFKA}", client_id: cgw-bench{props}}}
+consumers:
+  receipt: {{enabled: {str("receipt" in topics).lower()}, topic: {topics.get("receipt", tag + "-receipts")}, group: cgw-{tag}-r, batch_size: {batch}, linger_ms: {linger}}}
+  factoid: {{enabled: {str("factoid" in topics).lower()}, topic: {topics.get("factoid", tag + "-factoids")}, group: cgw-{tag}-f, batch_size: {batch}, linger_ms: {linger}}}
+neo4j: {{uri: "bolt://127.0.0.1:{NEO4J_PORT}", user: neo4j, password: "${{NEO4J_PASSWORD:-cgw-local-password}}"}}
+valkey: {{host: 127.0.0.1, port: {VALKEY_PORT}, timeout_ms: 500, key_prefix: "cgw:{tag}:", idempotency_ttl_seconds: 3600}}
+enrichment:
+  fido: {{base_url: "http://127.0.0.1:{ports['fido']}"}}
+  retailer: {{base_url: "http://127.0.0.1:{ports['retailer']}"}}
+flags: {{source: file, file: "{flags}", poll_interval_seconds: 5}}
+metrics: {{listen: "127.0.0.1:{metrics_port}"}}
+""")
+        if factoids:
+            f.write("schema_registry: {allowed_schema_ids: [1]}\n")
+    return path
+
+
+def check_config(binary, path):
+    r = subprocess.run([binary, "check-config", "-c", path], capture_output=True, text=True, cwd=ROOT)
+    return r.returncode == 0, (r.stderr or r.stdout).strip()
+
+
+def metrics(port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            k, v = line.rsplit(" ", 1)
+            out[k] = float(v)
+    return out
+
+
+def msum(m, name, **labels):
+    total = 0.0
+    for k, v in m.items():
+        if k.split("{")[0] == name and all('%s="%s"' % kv in k for kv in labels.items()):
+            total += v
+    return total
+
+
+def settled(m, consumer):
+    return int(sum(msum(m, n, consumer=consumer) for n in
+                   ("cgw_records_persisted_total", "cgw_records_skipped_total", "cgw_records_errors_total")))
+
+
+def run_worker(binary, config, port, totals, work, neo4j_pid, kafka_pid, fakes_pid, timeout, perf, env=()):
+    log = os.path.join(work, "worker.log")
+    watch = CpuWatch({"neo4j": neo4j_pid, "kafka": kafka_pid, "fakes": fakes_pid})
+    watch.start()
+    t0 = time.monotonic()
+    proc = subprocess.Popen([binary, "run", "-c", config], stdout=open(log, "w"),
+                            stderr=subprocess.STDOUT, cwd=ROOT,
+                            env=dict(os.environ, **dict(kv.split("=", 1) for kv in env)))
+    perf_proc = None
+    first_persist = None
+    last_print = 0
+    rss_series = []  # (seconds, VmRSS bytes, persisted) every ~second
+    m = {}
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit("the worker exited (%s); see %s" % (proc.returncode, log))
+            now = time.monotonic()
+            if now - t0 > timeout:
+                raise SystemExit("not drained after %d s; see %s" % (timeout, log))
+            try:
+                m = metrics(port)
+            except OSError:
+                time.sleep(0.05)
+                continue
+            if perf and perf_proc is None:
+                # attached once the worker is up, so that its consumer thread exists (perf -p
+                # follows the threads present when it attaches); release builds have no frame
+                # pointers, hence DWARF call graphs
+                time.sleep(0.3)
+                perf_proc = subprocess.Popen(["perf", "record", "-F", "199", "--call-graph", "dwarf,16384",
+                                              "-p", str(proc.pid), "-o", os.path.join(work, "perf-worker.data")],
+                                             stdout=subprocess.DEVNULL,
+                                             stderr=open(os.path.join(work, "perf.err"), "w"))
+            done = {c: settled(m, c) for c in totals}
+            persisted = sum(msum(m, "cgw_records_persisted_total", consumer=c) for c in totals)
+            if first_persist is None and persisted > 0:
+                first_persist = now - t0
+            if not rss_series or now - t0 - rss_series[-1][0] >= 1:
+                rss_series.append((round(now - t0, 1), proc_status(proc.pid, "VmRSS"), int(persisted)))
+            if now - last_print >= 5:
+                say("  %5.1f s  " % (now - t0) + "  ".join(
+                    "%s %d/%d" % (c, done[c], totals[c]) for c in totals)
+                    + "   RSS %s" % mb(rss_series[-1][1]))
+                last_print = now
+            if all(done[c] >= totals[c] for c in totals):
+                break
+            time.sleep(0.2)
+        wall = time.monotonic() - t0
+        cpu = proc_cpu(proc.pid)
+        hwm = proc_status(proc.pid, "VmHWM")
+        rss = proc_status(proc.pid, "VmRSS")
+        others = watch.stop()
+        threads = {}
+        for tid in os.listdir("/proc/%d/task" % proc.pid):
+            try:
+                with open("/proc/%d/task/%s/comm" % (proc.pid, tid)) as f:
+                    name = f.read().strip()
+                threads[name] = threads.get(name, 0) + proc_cpu_task(proc.pid, tid)
+            except OSError:
+                pass
+    finally:
+        if perf_proc:
+            perf_proc.send_signal(signal.SIGINT)
+            perf_proc.wait(60)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    _, status, ru = os.wait4(proc.pid, 0)
+    return {"wall_s": wall, "first_persist_s": first_persist, "cpu_s": cpu, "peak_rss": hwm,
+            "rss_at_end": rss, "rusage_maxrss": ru.ru_maxrss * 1024,
+            "cpu_s_with_shutdown": ru.ru_utime + ru.ru_stime,
+            "exit_status": os.waitstatus_to_exitcode(status), "others_cpu": others,
+            "threads_cpu": threads, "metrics": m, "log": log, "rss_series": rss_series}
+
+
+def proc_cpu_task(pid, tid):
+    with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK
+
+
+def worker_outcomes(m, consumer, truth):
+    reasons = ["digital", "status"] if consumer == "receipt" else ["source", "type"]
+    reasons += ["no_fidos", "not_in_rollout", "duplicate"]
+    got = {r: int(msum(m, "cgw_records_skipped_total", consumer=consumer, reason=r)) for r in reasons}
+    got["error"] = int(msum(m, "cgw_records_errors_total", consumer=consumer))
+    got["persisted"] = int(msum(m, "cgw_records_persisted_total", consumer=consumer))
+    want = {k: truth["outcomes"].get(k, 0) for k in got}
+    return got, [("%s %s: worker %d, truth %d" % (consumer, k, got[k], want[k]))
+                 for k in got if got[k] != want[k]]
+
+
+def histogram(m, name, consumer):
+    return (msum(m, name + "_sum", consumer=consumer), int(msum(m, name + "_count", consumer=consumer)))
+
+
+# ---- the ceiling ----------------------------------------------------------------------------
+
+def run_ceiling(binary, dumps, batch, group, ports, neo4j_pid, work):
+    cmd = [binary, "--batch-size", str(batch), "--group", group,
+           "--fido", "http://127.0.0.1:%d" % ports["fido"],
+           "--retailer", "http://127.0.0.1:%d" % ports["retailer"],
+           "--uri", "bolt://127.0.0.1:%s" % NEO4J_PORT]
+    if neo4j_pid:
+        cmd += ["--neo4j-pid", str(neo4j_pid)]
+    if "receipt" in dumps:
+        cmd += ["--receipts", dumps["receipt"]]
+    if "factoid" in dumps:
+        cmd += ["--factoids", dumps["factoid"]]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    with open(os.path.join(work, "ceiling.err"), "w") as f:
+        f.write(r.stderr)
+    if r.returncode != 0 and not r.stdout.strip():
+        raise SystemExit("the ceiling program failed (%d): %s" % (r.returncode, r.stderr[-2000:]))
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def build_identity(binary):
+    """Which source the worker was built from: HEAD, local changes under src/, binary hash."""
+    import hashlib
+    def git(*args):
+        return subprocess.run(["git"] + list(args), capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    with open(binary, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:12]
+    diff = git("diff", "HEAD", "--", "src")
+    return {"head": git("rev-parse", "--short", "HEAD"),
+            "src_diff_sha256": hashlib.sha256(diff.encode()).hexdigest()[:12] if diff else "clean",
+            "binary_sha256": digest}
+
+
+# ---- main -----------------------------------------------------------------------------------
+
+def mb(b):
+    return "%.1f MB" % (b / 1048576) if b is not None else "n/a"
+
+
+def main():
+    ap = argparse.ArgumentParser(description="cgw end-to-end benchmark (see bench/e2e/README.md)")
+    ap.add_argument("--receipts", type=int, default=100000, help="receipts to publish (0: none)")
+    ap.add_argument("--factoids", type=int, default=0, help="factoids to publish (0: none)")
+    ap.add_argument("--batch-size", type=int, default=500, help="consumers.*.batch_size (and the ceiling's)")
+    ap.add_argument("--linger-ms", type=int, default=200, help="consumers.*.linger_ms")
+    ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--group", choices=["records", "purchases"], default="records",
+                    help="ceiling batches: batch-size records (as the worker takes them off the topic) "
+                         "or batch-size purchases")
+    ap.add_argument("--skip-e2e", action="store_true")
+    ap.add_argument("--skip-ceiling", action="store_true")
+    ap.add_argument("--kafka-property", action="append", default=[], metavar="KEY=VALUE",
+                    help="extra librdkafka property for the worker (kafka.properties), e.g. "
+                         "queued.max.messages.kbytes=16384; repeatable")
+    ap.add_argument("--worker-env", action="append", default=[], metavar="NAME=VALUE",
+                    help="environment variable for the worker, e.g. MALLOC_ARENA_MAX=2; repeatable")
+    ap.add_argument("--perf", action="store_true", help="perf record -g the worker (var/bench/<run>/perf-worker.data)")
+    ap.add_argument("--keep", action="store_true", help="keep topics, groups, keys and the final graph")
+    ap.add_argument("--timeout", type=int, default=480, help="seconds the worker may take to drain")
+    ap.add_argument("--binary", default=os.path.join(ROOT, "build", "release", "cgw"))
+    ap.add_argument("--ceiling", default=os.path.join(OUT, "ceiling"))
+    a = ap.parse_args()
+    if not a.receipts and not a.factoids:
+        ap.error("nothing to do: --receipts 0 and --factoids 0")
+
+    tag = "bench-%s" % time.strftime("%Y%m%d-%H%M%S")
+    work = os.path.join(OUT, tag)
+    os.makedirs(work, exist_ok=True)
+    neo4j_pid, kafka_pid = pid_of("neo4j"), pid_of("kafka")
+    if not neo4j_pid:
+        raise SystemExit("Neo4j's pid (var/neo4j/pid) is not running: scripts/stack up")
+    say("cgw end-to-end benchmark %s  (batch_size %d, linger_ms %d; work dir %s)"
+        % (tag, a.batch_size, a.linger_ms, os.path.relpath(work, ROOT)))
+    load = os.getloadavg()
+    say("machine: %d cores, load average %.2f %.2f %.2f at start" % ((os.cpu_count() or 0,) + load))
+
+    topics = {}
+    if a.receipts:
+        topics["receipt"] = tag + "-receipts"
+    if a.factoids:
+        topics["factoid"] = tag + "-factoids"
+    notes = []
+    metrics_port = free_port()
+    fakes, ports = start_fakes(work)
+    drv = graphcheck.driver()
+    result = {"build": build_identity(a.binary), "tag": tag, "receipts": a.receipts, "factoids": a.factoids, "batch_size": a.batch_size,
+              "linger_ms": a.linger_ms, "group": a.group, "load_at_start": load}
+    try:
+        # the factoid part needs the worker to accept allowed_schema_ids
+        config = worker_config(work, tag, topics, a.batch_size, a.linger_ms, ports, bool(a.factoids),
+                               metrics_port, a.kafka_property)
+        if a.factoids:
+            ok, msg = check_config(a.binary, config)
+            if not ok:
+                say("SKIPPING the factoids: the worker refuses `schema_registry: {allowed_schema_ids: [1]}`:\n  "
+                    + msg.replace("\n", "\n  "))
+                notes.append("factoids skipped: the worker refused schema_registry.allowed_schema_ids")
+                del topics["factoid"]
+                a.factoids = 0
+                if not topics:
+                    return 1
+                config = worker_config(work, tag, topics, a.batch_size, a.linger_ms, ports, False,
+                                       metrics_port, a.kafka_property)
+        ok, msg = check_config(a.binary, config)
+        if not ok:
+            raise SystemExit("the worker refuses its config %s:\n%s" % (config, msg))
+
+        say("Set-up: fresh topics (6 partitions) with the production mix")
+        create_topics(list(topics.values()))
+        truths, dumps, totals = {}, {}, {}
+        for consumer, topic in topics.items():
+            kind = consumer + "s"
+            n = a.receipts if consumer == "receipt" else a.factoids
+            truths[consumer], dumps[consumer] = generate(kind, topic, n,
+                                                         a.seed + (0 if consumer == "receipt" else 1), work)
+            totals[consumer] = truths[consumer]["published"]
+        result["truth_outcomes"] = {c: t["outcomes"] for c, t in truths.items()}
+        expected_persisted = sum(t["outcomes"]["persisted"] for t in truths.values())
+
+        if not a.skip_e2e:
+            say("E2E: empty graph, the release worker from an empty group until drained")
+            graphcheck.wipe(drv)
+            w = run_worker(a.binary, config, metrics_port, totals, work, neo4j_pid, kafka_pid, fakes.pid,
+                           a.timeout, a.perf, a.worker_env)
+            m = w.pop("metrics")
+            persisted = sum(int(msum(m, "cgw_records_persisted_total", consumer=c)) for c in totals)
+            bad = []
+            per = {}
+            for c in totals:
+                got, diff = worker_outcomes(m, c, truths[c])
+                bad += diff
+                ws, wn = histogram(m, "cgw_graph_write_seconds", c)
+                bs, bn = histogram(m, "cgw_batch_records", c)
+                per[c] = {"outcomes": got, "graph_write_s": ws, "graph_writes": wn,
+                          "batches": bn, "records_per_batch": bs / bn if bn else 0,
+                          "graph_retries": int(msum(m, "cgw_graph_write_retries_total", consumer=c)),
+                          "idem_unavailable": int(msum(m, "cgw_idempotency_unavailable_total", consumer=c)),
+                          "enrich_unavailable": int(msum(m, "cgw_enrichment_unavailable_total", consumer=c))}
+            got, gbad = graphcheck.compare(drv, list(truths.values()))
+            bad += gbad
+            w.update({"kafka_properties": a.kafka_property + a.worker_env, "persisted": persisted, "persisted_per_s": persisted / w["wall_s"],
+                      "per_consumer": per, "graph": got, "differences": bad, "correct": not bad})
+            if len(totals) == 1:
+                c1 = list(totals)[0]
+                w["phases"] = phases.analyse(w["log"])
+                w["phases_text"] = phases.render(w["phases"], per[c1]["graph_write_s"])
+            result["e2e"] = w
+            say("  drained in %.1f s (first persisted at %.1f s): %d persisted, %.0f/s; graph %s"
+                % (w["wall_s"], w["first_persist_s"] or -1, persisted, w["persisted_per_s"],
+                   "matches the truth" if not bad else "%d DIFFERENCES: %s" % (len(bad), "; ".join(bad[:5]))))
+
+        if not a.skip_ceiling:
+            say("Ceiling: empty graph, the same batches with graph_write() only")
+            graphcheck.wipe(drv)
+            c = run_ceiling(a.ceiling, dumps, a.batch_size, a.group, ports, neo4j_pid, work)
+            got, bad = graphcheck.compare(drv, list(truths.values()))
+            if c["persisted"] != expected_persisted:
+                bad.append("ceiling persisted %d, truth %d" % (c["persisted"], expected_persisted))
+            c.update({"graph": got, "differences": bad, "correct": not bad and c.get("ok", False)})
+            result["ceiling"] = c
+            say("  %d purchases in %d+%d batches: %.1f s of graph_write, %.0f/s; graph %s"
+                % (c["persisted"], c.get("receipt", {}).get("batches", 0), c.get("factoid", {}).get("batches", 0),
+                   c["wall_seconds"], c["persisted_per_s"],
+                   "matches the truth" if not bad else "%d DIFFERENCES: %s" % (len(bad), "; ".join(bad[:5]))))
+    finally:
+        fakes.send_signal(signal.SIGTERM)
+        try:
+            fakes.wait(10)
+        except subprocess.TimeoutExpired:
+            fakes.kill()
+        if not a.keep:
+            for d in dumps.values() if "dumps" in locals() else ():
+                os.remove(d)  # ~1.2 kB a receipt; the truth files stay
+            delete_topics_and_groups(list(topics.values()), ["cgw-%s-r" % tag, "cgw-%s-f" % tag])
+            try:
+                delete_valkey_keys("cgw:%s:" % tag)
+                graphcheck.wipe(drv)
+            except Exception as e:
+                say("  clean-up failed: %s" % e)
+        drv.close()
+
+    result["notes"] = notes
+    table = render(result)
+    say()
+    say(table)
+    for path in (os.path.join(OUT, "e2e.txt"), os.path.join(work, "e2e.txt")):
+        with open(path, "w") as f:
+            f.write(table + "\n")
+    with open(os.path.join(OUT, "e2e.json"), "w") as f:
+        json.dump(result, f, indent=1, default=str)
+    with open(os.path.join(work, "result.json"), "w") as f:
+        json.dump(result, f, indent=1, default=str)
+    say("\n(var/bench/e2e.txt, var/bench/e2e.json; logs and data in %s)" % os.path.relpath(work, ROOT))
+    e, c = result.get("e2e"), result.get("ceiling")
+    correct = (not e or e["correct"]) and (not c or c["correct"])
+    return 0 if correct else 1
+
+
+def render(r):
+    e, c = r.get("e2e"), r.get("ceiling")
+    what = []
+    if r["receipts"]:
+        what.append("%d receipts" % r["receipts"])
+    if r["factoids"]:
+        what.append("%d factoids" % r["factoids"])
+    b = r.get("build", {})
+    lines = ["cgw end-to-end benchmark %s: %s, batch_size %d, linger_ms %d (release build, FIDO/Retailer fakes)"
+             % (r["tag"], " + ".join(what), r["batch_size"], r["linger_ms"]),
+             "  build: HEAD %s, local src/ changes %s, cgw sha256 %s" % (b.get("head"), b.get("src_diff_sha256"),
+                                                                      b.get("binary_sha256"))]
+    rows = []
+
+    def row(name, value, target=""):
+        rows.append((name, value, target))
+
+    ratio = None
+    if e:
+        row("e2e persisted/s", "%.0f  (%d in %.1f s%s)" % (e["persisted_per_s"], e["persisted"], e["wall_s"],
+                                                           "" if e["correct"] else "; GRAPH WRONG"))
+    if c:
+        row("ceiling persisted/s", "%.0f  (%d in %.1f s of graph_write%s)"
+            % (c["persisted_per_s"], c["persisted"], c["wall_seconds"], "" if c["correct"] else "; GRAPH WRONG"))
+    if e and c and c["persisted_per_s"]:
+        ratio = e["persisted_per_s"] / c["persisted_per_s"]
+        row("ratio e2e/ceiling", "%.2f" % ratio, "target >= 0.8: %s" % ("met" if ratio >= 0.8 else "NOT MET"))
+    if e:
+        row("worker CPU", "%.1f s" % e["cpu_s"], "(%.0f%% of one core)" % (100 * e["cpu_s"] / e["wall_s"]))
+        row("worker peak RSS", mb(e["peak_rss"]),
+            "target < 64 MB: %s" % ("met" if e["peak_rss"] < 64 * 1048576 else "NOT MET"))
+        row("Neo4j CPU (e2e run)", "%.1f s" % e["others_cpu"].get("neo4j", 0))
+    if c and c.get("neo4j_cpu_seconds") is not None:
+        row("Neo4j CPU (ceiling)", "%.1f s" % c["neo4j_cpu_seconds"])
+    w = max(len(x[0]) for x in rows)
+    v = max(len(x[1]) for x in rows)
+    for name, value, target in rows:
+        lines.append("  %-*s  %-*s  %s" % (w, name, v, value, target))
+    if e:
+        o = e["others_cpu"]
+        lines.append("  e2e: first record persisted %.1f s after start; Kafka CPU %.1f s, fakes CPU %.1f s, "
+                     "machine busy %.0f%% of %d cores" % (e["first_persist_s"] or -1, o.get("kafka", 0),
+                                                        o.get("fakes", 0), 100 * o["machine_busy_share"],
+                                                        os.cpu_count() or 0))
+        for cn, p in e["per_consumer"].items():
+            lines.append("  e2e %s: %d batches of %.0f records, graph_write %.1f s of %.1f s wall (%.0f%%)"
+                         % (cn, p["batches"], p["records_per_batch"], p["graph_write_s"], e["wall_s"],
+                            100 * p["graph_write_s"] / e["wall_s"]))
+    if c:
+        for cn in ("receipt", "factoid"):
+            if cn in c:
+                s = c[cn]
+                lines.append("  ceiling %s: %d batches of %.0f purchases, p50 %.0f ms, p95 %.0f ms per batch"
+                             % (cn, s["batches"], s.get("purchases_per_batch", 0), 1000 * s.get("batch_p50_s", 0),
+                                1000 * s.get("batch_p95_s", 0)))
+    if e and e.get("phases_text"):
+        lines.append("  " + e["phases_text"].replace("\n", "\n  "))
+    if e and e.get("kafka_properties"):
+        lines.append("  worker kafka.properties / environment: " + ", ".join(e["kafka_properties"]))
+    for n in r.get("notes", []):
+        lines.append("  note: " + n)
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
