@@ -15,8 +15,8 @@ the outside, around each command:
   other CPU    the rest of the machine's busy time meanwhile (/proc/stat): anything else
                running on this machine pollutes the figures, and this shows it
 
-Before each measurement the harness waits (up to --quiet-wait s) for the machine to be
-nearly idle. Order: warm-up rounds first (discarded; more for Java, for its JIT), then `reps` rounds,
+Before each measurement the harness waits (up to --quiet-wait s, --quiet-budget s in all)
+for the machine to be nearly idle. Order: warm-up rounds first (discarded; more for Java, for its JIT), then `reps` rounds,
 each going through the clients in turn (so drift on the server hits all of them alike).
 Before every write all BenchRow nodes are deleted, so every write run creates its 100 000
 nodes (ids 0..n-1, the same in every run) rather than matching existing ones; each write's
@@ -132,6 +132,7 @@ class Bench:
         self.driver = GraphDatabase.driver(args.uri, auth=(args.user, args.password),
                                            notifications_min_severity="OFF")
         self.server_pid = self.find_server_pid()
+        self.quiet_budget = args.quiet_budget
 
     def find_server_pid(self):
         try:
@@ -174,12 +175,14 @@ class Bench:
         """Waits (up to --quiet-wait s) until the machine has been nearly idle for half a
         second, so a measurement does not start in the middle of someone else's work."""
         start = time.monotonic()
+        limit = min(self.a.quiet_wait, self.quiet_budget)
         while True:
             b0 = machine_busy_seconds()
             time.sleep(0.5)
             busy = (machine_busy_seconds() - b0) / 0.5
             waited = time.monotonic() - start
-            if busy < QUIET_CPUS or waited >= self.a.quiet_wait:
+            if busy < QUIET_CPUS or waited >= limit:
+                self.quiet_budget = max(0.0, self.quiet_budget - waited)
                 if waited > 1:
                     log("waited %.0f s for a quiet machine (%.2f CPUs busy)" % (waited, busy))
                 return
@@ -329,8 +332,10 @@ def main():
     ap.add_argument("--password", default=os.environ.get("NEO4J_PASSWORD", "cgw-local-password"))
     ap.add_argument("--server-pidfile", default="var/neo4j/pid")
     ap.add_argument("--logdir", default="var/bench")
-    ap.add_argument("--quiet-wait", type=float, default=120,
+    ap.add_argument("--quiet-wait", type=float, default=60,
                     help="longest wait for a quiet machine before each measurement (s)")
+    ap.add_argument("--quiet-budget", type=float, default=240,
+                    help="longest total of those waits in a run (s)")
     ap.add_argument("--out")
     args = ap.parse_args()
 
