@@ -5,7 +5,7 @@
 # once every port is bound; `proto_classes` compiles the contract .proto files into a descriptor
 # set with protoc or protoc-c (whichever is installed; scripts/deps installs protoc-c) and loads
 # them into the official `protobuf` runtime; `kafka_bootstrap` is the project's stack
-# (scripts/stack up), and tests needing it skip when nothing listens on 127.0.0.1:9092.
+# (scripts/stack up), and tests needing it fail when nothing listens on 127.0.0.1:$KAFKA_PORT.
 import json
 import os
 import shutil
@@ -107,8 +107,9 @@ def proto_classes(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap():
+    port = int(os.environ.get("KAFKA_PORT", "9092"))
     try:
-        socket.create_connection(("127.0.0.1", 9092), timeout=2).close()
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
     except OSError:
-        pytest.fail("no Kafka on 127.0.0.1:9092: start the stack (scripts/stack up)")
-    return "127.0.0.1:9092"
+        pytest.fail("no Kafka on 127.0.0.1:%d: start the stack (scripts/stack up)" % port)
+    return "127.0.0.1:%d" % port
