@@ -101,3 +101,47 @@ def test_one_consumers_backlog_does_not_delay_the_other(tmp_path, fakes, clean_g
           % (probe, backlog, latency, remaining))
     assert remaining > 0, "the probe had to wait for the whole backlog"
     sc.stop()
+
+
+def test_each_framing_error_is_one_error_and_the_partition_moves_on(tmp_path, fakes, clean_graph):
+    """Contract §1 framing, one broken record per kind, all on one partition (same key),
+    followed by a good order that must be persisted."""
+    import struct
+    import pb
+    from confluent_kafka import Producer
+    from cgw_worker import BOOTSTRAP
+    sc = Scenario(tmp_path, fakes.ports, receipts=False, factoids=True)
+    good = {"factoid_id": "fx-framing-good", "user_id": "u-framing", "source": 1, "type": "ORDER_FINALIZED",
+            "occurred_at": {"seconds": 1735689600, "nanos": 0},
+            "shop_order": {"order_id": "ord-framing", "retailer_id": "R0001", "total_cents": 500,
+                           "currency": "USD", "fido_count": 1,
+                           "items": [{"line_number": 1, "fido": "F000001", "quantity": 2,
+                                      "unit_price_cents": 250, "title": "Cola"}]}}
+    body = pb.encode(pb.FACTOID, good)
+    broken = {
+        "wrong magic": b"\x01" + struct.pack(">i", 1) + b"\x00" + body,
+        "header shorter than 5 bytes": b"\x00\x00\x00",
+        "varint past the end": b"\x00" + struct.pack(">i", 1) + b"\x80",
+        "negative index count": b"\x00" + struct.pack(">i", 1) + b"\x01" + body,
+        "oversize index count": b"\x00" + struct.pack(">i", 1) + b"\xfe\xff\xff\xff\x07" + body,
+        "path [1]": b"\x00" + struct.pack(">i", 1) + b"\x02\x02" + body,
+        "unknown schema id (404)": pb.confluent_frame(body, 999),
+        "incompatible schema id": pb.confluent_frame(body, 2),
+        "protobuf garbage after a good header": pb.confluent_frame(b"\x0f\xff\xff\xff", 1),
+    }
+    p = Producer({"bootstrap.servers": BOOTSTRAP})
+    for value in broken.values():
+        p.produce(sc.factoid_topic, key=b"u-framing", value=value)
+    p.produce(sc.factoid_topic, key=b"u-framing", value=pb.confluent_frame(body, 1))
+    assert p.flush(30) == 0
+    sc.start()
+    sc.wait_drained("factoid")
+    assert sc.counter("cgw_records_errors_total", consumer="factoid", kind="decode") == len(broken)
+    errors = [l for l in sc.log_lines("[ERROR]") if "consumer=factoid" in l]
+    assert len(errors) == len(broken), "\n".join(errors)
+    assert sc.counter("cgw_records_persisted_total", consumer="factoid") == 1
+    sc.stop()
+    with clean_graph.session(database="neo4j") as s:
+        rec = s.run("MATCH (:User {user_id: 'u-framing'})-[:MADE]->(p:Purchase {purchase_id: 'order:ord-framing'})"
+                    "-[c:CONTAINS]->(:Product {fido: 'F000001'}) RETURN p.source AS src, c.total_price_cents AS t").single()
+    assert rec and rec["src"] == "shop_order" and rec["t"] == 500

@@ -27,7 +27,7 @@ def assert_graph(drv, truths):
 
 @pytest.mark.parametrize("source", ["file", "http", "valkey"])
 def test_killswitch_stops_and_resumes_the_consumer(tmp_path, fakes, clean_graph, source):
-    sc = Scenario(tmp_path, fakes.ports, flags_source=source, fakes=fakes, batch_size=100)
+    sc = Scenario(tmp_path, fakes.ports, factoids=True, flags_source=source, fakes=fakes, batch_size=100)
     on = {"consumer_graph_ingestion": {"boolean": "true"}}
     first = generate("receipts", sc.receipt_topic, 1500, 21, str(tmp_path / "t1.json"))
     sc.start()
@@ -44,7 +44,11 @@ def test_killswitch_stops_and_resumes_the_consumer(tmp_path, fakes, clean_graph,
     assert sc.log_lines("FlagPoller: flag=%s changed" % KS)
     consumed = sc.counter("cgw_records_consumed_total", consumer="receipt")
     second = generate("receipts", sc.receipt_topic, 1500, 22, str(tmp_path / "t2.json"))
-    time.sleep(3)
+    # The factoid consumer is not affected by the receipt killswitch.
+    orders = generate("factoids", sc.factoid_topic, 800, 20, str(tmp_path / "f.json"))
+    sc.wait_drained("factoid")
+    assert sc.consumer_status("factoid")["state"] == "running"
+    time.sleep(2)
     assert sc.counter("cgw_records_consumed_total", consumer="receipt") == consumed
     assert sc.lag("receipt") == second["published"]
     # OFF: it reconnects and resumes from its committed offsets.
@@ -53,8 +57,8 @@ def test_killswitch_stops_and_resumes_the_consumer(tmp_path, fakes, clean_graph,
     assert sc.counter("cgw_records_consumed_total", consumer="receipt") == consumed + second["published"]
     assert sc.consumer_status("receipt")["state"] == "running"
     sc.stop()
-    # Nothing lost, nothing doubled: one graph holds exactly both sets.
-    assert_graph(clean_graph, [first, second])
+    # Nothing lost, nothing doubled: one graph holds exactly all the sets.
+    assert_graph(clean_graph, [first, second, orders])
 
 
 def test_rollout_at_25_percent_matches_flippers_hash(tmp_path, fakes, clean_graph):
