@@ -246,7 +246,7 @@ TEST(neo4j_scheme_routes_to_single_instance) {
     bolt_conn *w, *r;
     bolt_error err;
     OK(bolt_driver_acquire(d, NULL, 0, &w, &err));
-    CHECK_EQ_STR(bolt_conn_address(w), "127.0.0.1:7687");
+    CHECK_EQ_STR(bolt_conn_address(w), bt_address());
     OK(bolt_driver_acquire(d, "neo4j", 1, &r, &err));
     OK(bolt_query(r, "RETURN 1", NULL, &(bolt_tx_opts){.read_only = 1}, NULL, NULL, NULL, &err));
     bolt_driver_release(d, r);
@@ -343,11 +343,11 @@ TEST(routing_table_refreshes_on_expiry_and_forget) {
     bolt_driver_release(d, c);
     CHECK(table_expiry(d, "neo4j", NULL) > bolt_now_ms());
     /* NotALeader-style removal empties the writers: the next write refreshes. */
-    driver_forget(d, "neo4j", "127.0.0.1:7687", 1);
+    driver_forget(d, "neo4j", bt_address(), 1);
     table_expiry(d, "neo4j", &writers);
     CHECK_EQ_INT(writers, 0);
     OK(bolt_driver_acquire(d, NULL, 0, &c, &err));
-    CHECK_EQ_STR(bolt_conn_address(c), "127.0.0.1:7687");
+    CHECK_EQ_STR(bolt_conn_address(c), bt_address());
     bolt_driver_release(d, c);
     table_expiry(d, "neo4j", &writers);
     CHECK_EQ_INT(writers, 1);

@@ -25,6 +25,14 @@ static inline const char *bt_uri(const char *scheme) {
     return buf;
 }
 
+/* "127.0.0.1:7687": the address the server advertises in its routing table. */
+static inline const char *bt_address(void) {
+    static __thread char buf[64];
+    const char *port = getenv("NEO4J_BOLT_PORT");
+    snprintf(buf, sizeof buf, "127.0.0.1:%s", port && *port ? port : "7687");
+    return buf;
+}
+
 static inline void bt_config(bolt_config *cfg) {
     bolt_config_init(cfg);
     cfg->principal = "neo4j";

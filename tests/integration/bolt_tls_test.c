@@ -191,9 +191,10 @@ TEST(s_rejects_wrong_hostname) {
 }
 
 TEST(tls_to_plaintext_port_fails_cleanly) {
+    /* Neo4j's HTTP port: plaintext only (its Bolt port accepts TLS, see the stack). */
     bolt_error err;
-    const char *p = getenv("NEO4J_BOLT_PORT");
-    int port = p && *p ? atoi(p) : 7687;
+    const char *p = getenv("NEO4J_HTTP_PORT");
+    int port = p && *p ? atoi(p) : 7474;
     int rc = try_connect("bolt+ssc", "127.0.0.1", port, NULL, &err);
     CHECKF(rc == BOLT_ETLS || rc == BOLT_EIO, "%s: %s", bolt_code_name(rc), err.message);
 }
