@@ -10,28 +10,9 @@
 #include <string.h>
 
 #include "admin/admin_internal.h"
+#include "kafka/kafka.h"
 
 /* ------------------------------------------------------------------ connection */
-
-static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err,
-                    size_t errlen) {
-    char e[256];
-    if (!value) return 0;
-    if (rd_kafka_conf_set(conf, key, value, e, sizeof e) != RD_KAFKA_CONF_OK) {
-        snprintf(err, errlen, "kafka: %s: %s", key, e);
-        return -1;
-    }
-    return 0;
-}
-
-static const char *security_protocol(enum config_security_protocol p) {
-    switch (p) {
-    case CONFIG_SECURITY_SSL: return "ssl";
-    case CONFIG_SECURITY_SASL_PLAINTEXT: return "sasl_plaintext";
-    case CONFIG_SECURITY_SASL_SSL: return "sasl_ssl";
-    default: return "plaintext";
-    }
-}
 
 /* librdkafka's own errors (broker down, authentication) go to err as they happen. */
 static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
@@ -39,29 +20,14 @@ static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const ch
     if (level <= 3 && err) fprintf(err, "cgw: kafka: %s: %s\n", fac, buf);
 }
 
-static int conf_security(rd_kafka_conf_t *conf, const struct cgw_config *cfg, char *err,
-                         size_t errlen) {
-    if (conf_set(conf, "security.protocol", security_protocol(cfg->kafka.security_protocol),
-                 err, errlen) ||
-        conf_set(conf, "sasl.mechanism", cfg->kafka.sasl_mechanism, err, errlen) ||
-        conf_set(conf, "sasl.username", cfg->kafka.sasl_username, err, errlen) ||
-        conf_set(conf, "sasl.password", cfg->kafka.sasl_password, err, errlen))
-        return -1;
-    for (size_t i = 0; i < cfg->kafka.properties_count; i++)
-        if (conf_set(conf, cfg->kafka.properties[i].key, cfg->kafka.properties[i].value, err,
-                     errlen))
-            return -1;
-    return 0;
-}
-
 static rd_kafka_conf_t *new_conf(const struct admin_ctx *ctx, const char *brokers, char *err,
                                  size_t errlen) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if ((ctx->cfg && conf_security(conf, ctx->cfg, err, errlen)) ||
-        conf_set(conf, "bootstrap.servers", brokers, err, errlen) ||
-        conf_set(conf, "client.id", "cgw-admin", err, errlen) ||
-        conf_set(conf, "allow.auto.create.topics", "false", err, errlen) ||
-        conf_set(conf, "log.connection.close", "false", err, errlen)) {
+    if ((ctx->cfg && kafka_conf_apply(conf, ctx->cfg, err, errlen)) ||
+        kafka_conf_set(conf, "bootstrap.servers", brokers, err, errlen) ||
+        kafka_conf_set(conf, "client.id", "cgw-admin", err, errlen) ||
+        kafka_conf_set(conf, "allow.auto.create.topics", "false", err, errlen) ||
+        kafka_conf_set(conf, "log.connection.close", "false", err, errlen)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }

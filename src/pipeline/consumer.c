@@ -34,6 +34,7 @@
 
 #include "graph/graph.h"
 #include "idem/idem.h"
+#include "kafka/kafka.h"
 #include "registry/registry.h"
 
 #define BACKOFF_MIN_MS 200
@@ -146,57 +147,30 @@ static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const ch
     LOG(l, "librdkafka", LOG_STR("facility", fac), LOG_STR("detail", buf));
 }
 
-static int conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err,
-                    size_t errlen) {
-    char e[256];
-    if (!value) return 0;
-    if (rd_kafka_conf_set(conf, key, value, e, sizeof e) != RD_KAFKA_CONF_OK) {
-        snprintf(err, errlen, "kafka: %s: %s", key, e);
-        return -1;
-    }
-    return 0;
-}
-
-static const char *security_protocol(enum config_security_protocol p) {
-    switch (p) {
-    case CONFIG_SECURITY_SSL: return "ssl";
-    case CONFIG_SECURITY_SASL_PLAINTEXT: return "sasl_plaintext";
-    case CONFIG_SECURITY_SASL_SSL: return "sasl_ssl";
-    default: return "plaintext";
-    }
-}
-
 static rd_kafka_t *new_kafka(consumer *c, char *err, size_t errlen) {
     const struct cgw_config *cfg = c->p->cfg;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char client_id[128];
     snprintf(client_id, sizeof client_id, "%s-%s",
              cfg->kafka.client_id ? cfg->kafka.client_id : "cgw", c->name);
-    int bad = conf_set(conf, "bootstrap.servers", cfg->kafka.brokers, err, errlen) ||
-              conf_set(conf, "group.id", c->cc->group, err, errlen) ||
-              conf_set(conf, "client.id", client_id, err, errlen) ||
-              conf_set(conf, "auto.offset.reset",
+    int bad = kafka_conf_set(conf, "bootstrap.servers", cfg->kafka.brokers, err, errlen) ||
+              kafka_conf_set(conf, "group.id", c->cc->group, err, errlen) ||
+              kafka_conf_set(conf, "client.id", client_id, err, errlen) ||
+              kafka_conf_set(conf, "auto.offset.reset",
                        c->cc->auto_offset_reset == CONFIG_OFFSET_LATEST ? "latest" : "earliest",
                        err, errlen) ||
-              conf_set(conf, "enable.auto.commit", "true", err, errlen) ||
-              conf_set(conf, "auto.commit.interval.ms", "1000", err, errlen) ||
-              conf_set(conf, "enable.auto.offset.store", "false", err, errlen) ||
-              conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err,
+              kafka_conf_set(conf, "enable.auto.commit", "true", err, errlen) ||
+              kafka_conf_set(conf, "auto.commit.interval.ms", "1000", err, errlen) ||
+              kafka_conf_set(conf, "enable.auto.offset.store", "false", err, errlen) ||
+              kafka_conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err,
                        errlen) ||
               /* librdkafka pre-fetches up to 64 MiB per consumer, and 1 MiB per partition per
                * fetch, by default; a batch of 500 records needs far less, and two consumers
                * must fit the worker in 64 MB. kafka.properties may raise them. */
-              conf_set(conf, "queued.max.messages.kbytes", "4096", err, errlen) ||
-              conf_set(conf, "max.partition.fetch.bytes", "262144", err, errlen) ||
-              conf_set(conf, "fetch.max.bytes", "2097152", err, errlen) ||
-              conf_set(conf, "security.protocol",
-                       security_protocol(cfg->kafka.security_protocol), err, errlen) ||
-              conf_set(conf, "sasl.mechanism", cfg->kafka.sasl_mechanism, err, errlen) ||
-              conf_set(conf, "sasl.username", cfg->kafka.sasl_username, err, errlen) ||
-              conf_set(conf, "sasl.password", cfg->kafka.sasl_password, err, errlen);
-    for (size_t i = 0; !bad && i < cfg->kafka.properties_count; i++)
-        bad = conf_set(conf, cfg->kafka.properties[i].key, cfg->kafka.properties[i].value, err,
-                       errlen);
+              kafka_conf_set(conf, "queued.max.messages.kbytes", "4096", err, errlen) ||
+              kafka_conf_set(conf, "max.partition.fetch.bytes", "262144", err, errlen) ||
+              kafka_conf_set(conf, "fetch.max.bytes", "2097152", err, errlen) ||
+              kafka_conf_apply(conf, cfg, err, errlen);
     if (bad) {
         rd_kafka_conf_destroy(conf);
         return NULL;
