@@ -8,35 +8,20 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config/config.h"
+#include "http/http_body.h"
 
-typedef struct buf {
-    char *data;
-    size_t len;
-} buf;
-
-static size_t on_data(char *p, size_t size, size_t n, void *ud) {
-    buf *b = ud;
-    size_t add = size * n;
-    char *d = realloc(b->data, b->len + add + 1);
-    if (!d) return 0;
-    memcpy(d + b->len, p, add);
-    b->data = d;
-    b->len += add;
-    d[b->len] = '\0';
-    return add;
-}
-
-static int fetch(const char *url, buf *out, char *err, size_t errlen) {
+static int fetch(const char *url, struct http_body *out, char *err, size_t errlen) {
     CURL *h = curl_easy_init();
     if (!h) { snprintf(err, errlen, "out of memory"); return -1; }
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 5000L);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, http_body_write);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
     CURLcode rc = curl_easy_perform(h);
     long status = 0;
@@ -134,19 +119,20 @@ int cmd_status(int argc, char **argv) {
     } else {
         snprintf(target, sizeof target, "%s%s", url, strstr(url, "/status") ? "" : "/status");
     }
-    buf b = {0};
+    struct http_body b;
+    http_body_init(&b, SIZE_MAX);       /* no cap: the worker's own status page */
     if (fetch(target, &b, err, sizeof err) != 0) {
         fprintf(stderr, "cgw status: %s\n", err);
-        free(b.data);
+        http_body_free(&b);
         return 1;
     }
     int rc = 0;
     if (as_json) {
-        fputs(b.data, stdout);
+        fputs(b.data ? b.data : "", stdout);
         fputc('\n', stdout);
     } else {
         json_error_t je;
-        json_t *doc = json_loads(b.data, 0, &je);
+        json_t *doc = json_loads(b.data ? b.data : "", 0, &je);
         if (!doc) {
             fprintf(stderr, "cgw status: not a status document: %s\n", je.text);
             rc = 1;
@@ -155,6 +141,6 @@ int cmd_status(int argc, char **argv) {
             json_decref(doc);
         }
     }
-    free(b.data);
+    http_body_free(&b);
     return rc;
 }

@@ -15,6 +15,7 @@
  */
 #include "enrich/enrich.h"
 #include "enrich/enrich_cache.h"
+#include "http/http_body.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -60,17 +61,11 @@ struct item {
     struct enrich_value value;
 };
 
-struct buf {
-    char *data;
-    size_t len, cap;
-    bool too_big;
-};
-
 struct req {
     struct item **items;                /* the ids this request answers; sorted for products */
     size_t count;
     char *url, *body;                   /* body NULL: GET */
-    struct buf resp;
+    struct http_body resp;
     CURLcode cc;
     long status;
     enum outcome outcome;
@@ -277,32 +272,10 @@ static void pool_put(struct enrich_client *c, CURLM *m) {
 
 /* ---- HTTP round -------------------------------------------------------------------------- */
 
-static size_t on_body(char *p, size_t size, size_t nmemb, void *arg) {
-    struct buf *b = arg;
-    size_t n = size * nmemb;
-    if (b->len + n + 1 > BODY_MAX) {
-        b->too_big = true;
-        return 0;                           /* aborts the transfer (CURLE_WRITE_ERROR) */
-    }
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *d = realloc(b->data, cap);
-        if (!d) return 0;
-        b->data = d;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return n;
-}
-
 static CURL *easy_for(struct enrich_client *c, struct req *r) {
     CURL *e = curl_easy_init();
     if (!e) return NULL;
-    r->resp.len = 0;
-    r->resp.too_big = false;
+    http_body_reset(&r->resp);
     r->errbuf[0] = '\0';
     curl_easy_setopt(e, CURLOPT_URL, r->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
@@ -310,7 +283,7 @@ static CURL *easy_for(struct enrich_client *c, struct req *r) {
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->o.timeout_ms);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->o.connect_timeout_ms);
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_body_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &r->resp);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->json_headers);
@@ -634,6 +607,7 @@ static int build_requests(struct call *k) {
     k->nreqs = nreqs;                   /* all zeroed: call_free copes with a partial build */
     for (size_t i = 0; i < nreqs; i++) {
         struct req *r = &k->reqs[i];
+        http_body_init(&r->resp, BODY_MAX - 1);     /* BODY_MAX counts the NUL */
         r->items = k->missing + i * per;
         r->count = k->nmissing - i * per < per ? k->nmissing - i * per : per;
         if (k->kind == K_PRODUCT) {
@@ -702,7 +676,7 @@ static void call_free(struct call *k) {
     for (size_t i = 0; i < k->nreqs; i++) {
         free(k->reqs[i].url);
         free(k->reqs[i].body);
-        free(k->reqs[i].resp.data);
+        http_body_free(&k->reqs[i].resp);
     }
     free(k->reqs);
     free(k->missing);

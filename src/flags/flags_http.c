@@ -18,6 +18,7 @@
  * URL without userinfo or query, and a server message echoing the token is dropped.
  */
 #include "flags/flags.h"
+#include "http/http_body.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -37,12 +38,6 @@
 #define FLAGS_HTTP_DEFAULT_HEADER "X-Flipper-Token"
 #define FLAGS_HTTP_MAX_INTERVAL_S 86400.0   /* a larger poll-interval is taken as a day */
 
-struct flags_http_body {
-    char *buf;
-    size_t len, cap;
-    bool too_big;
-};
-
 struct flags_http {
     CURL *curl;
     char *url;                      /* the features URL requested */
@@ -56,7 +51,7 @@ struct flags_http {
     bool have_digest;
     long suggested_ms;
     /* per request */
-    struct flags_http_body body;
+    struct http_body body;          /* capped at FLAGS_FILE_MAX */
     char *resp_etag;
     long resp_interval_ms;          /* -1: no poll-interval header */
     char curl_err[CURL_ERROR_SIZE];
@@ -172,6 +167,7 @@ struct flags_http *flags_open_http(const struct flags_http_options *o, char *err
         return NULL;
     }
     struct flags_http *h = calloc(1, sizeof *h);
+    if (h) http_body_init(&h->body, FLAGS_FILE_MAX);
     if (!h || flags_http_copy(h, o) < 0 || !(h->curl = curl_easy_init())) {
         flags_close_http(h);
         flags_http_err(err, errlen, "flags: http source: out of memory");
@@ -189,7 +185,7 @@ void flags_close_http(struct flags_http *h) {
     flags_wipe_free(h->token_line);
     free(h->etag);
     free(h->resp_etag);
-    free(h->body.buf);
+    http_body_free(&h->body);
     free(h);
 }
 
@@ -198,27 +194,6 @@ long flags_http_suggested_interval_ms(const struct flags_http *h) { return h ? h
 const char *flags_http_url(const struct flags_http *h) { return h ? h->shown_url : NULL; }
 
 /* ---- one request ----------------------------------------------------------------------------- */
-
-static size_t flags_http_on_body(char *p, size_t size, size_t n, void *arg) {
-    struct flags_http_body *b = arg;
-    size_t add = size * n;
-    if (b->len + add > FLAGS_FILE_MAX) {
-        b->too_big = true;
-        return 0;                       /* aborts the transfer */
-    }
-    if (b->len + add + 1 > b->cap) {
-        size_t ncap = b->cap ? b->cap : 8192;
-        while (ncap < b->len + add + 1) ncap *= 2;
-        char *nb = realloc(b->buf, ncap);
-        if (!nb) return 0;
-        b->buf = nb;
-        b->cap = ncap;
-    }
-    memcpy(b->buf + b->len, p, add);
-    b->len += add;
-    b->buf[b->len] = '\0';
-    return add;
-}
 
 /* The header's value if line is "<name>:<value>" (name case-insensitive), trimmed into buf. */
 static bool flags_header_value(const char *line, size_t len, const char *name, char *buf, size_t buflen) {
@@ -285,7 +260,7 @@ static void flags_http_setopts(struct flags_http *h, struct curl_slist *headers)
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->timeout_ms);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, flags_http_on_body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_body_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &h->body);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, flags_http_on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
@@ -293,8 +268,7 @@ static void flags_http_setopts(struct flags_http *h, struct curl_slist *headers)
 }
 
 static void flags_http_reset_response(struct flags_http *h) {
-    h->body.len = 0;
-    h->body.too_big = false;
+    http_body_reset(&h->body);
     free(h->resp_etag);
     h->resp_etag = NULL;
     h->resp_interval_ms = -1;
@@ -332,7 +306,7 @@ static long flags_http_get(struct flags_http *h, char *err, size_t errlen) {
 /* Flipper's {"message":...} (or a proxy's {"error":...}), printable, token-free; "" if none. */
 static void flags_server_message(const struct flags_http *h, char *buf, size_t len) {
     buf[0] = '\0';
-    json_t *j = h->body.len ? json_loadb(h->body.buf, h->body.len, 0, NULL) : NULL;
+    json_t *j = h->body.len ? json_loadb(h->body.data, h->body.len, 0, NULL) : NULL;
     const char *m = json_string_value(json_object_get(j, "message"));
     if (!m) m = json_string_value(json_object_get(j, "error"));
     if (m && !(h->token && strstr(m, h->token))) {
@@ -355,9 +329,9 @@ static void flags_http_take_interval(struct flags_http *h) {
     if (h->resp_interval_ms >= 0) h->suggested_ms = h->resp_interval_ms;
 }
 
-static bool flags_body_digest(const struct flags_http_body *b, unsigned char out[32]) {
+static bool flags_body_digest(const struct http_body *b, unsigned char out[32]) {
     unsigned int n = 0;
-    return EVP_Digest(b->buf ? b->buf : "", b->len, out, &n, EVP_sha256(), NULL) == 1 && n == 32;
+    return EVP_Digest(b->data ? b->data : "", b->len, out, &n, EVP_sha256(), NULL) == 1 && n == 32;
 }
 
 static int flags_http_parse(struct flags_http *h, struct flags_set **out, char *err, size_t errlen) {
@@ -370,7 +344,7 @@ static int flags_http_parse(struct flags_http *h, struct flags_set **out, char *
         return 0;
     }
     char perr[256];
-    struct flags_set *s = flags_parse_api(h->body.buf ? h->body.buf : "", h->body.len, perr, sizeof perr);
+    struct flags_set *s = flags_parse_api(h->body.data ? h->body.data : "", h->body.len, perr, sizeof perr);
     if (!s) {
         flags_http_err(err, errlen, "flags: GET %s: %s", h->shown_url, perr);
         return -1;

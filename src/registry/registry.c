@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http/http_body.h"
 #include "registry/proto_text.h"
 
 #define REASON_MAX 256
@@ -329,40 +330,13 @@ void registry_free(struct registry *r) {
 
 /* ---- one lookup (caller holds http_mu) --------------------------------------------------- */
 
-struct body {
-    char *buf;
-    size_t len, cap, max;
-    bool too_big;
-};
-
-static size_t on_body(char *p, size_t size, size_t n, void *arg) {
-    struct body *b = arg;
-    size_t k = size * n;
-    if (k > b->max - b->len) {
-        b->too_big = true;
-        return 0;                       /* aborts the transfer */
-    }
-    if (b->len + k + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + k + 1) cap *= 2;
-        char *nb = realloc(b->buf, cap);
-        if (!nb) return 0;
-        b->buf = nb;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->len, p, k);
-    b->len += k;
-    b->buf[b->len] = '\0';
-    return k;
-}
-
 /* A 200 answer: {"schemaType":"PROTOBUF","schema":"<.proto text>",...}. schemaType absent
  * means AVRO (Confluent omits it for Avro). */
-static registry_verdict judge_schema(int32_t id, const struct body *b, char *reason,
+static registry_verdict judge_schema(int32_t id, const struct http_body *b, char *reason,
                                      size_t len) {
     /* JSON_ALLOW_NUL: a schema text holding \u0000 is then refused by the .proto parser
      * (final) rather than being "malformed JSON" (transient) forever. */
-    json_t *j = json_loadb(b->buf ? b->buf : "", b->len, JSON_ALLOW_NUL, NULL);
+    json_t *j = json_loadb(b->data ? b->data : "", b->len, JSON_ALLOW_NUL, NULL);
     json_t *type = json_object_get(j, "schemaType"), *schema = json_object_get(j, "schema");
     registry_verdict v = REGISTRY_UNAVAILABLE;
     if (!json_is_object(j)) {
@@ -397,8 +371,8 @@ static registry_verdict judge_schema(int32_t id, const struct body *b, char *rea
 }
 
 /* A 404 is an unknown id only when the registry says so (error_code 40403). */
-static registry_verdict judge_404(int32_t id, const struct body *b, char *reason, size_t len) {
-    json_t *j = json_loadb(b->buf ? b->buf : "", b->len, 0, NULL);
+static registry_verdict judge_404(int32_t id, const struct http_body *b, char *reason, size_t len) {
+    json_t *j = json_loadb(b->data ? b->data : "", b->len, 0, NULL);
     json_t *code = json_object_get(j, "error_code");
     bool unknown = json_is_integer(code) &&
                    json_integer_value(code) == ERROR_CODE_SCHEMA_NOT_FOUND;
@@ -412,7 +386,7 @@ static registry_verdict judge_404(int32_t id, const struct body *b, char *reason
     return REGISTRY_UNAVAILABLE;
 }
 
-static registry_verdict judge_status(int32_t id, long status, const struct body *b,
+static registry_verdict judge_status(int32_t id, long status, const struct http_body *b,
                                      char *reason, size_t len) {
     if (status == 200) return judge_schema(id, b, reason, len);
     if (status == 404) return judge_404(id, b, reason, len);
@@ -427,14 +401,15 @@ static registry_verdict judge_status(int32_t id, long status, const struct body 
 
 static registry_verdict lookup(struct registry *r, int32_t id, char *reason, size_t len) {
     char url[2048];
-    struct body b = {.max = r->max_body};
+    struct http_body b;
+    http_body_init(&b, r->max_body);
     if ((size_t)snprintf(url, sizeof url, "%s/schemas/ids/%d", r->url, (int)id) >= sizeof url) {
         set_msg(reason, len, "schema registry URL too long");
         return REGISTRY_UNAVAILABLE;
     }
     r->curl_err[0] = '\0';
     curl_easy_setopt(r->curl, CURLOPT_URL, url);
-    curl_easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(r->curl, CURLOPT_WRITEFUNCTION, http_body_write);
     curl_easy_setopt(r->curl, CURLOPT_WRITEDATA, &b);
     pthread_mutex_lock(&r->mu);
     r->stats.http_calls++;
@@ -452,7 +427,7 @@ static registry_verdict lookup(struct registry *r, int32_t id, char *reason, siz
         curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &status);
         v = judge_status(id, status, &b, reason, len);
     }
-    free(b.buf);
+    http_body_free(&b);
     return v;
 }
 
