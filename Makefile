@@ -18,6 +18,8 @@ MODE       ?= release
 CGW_CACHE  ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cgw
 RDKAFKA_VERSION := 2.8.0
 RDKAFKA_PREFIX  ?= $(CGW_CACHE)/librdkafka-$(RDKAFKA_VERSION)
+HIREDIS_VERSION := 1.2.0
+HIREDIS_PREFIX  ?= $(CGW_CACHE)/hiredis-$(HIREDIS_VERSION)
 VERSION    := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 GIT_REV    := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
@@ -33,17 +35,20 @@ CFLAGS_asan    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -f
 LDFLAGS_asan   := -fsanitize=address,undefined
 
 PKGCONF  := PKG_CONFIG_PATH=$(RDKAFKA_PREFIX)/lib/pkgconfig pkg-config
-PKGS     := libprotobuf-c hiredis libcurl openssl zlib yaml-0.1 jansson
+PKGS     := libprotobuf-c libcurl openssl zlib yaml-0.1 jansson
 # librdkafka is linked statically: the 2.8 build lives in the cache, not in the system.
 # Its own dependencies are linked as the system's shared libraries.
 RDKAFKA_LIBS := $(RDKAFKA_PREFIX)/lib/librdkafka.a -lsasl2 -lzstd -llz4 -lcurl -lssl -lcrypto -lz -ldl -lrt
+# hiredis 1.2 with hiredis_ssl (scripts/deps hiredis), static, from the cache; Debian 12's
+# 0.14 (no TLS) is neither in the include path nor linked.
+HIREDIS_LIBS := $(HIREDIS_PREFIX)/lib/libhiredis_ssl.a $(HIREDIS_PREFIX)/lib/libhiredis.a
 
-CPPFLAGS += -D_GNU_SOURCE -Isrc -I$(GEN) -isystem $(RDKAFKA_PREFIX)/include \
+CPPFLAGS += -D_GNU_SOURCE -Isrc -I$(GEN) -isystem $(RDKAFKA_PREFIX)/include -isystem $(HIREDIS_PREFIX)/include \
             -DCGW_VERSION='"$(VERSION)"' -DCGW_GIT_REV='"$(GIT_REV)"' \
             $(shell $(PKGCONF) --cflags $(PKGS))
 CFLAGS   += -std=gnu11 -pthread $(WARN) $(CFLAGS_$(MODE))
 LDFLAGS  += -pthread $(LDFLAGS_$(MODE))
-LDLIBS   += $(RDKAFKA_LIBS) $(shell $(PKGCONF) --libs $(PKGS)) -lm
+LDLIBS   += $(HIREDIS_LIBS) $(RDKAFKA_LIBS) $(shell $(PKGCONF) --libs $(PKGS)) -lm
 
 PROTOS      := $(shell find proto -name '*.proto' | sort)
 PROTO_WKT   := /usr/include/google/protobuf/timestamp.proto

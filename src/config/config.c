@@ -15,6 +15,7 @@
  * write YAML, and the nesting mirrors the subsystems.
  */
 #include "config/config.h"
+#include "config/config_files.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -143,8 +144,19 @@ static const struct config_key config_keys[] = {
 
     KSTR("valkey.host", valkey.host, "127.0.0.1", NONEMPTY, "Valkey host (idempotency cache, Flipper keys)."),
     KINT("valkey.port", valkey.port, "6379", 1, 65535, "Valkey port."),
+    KSTR("valkey.username", valkey.username, NULL, 0,
+         "Valkey ACL user for AUTH (needs valkey.password); unset: AUTH with the password alone."),
     KSTR("valkey.password", valkey.password, NULL, SECRET, "Valkey AUTH password."),
-    KBOOL("valkey.tls", valkey.tls, "false", 0, "Connect to Valkey with TLS."),
+    KBOOL("valkey.tls", valkey.tls, "false", 0,
+          "Connect to Valkey with TLS (server certificate and name always verified)."),
+    KSTR("valkey.tls_ca_file", valkey.tls_ca_file, NULL, 0,
+         "PEM CA bundle that verifies the Valkey server (unset: the system's CAs)."),
+    KSTR("valkey.tls_cert_file", valkey.tls_cert_file, NULL, 0,
+         "PEM client certificate for Valkey TLS (with valkey.tls_key_file)."),
+    KSTR("valkey.tls_key_file", valkey.tls_key_file, NULL, 0,
+         "PEM private key of valkey.tls_cert_file (unencrypted)."),
+    KSTR("valkey.tls_server_name", valkey.tls_server_name, NULL, 0,
+         "Name the Valkey certificate must carry, sent as SNI (unset: valkey.host)."),
     KMS("valkey.timeout_ms", valkey.timeout_ms, "500", 1, 60000,
         "Timeout of one Valkey command; past it the worker goes on without the cache."),
     KSEC("valkey.idempotency_ttl_seconds", valkey.idempotency_ttl_seconds, "604800", 1, 31536000,
@@ -674,6 +686,42 @@ static int check_required(struct loader *ld) {
     return 0;
 }
 
+/* The Valkey TLS files are read now (config_files.c), so check-config refuses what run would. */
+static int check_valkey_files(struct loader *ld) {
+    const struct cgw_config *c = ld->cfg;
+    const struct { const char *key, *path; enum config_pem kind; } files[] = {
+        {"valkey.tls_ca_file", c->valkey.tls_ca_file, CONFIG_PEM_CA},
+        {"valkey.tls_cert_file", c->valkey.tls_cert_file, CONFIG_PEM_CERT},
+        {"valkey.tls_key_file", c->valkey.tls_key_file, CONFIG_PEM_KEY},
+    };
+    char why[512];
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        if (!empty(files[i].path) && config_check_pem(files[i].path, files[i].kind, why, sizeof why) < 0)
+            return fail(ld, NULL, files[i].key, "%s", why);
+    if (!empty(c->valkey.tls_cert_file) &&
+        config_check_key_pair(c->valkey.tls_cert_file, c->valkey.tls_key_file, why, sizeof why) < 0)
+        return fail(ld, NULL, "valkey.tls_key_file", "%s", why);
+    return 0;
+}
+
+static int check_valkey(struct loader *ld) {
+    const struct cgw_config *c = ld->cfg;
+    if (!empty(c->valkey.username) && empty(c->valkey.password))
+        return fail(ld, NULL, "valkey.password", "required when valkey.username is set");
+    const struct { const char *key, *value; } tls_keys[] = {
+        {"valkey.tls_ca_file", c->valkey.tls_ca_file}, {"valkey.tls_cert_file", c->valkey.tls_cert_file},
+        {"valkey.tls_key_file", c->valkey.tls_key_file}, {"valkey.tls_server_name", c->valkey.tls_server_name},
+    };
+    for (size_t i = 0; i < sizeof tls_keys / sizeof tls_keys[0]; i++)
+        if (!c->valkey.tls && !empty(tls_keys[i].value))
+            return fail(ld, NULL, tls_keys[i].key, "set, but valkey.tls is false (no TLS would be used)");
+    if (empty(c->valkey.tls_cert_file) != empty(c->valkey.tls_key_file))
+        return empty(c->valkey.tls_key_file)
+                   ? fail(ld, NULL, "valkey.tls_key_file", "required when valkey.tls_cert_file is set")
+                   : fail(ld, NULL, "valkey.tls_cert_file", "required when valkey.tls_key_file is set");
+    return check_valkey_files(ld);
+}
+
 static int check_cross(struct loader *ld) {
     const struct cgw_config *c = ld->cfg;
     if (c->flags.source == CONFIG_FLAGS_FILE && empty(c->flags.file))
@@ -693,7 +741,7 @@ static int check_cross(struct loader *ld) {
     }
     if (!empty(c->schema_registry.username) && empty(c->schema_registry.password))
         return fail(ld, NULL, "schema_registry.password", "required when schema_registry.username is set");
-    return 0;
+    return check_valkey(ld);
 }
 
 /* ---- load / free ----------------------------------------------------------------------------- */

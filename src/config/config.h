@@ -97,8 +97,13 @@ struct cgw_config {
     struct {
         char *host;
         int port;
+        char *username;                 /* ACL user; NULL: AUTH with the password only */
         char *password;                 /* secret */
         bool tls;
+        char *tls_ca_file;              /* NULL: the system's CAs */
+        char *tls_cert_file;            /* client certificate, with tls_key_file */
+        char *tls_key_file;
+        char *tls_server_name;          /* NULL: host */
         int timeout_ms;
         int idempotency_ttl_seconds;
         char *key_prefix;

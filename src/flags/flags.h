@@ -21,6 +21,8 @@
 #ifndef CGW_FLAGS_H
 #define CGW_FLAGS_H
 
+#include "valkey/valkey.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -192,21 +194,20 @@ void flags_close_http(struct flags_http *h);
 /* ---- Valkey source: Flipper's Redis adapter keys (flags_valkey.c) ------------------------------ */
 
 /* Reads <key_prefix>flipper_features (SET of names) and one HASH <key_prefix><name> per name
- * with hiredis: SMEMBERS, then every HGETALL pipelined in one round trip. A poll whose
- * replies hash (SHA-256) to the same digest as the last snapshot returned is "unchanged"
- * without building anything. A member without a hash is a feature with every gate off; an
- * empty or missing set gives an empty snapshot (every flag off), not an error. The connection
- * is opened at the first poll and, after any error, dropped and opened again at the next poll.
- * Not thread-safe: one poller thread per source. No TLS (hiredis 0.14). */
+ * over one src/valkey connection (TLS, ACL user, deadlines): SMEMBERS, then every HGETALL
+ * pipelined in one round trip. A poll whose replies hash (SHA-256) to the same digest as the
+ * last snapshot returned is "unchanged" without building anything. A member without a hash is
+ * a feature with every gate off; an empty or missing set gives an empty snapshot (every flag
+ * off), not an error. The connection is opened at the first poll and, after any error,
+ * dropped and opened again at the next poll (the poll interval is the backoff).
+ * Not thread-safe: one poller thread per source. */
 struct flags_valkey_options {
-    const char *host;               /* required */
-    int port;                       /* 0: 6379 */
-    const char *password;           /* NULL or "": no AUTH */
+    struct valkey_options valkey;   /* the connection; see flags_valkey_options_init */
     const char *key_prefix;         /* NULL: "" (Flipper's default); concatenated as is */
-    const char *client_name;        /* NULL or "": no CLIENT SETNAME */
-    long connect_timeout_ms;        /* 0: 1000 */
-    long command_timeout_ms;        /* 0: 2000 */
 };
+
+/* valkey_options_init's defaults, but connect 1000 ms, command 2000 ms and no backoff. */
+void flags_valkey_options_init(struct flags_valkey_options *o);
 
 struct flags_valkey;                /* opaque */
 

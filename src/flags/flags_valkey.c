@@ -16,33 +16,23 @@
  * length-prefixed); the same digest as the last snapshot returned means "unchanged" and nothing
  * is built. Otherwise the replies go through the flags builder, which validates the values;
  * the digest is remembered only for a snapshot returned, so bad data is reported at every poll
- * until fixed. A connection with an I/O error is dropped and opened again at the next poll;
- * connect and command timeouts bound every poll.
+ * until fixed. The connection is src/valkey's (deadlines, TLS, AUTH, CLIENT SETNAME, the
+ * SIGPIPE guard): one with an I/O error is dropped and opened again at the next poll.
  */
 #include "flags/flags.h"
 
-#include <hiredis/hiredis.h>
 #include <openssl/evp.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
 
 #define FLAGS_VALKEY_SET "flipper_features"
 
 struct flags_valkey {
-    char *host;
-    int port;
-    char *password;
+    struct valkey *conn;
     char *prefix;
     char *set_key;                      /* <prefix>flipper_features */
-    char *client_name;
-    long connect_timeout_ms, command_timeout_ms;
-    redisContext *ctx;
     unsigned char digest[32];           /* of the replies behind the last snapshot returned */
     bool have_digest;
 };
@@ -69,16 +59,7 @@ static void flags_valkey_err(char *err, size_t errlen, const char *fmt, ...) {
     va_end(ap);
 }
 
-static struct timeval flags_tv(long ms) {
-    return (struct timeval){ms / 1000, (ms % 1000) * 1000};
-}
-
 /* ---- lifetime ---------------------------------------------------------------------------------- */
-
-static bool flags_dup(const char *s, char **out) {
-    *out = s && *s ? strdup(s) : NULL;
-    return !(s && *s) || *out;
-}
 
 static char *flags_set_key(const char *prefix) {
     size_t n = strlen(prefix);
@@ -90,91 +71,43 @@ static char *flags_set_key(const char *prefix) {
     return k;
 }
 
-static const char *flags_valkey_check(const struct flags_valkey_options *o) {
-    if (!o->host || !*o->host) return "host is empty";
-    if (o->port < 0 || o->port > 65535) return "port must be 1..65535";
-    if (o->connect_timeout_ms < 0 || o->command_timeout_ms < 0) return "timeouts must be >= 0";
-    return NULL;
+void flags_valkey_options_init(struct flags_valkey_options *o) {
+    memset(o, 0, sizeof *o);
+    valkey_options_init(&o->valkey);
+    o->valkey.connect_timeout_ms = 1000;
+    o->valkey.command_timeout_ms = 2000;
+    o->valkey.reconnect_backoff_ms = 0;
 }
 
 struct flags_valkey *flags_open_valkey(const struct flags_valkey_options *o, char *err, size_t errlen) {
-    const char *bad = flags_valkey_check(o);
-    if (bad) {
-        flags_valkey_err(err, errlen, "flags: valkey source: %s", bad);
-        return NULL;
-    }
+    char why[512];
     struct flags_valkey *v = calloc(1, sizeof *v);
-    if (!v || !flags_dup(o->host, &v->host) || !flags_dup(o->password, &v->password) ||
-        !flags_dup(o->client_name, &v->client_name) ||
-        !(v->prefix = strdup(o->key_prefix ? o->key_prefix : "")) ||
+    if (!v || !(v->prefix = strdup(o->key_prefix ? o->key_prefix : "")) ||
         !(v->set_key = flags_set_key(v->prefix))) {
         flags_close_valkey(v);
         flags_valkey_err(err, errlen, "flags: valkey source: out of memory");
         return NULL;
     }
-    v->port = o->port ? o->port : 6379;
-    v->connect_timeout_ms = o->connect_timeout_ms ? o->connect_timeout_ms : 1000;
-    v->command_timeout_ms = o->command_timeout_ms ? o->command_timeout_ms : 2000;
+    if (!(v->conn = valkey_new(&o->valkey, why, sizeof why))) {
+        flags_close_valkey(v);
+        flags_valkey_err(err, errlen, "flags: %s", why);
+        return NULL;
+    }
     return v;
 }
 
 void flags_close_valkey(struct flags_valkey *v) {
     if (!v) return;
-    if (v->ctx) redisFree(v->ctx);
-    free(v->host);
-    if (v->password) explicit_bzero(v->password, strlen(v->password));
-    free(v->password);
+    valkey_free(v->conn);
     free(v->prefix);
     free(v->set_key);
-    free(v->client_name);
     free(v);
 }
 
-/* ---- connection ------------------------------------------------------------------------------ */
-
-static void flags_valkey_drop(struct flags_valkey *v) {
-    if (v->ctx) redisFree(v->ctx);
-    v->ctx = NULL;
-}
-
-/* An I/O failure on the connection: message, connection dropped for the next poll. */
-static int flags_valkey_lost(struct flags_valkey *v, const char *what, char *err, size_t errlen) {
-    flags_valkey_err(err, errlen, "flags: valkey %s:%d: %s: %s", v->host, v->port, what,
-                     v->ctx && v->ctx->errstr[0] ? v->ctx->errstr : "connection lost");
-    flags_valkey_drop(v);
+/* A failure of the connection (its message, prefixed). */
+static int flags_valkey_failed(const char *why, char *err, size_t errlen) {
+    flags_valkey_err(err, errlen, "flags: %s", why);
     return -1;
-}
-
-/* A command that must answer +OK, on a fresh connection. */
-static int flags_valkey_setup(struct flags_valkey *v, int argc, const char **argv, const char *what,
-                              char *err, size_t errlen) {
-    redisReply *r = redisCommandArgv(v->ctx, argc, argv, NULL);
-    if (!r) return flags_valkey_lost(v, what, err, errlen);
-    int rc = r->type == REDIS_REPLY_STATUS ? 0 : -1;
-    if (rc < 0) {
-        flags_valkey_err(err, errlen, "flags: valkey %s:%d: %s refused: %s", v->host, v->port, what,
-                         r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-        flags_valkey_drop(v);
-    }
-    freeReplyObject(r);
-    return rc;
-}
-
-static int flags_valkey_connect(struct flags_valkey *v, char *err, size_t errlen) {
-    if (v->ctx) return 0;
-    v->ctx = redisConnectWithTimeout(v->host, v->port, flags_tv(v->connect_timeout_ms));
-    if (!v->ctx || v->ctx->err) return flags_valkey_lost(v, "connect", err, errlen);
-    if (redisSetTimeout(v->ctx, flags_tv(v->command_timeout_ms)) != REDIS_OK)
-        return flags_valkey_lost(v, "setting timeouts", err, errlen);
-    if (v->password) {
-        const char *argv[2] = {"AUTH", v->password};
-        if (flags_valkey_setup(v, 2, argv, "AUTH", err, errlen) < 0) return -1;
-    }
-    if (v->client_name) {
-        const char *argv[3] = {"CLIENT", "SETNAME", v->client_name};
-        if (flags_valkey_setup(v, 3, argv, "CLIENT SETNAME", err, errlen) < 0) return -1;
-    }
-    return 0;
 }
 
 /* ---- fetching ---------------------------------------------------------------------------------- */
@@ -208,10 +141,11 @@ static void flags_free_replies(struct flags_valkey_replies *rs) {
 
 static int flags_fetch_members(struct flags_valkey *v, struct flags_valkey_replies *rs, char *err, size_t errlen) {
     const char *argv[2] = {"SMEMBERS", v->set_key};
-    rs->set = redisCommandArgv(v->ctx, 2, argv, NULL);
-    if (!rs->set) return flags_valkey_lost(v, "SMEMBERS", err, errlen);
+    char why[512];
+    rs->set = valkey_command(v->conn, 2, argv, NULL, why, sizeof why);
+    if (!rs->set) return flags_valkey_failed(why, err, errlen);
     if (rs->set->type != REDIS_REPLY_ARRAY) {
-        flags_valkey_err(err, errlen, "flags: valkey %s:%d: SMEMBERS %s: %s", v->host, v->port, v->set_key,
+        flags_valkey_err(err, errlen, "flags: valkey %s: SMEMBERS %s: %s", valkey_endpoint(v->conn), v->set_key,
                          rs->set->type == REDIS_REPLY_ERROR ? rs->set->str : "not a set");
         return -1;
     }
@@ -219,8 +153,8 @@ static int flags_fetch_members(struct flags_valkey *v, struct flags_valkey_repli
     rs->count = rs->set->elements;
     for (size_t i = 0; i < rs->count; i++) {
         if (!flags_is_text(rs->members[i]) || rs->members[i]->len == 0) {
-            flags_valkey_err(err, errlen, "flags: valkey %s:%d: %s holds a member that is not a feature name",
-                             v->host, v->port, v->set_key);
+            flags_valkey_err(err, errlen, "flags: valkey %s: %s holds a member that is not a feature name",
+                             valkey_endpoint(v->conn), v->set_key);
             return -1;
         }
     }
@@ -231,6 +165,7 @@ static int flags_fetch_members(struct flags_valkey *v, struct flags_valkey_repli
 /* Every HGETALL appended, then read back: one round trip. */
 static int flags_fetch_hashes(struct flags_valkey *v, struct flags_valkey_replies *rs, char *err, size_t errlen) {
     size_t plen = strlen(v->prefix);
+    char why[512];
     if (!rs->count) return 0;
     if (!(rs->hashes = calloc(rs->count, sizeof *rs->hashes))) {
         flags_valkey_err(err, errlen, "flags: valkey: out of memory");
@@ -241,21 +176,20 @@ static int flags_fetch_hashes(struct flags_valkey *v, struct flags_valkey_replie
         char *key = malloc(plen + m->len);
         if (!key) {
             flags_valkey_err(err, errlen, "flags: valkey: out of memory");
-            flags_valkey_drop(v);       /* half a pipeline is queued: start clean */
+            valkey_disconnect(v->conn); /* half a pipeline is queued: start clean */
             return -1;
         }
         memcpy(key, v->prefix, plen);
         memcpy(key + plen, m->str, m->len);
         const char *argv[2] = {"HGETALL", key};
         size_t lens[2] = {7, plen + m->len};
-        int rc = redisAppendCommandArgv(v->ctx, 2, argv, lens);
+        int rc = valkey_append(v->conn, 2, argv, lens, why, sizeof why);
         free(key);
-        if (rc != REDIS_OK) return flags_valkey_lost(v, "HGETALL", err, errlen);
+        if (rc != 0) return flags_valkey_failed(why, err, errlen);
     }
     for (size_t i = 0; i < rs->count; i++) {
-        void *r = NULL;
-        if (redisGetReply(v->ctx, &r) != REDIS_OK || !r) return flags_valkey_lost(v, "HGETALL", err, errlen);
-        rs->hashes[i] = r;
+        if (!(rs->hashes[i] = valkey_read_reply(v->conn, why, sizeof why)))
+            return flags_valkey_failed(why, err, errlen);
     }
     return 0;
 }
@@ -268,7 +202,8 @@ static int flags_check_hash(const struct flags_valkey *v, const redisReply *m, c
     for (size_t j = 0; !why && j < h->elements; j++)
         if (!flags_is_text(h->element[j])) why = "a field or value holds a NUL byte";
     if (!why) return 0;
-    flags_valkey_err(err, errlen, "flags: valkey %s:%d: HGETALL %s%s: %s", v->host, v->port, v->prefix, m->str, why);
+    flags_valkey_err(err, errlen, "flags: valkey %s: HGETALL %s%s: %s", valkey_endpoint(v->conn), v->prefix, m->str,
+                     why);
     return -1;
 }
 
@@ -342,32 +277,13 @@ static struct flags_set *flags_build(const struct flags_valkey *v, const struct 
     return s;
 }
 
-/* hiredis 0.14 writes with write(2): a connection the server closed would raise SIGPIPE.
- * The poll runs with SIGPIPE blocked in this thread, and one raised meanwhile is swallowed,
- * so the source is safe whether or not the process ignores the signal. */
-static void flags_sigpipe_block(sigset_t *old) {
-    sigset_t block;
-    sigemptyset(&block);
-    sigaddset(&block, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &block, old);
-}
-
-static void flags_sigpipe_restore(const sigset_t *old) {
-    sigset_t block, pending;
-    struct timespec zero = {0, 0};
-    sigemptyset(&block);
-    sigaddset(&block, SIGPIPE);
-    if (!sigismember(old, SIGPIPE) && sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE))
-        sigtimedwait(&block, NULL, &zero);
-    pthread_sigmask(SIG_SETMASK, old, NULL);
-}
-
-static int flags_valkey_poll_io(struct flags_valkey *v, struct flags_set **out, char *err, size_t errlen) {
+int flags_poll_valkey(struct flags_valkey *v, struct flags_set **out, char *err, size_t errlen) {
     struct flags_valkey_replies rs = {0};
     unsigned char digest[32];
     int rc = -1;
     *out = NULL;
-    if (flags_valkey_connect(v, err, errlen) < 0) return -1;
+    char why[512];
+    if (valkey_connect(v->conn, why, sizeof why) < 0) return flags_valkey_failed(why, err, errlen);
     if (flags_fetch(v, &rs, err, errlen) < 0) goto done;
     if (flags_digest(&rs, digest) < 0) {
         flags_valkey_err(err, errlen, "flags: valkey: cannot compute the digest (out of memory?)");
@@ -383,13 +299,5 @@ static int flags_valkey_poll_io(struct flags_valkey *v, struct flags_set **out, 
     rc = 1;
 done:
     flags_free_replies(&rs);
-    return rc;
-}
-
-int flags_poll_valkey(struct flags_valkey *v, struct flags_set **out, char *err, size_t errlen) {
-    sigset_t old;
-    flags_sigpipe_block(&old);
-    int rc = flags_valkey_poll_io(v, out, err, errlen);
-    flags_sigpipe_restore(&old);
     return rc;
 }

@@ -1,4 +1,4 @@
-/* idem.h: the idempotency cache in Valkey (contract section 5), through hiredis.
+/* idem.h: the idempotency cache in Valkey (contract section 5), over one src/valkey connection.
  *
  * Key "<prefix><consumer>:<id>" (prefix "cgw:done:" by default), value the Kafka coordinates
  * of the record (the caller formats them, e.g. "ProcessedReceiptEvent/3/1042"), TTL 7 days by
@@ -13,23 +13,21 @@
  * "SET key value EX ttl" and then reads the n replies.
  *
  * Outages. The graph writes are idempotent, so the cache is an optimisation and an outage
- * must cost as little as possible: connect and command timeouts are short (500 ms default),
- * a failure (refused, timeout, connection lost mid-pipeline, AUTH refused) drops the
- * connection and returns IDEM_EUNAVAILABLE, and for reconnect_backoff_ms after a failed
- * attempt every call returns IDEM_EUNAVAILABLE at once, without touching the network, so an
- * outage does not add a timeout to every batch. The first call after the backoff tries once.
- * idem_available() and the counters tell the caller when an outage starts and ends (log
- * once per outage: compare idem_available() before and after, or watch stats.outages).
- *
- * TLS: not supported. Debian 12's libhiredis-dev is 0.14.1, which has no hiredis_ssl (TLS
- * arrived in hiredis 1.0); options.tls is refused by idem_new with a message saying so.
- * AUTH: optional password, and user name (Valkey ACL) when given.
+ * must cost as little as possible: the connection (src/valkey: deadlines, TLS, AUTH, CLIENT
+ * SETNAME, reconnect backoff) has short timeouts (500 ms default); a failure (refused,
+ * timeout, connection lost mid-pipeline, TLS or AUTH refused) returns IDEM_EUNAVAILABLE, and
+ * during the connection's reconnect backoff every call returns IDEM_EUNAVAILABLE at once,
+ * without touching the network, so an outage does not add a timeout to every batch.
+ * idem_available() and the counters tell the caller when an outage starts and ends (log once
+ * per outage: compare idem_available() before and after, or watch stats.outages).
  *
  * Threads: a handle is NOT thread-safe; use one handle per consumer thread (each has its own
  * connection). Nothing here logs or exits.
  */
 #ifndef CGW_IDEM_H
 #define CGW_IDEM_H
+
+#include "valkey/valkey.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -47,17 +45,9 @@ enum idem_status {
 const char *idem_status_name(enum idem_status s);
 
 struct idem_options {
-    const char *host;               /* default "127.0.0.1" */
-    int port;                       /* default 6379 */
-    const char *username;           /* ACL user for AUTH; NULL: AUTH with password only */
-    const char *password;           /* NULL or "": no AUTH */
-    bool tls;                       /* unsupported with hiredis 0.14: idem_new refuses it */
+    struct valkey_options valkey;   /* the connection (valkey_options_init's defaults) */
     const char *prefix;             /* default "cgw:done:" */
     long ttl_seconds;               /* default 604800 (7 days) */
-    long connect_timeout_ms;        /* default 500 */
-    long command_timeout_ms;        /* default 500; one whole pipelined call can take longer */
-    long reconnect_backoff_ms;      /* default 5000: at most one connect attempt per period */
-    const char *client_name;        /* CLIENT SETNAME after connecting; NULL: none */
 };
 
 struct idem_stats {

@@ -821,15 +821,12 @@ consumer *consumer_new(pipeline *p, consumer_kind kind, char *err, size_t errlen
     const struct cgw_config *cfg = p->cfg;
     struct idem_options io;
     idem_options_init(&io);
-    io.host = cfg->valkey.host;
-    io.port = cfg->valkey.port;
-    io.password = cfg->valkey.password;
-    io.tls = cfg->valkey.tls;
+    pipeline_valkey_options(cfg, &io.valkey);
+    io.valkey.connect_timeout_ms = cfg->valkey.timeout_ms;
+    io.valkey.command_timeout_ms = cfg->valkey.timeout_ms;
+    io.valkey.client_name = kind == CONSUMER_RECEIPT ? "cgw-receipt" : "cgw-factoid";
     io.prefix = cfg->valkey.key_prefix;
     io.ttl_seconds = cfg->valkey.idempotency_ttl_seconds;
-    io.connect_timeout_ms = cfg->valkey.timeout_ms;
-    io.command_timeout_ms = cfg->valkey.timeout_ms;
-    io.client_name = kind == CONSUMER_RECEIPT ? "cgw-receipt" : "cgw-factoid";
     c->idem = idem_new(&io, err, errlen);
     if (c->idem && kind == CONSUMER_FACTOID && open_registry(c, err, errlen) != 0) {
         consumer_free(c);

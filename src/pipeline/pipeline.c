@@ -26,6 +26,18 @@ long long wall_ms(void) {
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void pipeline_valkey_options(const struct cgw_config *cfg, struct valkey_options *o) {
+    o->host = cfg->valkey.host;
+    o->port = cfg->valkey.port;
+    o->username = cfg->valkey.username;
+    o->password = cfg->valkey.password;
+    o->tls = cfg->valkey.tls;
+    o->tls_ca_file = cfg->valkey.tls_ca_file;
+    o->tls_cert_file = cfg->valkey.tls_cert_file;
+    o->tls_key_file = cfg->valkey.tls_key_file;
+    o->tls_server_name = cfg->valkey.tls_server_name;
+}
+
 bool pipeline_is_stopping(pipeline *p) { return atomic_load(&p->stopping); }
 
 bool pipeline_sleep(pipeline *p, long ms) {
@@ -129,10 +141,11 @@ static int open_source(pipeline *p, char *err, size_t errlen) {
         return p->flag_http ? 0 : -1;
     }
     case CONFIG_FLAGS_VALKEY: {
-        struct flags_valkey_options o = {.host = cfg->valkey.host, .port = cfg->valkey.port,
-                                         .password = cfg->valkey.password,
-                                         .key_prefix = cfg->flags.valkey_key_prefix,
-                                         .client_name = "cgw-flags"};
+        struct flags_valkey_options o;
+        flags_valkey_options_init(&o);
+        pipeline_valkey_options(cfg, &o.valkey);
+        o.valkey.client_name = "cgw-flags";
+        o.key_prefix = cfg->flags.valkey_key_prefix;
         p->flag_valkey = flags_open_valkey(&o, err, errlen);
         return p->flag_valkey ? 0 : -1;
     }

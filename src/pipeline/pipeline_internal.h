@@ -116,5 +116,8 @@ void consumer_free(consumer *c);
 bool pipeline_sleep(pipeline *p, long ms);
 bool pipeline_is_stopping(pipeline *p);
 long long wall_ms(void);
+/* The Valkey connection of cfg (host, port, ACL user, password, TLS) into o, over what it
+ * holds already (defaults, timeouts): shared by the idempotency cache and the flag source. */
+void pipeline_valkey_options(const struct cgw_config *cfg, struct valkey_options *o);
 
 #endif

@@ -381,11 +381,12 @@ static void cleanup_valkey(void) {
     redisFree(c);
 }
 
-/* A key prefix unique to this run and case: "cgw:test:flags:<pid>:<time>:<case>:". */
+/* A key prefix unique to this run and case: "cgw:flags:test:<pid>:<time>:<case>:" (under
+ * cgw:flags:, the keys the stack's ACL user may read). */
 static const char *case_prefix(const char *name) {
     static char buf[160];
     if (!run_prefix[0]) {
-        snprintf(run_prefix, sizeof run_prefix, "cgw:test:flags:%d:%ld:", (int)getpid(), (long)time(NULL));
+        snprintf(run_prefix, sizeof run_prefix, "cgw:flags:test:%d:%ld:", (int)getpid(), (long)time(NULL));
         atexit(cleanup_valkey);
     }
     snprintf(buf, sizeof buf, "%s%s:", run_prefix, name);
@@ -401,9 +402,14 @@ static char *key(const char *prefix, const char *name) {
 }
 
 static struct flags_valkey *open_valkey(const char *prefix, int port, const char *client_name) {
-    struct flags_valkey_options o = {.host = STACK_VALKEY_HOST, .port = port, .key_prefix = prefix,
-                                     .client_name = client_name, .connect_timeout_ms = 500,
-                                     .command_timeout_ms = 1000};
+    struct flags_valkey_options o;
+    flags_valkey_options_init(&o);
+    o.valkey.host = STACK_VALKEY_HOST;
+    o.valkey.port = port;
+    o.valkey.client_name = client_name;
+    o.valkey.connect_timeout_ms = 500;
+    o.valkey.command_timeout_ms = 1000;
+    o.key_prefix = prefix;
     char err[256] = "";
     struct flags_valkey *v = flags_open_valkey(&o, err, sizeof err);
     CHECKF(v, "flags_open_valkey: %s", err);
@@ -577,7 +583,9 @@ TEST(valkey_unreachable_fails_fast) {
     }
     flags_close_valkey(v);
     char err2[128] = "";
-    struct flags_valkey_options bad = {.host = ""};
+    struct flags_valkey_options bad;
+    flags_valkey_options_init(&bad);
+    bad.valkey.host = "";
     CHECK(flags_open_valkey(&bad, err2, sizeof err2) == NULL && strstr(err2, "host"));
 }
 
@@ -618,5 +626,52 @@ TEST(valkey_reconnects_after_connection_loss) {
     s = poll_valkey_ok(v, 1);
     CHECK(flags_is_on(s, "my_feature"));
     flags_release(s);
+    flags_close_valkey(v);
+}
+
+/* The same source over the stack's TLS port as its least-privilege ACL user (read-only on
+ * cgw:flags:*), verifying the server against the stack's CA. */
+static struct flags_valkey *open_valkey_tls(const char *prefix, const char *ca, const char *password) {
+    struct flags_valkey_options o;
+    flags_valkey_options_init(&o);
+    o.valkey.host = STACK_VALKEY_HOST;
+    o.valkey.port = STACK_VALKEY_TLS_PORT;
+    o.valkey.tls = true;
+    o.valkey.tls_ca_file = stack_valkey_tls(ca);
+    o.valkey.username = STACK_VALKEY_USER;
+    o.valkey.password = password;
+    o.valkey.client_name = "cgw-flags-tls-test";
+    o.key_prefix = prefix;
+    char err[256] = "";
+    struct flags_valkey *v = flags_open_valkey(&o, err, sizeof err);
+    CHECKF(v, "flags_open_valkey: %s", err);
+    return v;
+}
+
+TEST(valkey_over_tls_with_the_acl_user) {
+    const char *p = case_prefix("tls");
+    write_adapter_keys(p);
+    struct flags_valkey *v = open_valkey_tls(p, "ca.crt", STACK_VALKEY_PASSWORD);
+    struct flags_set *s = poll_valkey_ok(v, 1);
+    CHECK_EQ_INT(flags_count(s), 7);
+    CHECK(flags_is_on(s, "consumer_graph_receipt_killswitch"));
+    CHECK(flags_is_enabled_for(s, "consumer_graph_ingestion", "User;", "7"));
+    flags_release(s);
+    poll_valkey_ok(v, 0);
+    flags_close_valkey(v);
+}
+
+TEST(valkey_over_tls_refuses_a_wrong_ca_and_a_wrong_password) {
+    const char *p = case_prefix("tlsbad");
+    struct flags_set *s = NULL;
+    char err[512] = "";
+    struct flags_valkey *v = open_valkey_tls(p, "other-ca.crt", STACK_VALKEY_PASSWORD);
+    CHECK_EQ_INT(flags_poll_valkey(v, &s, err, sizeof err), -1);
+    CHECKF(strstr(err, "certificate verify failed"), "message: %s", err);
+    flags_close_valkey(v);
+    v = open_valkey_tls(p, "ca.crt", "not-the-password-4711");
+    CHECK_EQ_INT(flags_poll_valkey(v, &s, err, sizeof err), -1);
+    CHECKF(strstr(err, "AUTH refused") && !strstr(err, "4711"), "message: %s", err);
+    CHECK(s == NULL);
     flags_close_valkey(v);
 }

@@ -31,11 +31,11 @@ static struct idem *make(int port, const char *prefix, long ttl, long backoff_ms
     struct idem_options o;
     char err[256] = "";
     idem_options_init(&o);
-    o.host = STACK_VALKEY_HOST;
-    o.port = port;
+    o.valkey.host = STACK_VALKEY_HOST;
+    o.valkey.port = port;
     if (prefix) o.prefix = prefix;
     if (ttl) o.ttl_seconds = ttl;
-    o.reconnect_backoff_ms = backoff_ms;
+    o.valkey.reconnect_backoff_ms = backoff_ms;
     struct idem *d = idem_new(&o, err, sizeof err);
     CHECKF(d, "idem_new: %s", err);
     return d;
@@ -170,9 +170,9 @@ TEST(silent_server_times_out_within_command_timeout) {
     struct idem_options o;
     char err[256];
     idem_options_init(&o);
-    o.host = "127.0.0.1";
-    o.port = ntohs(a.sin_port);
-    o.command_timeout_ms = 200;
+    o.valkey.host = "127.0.0.1";
+    o.valkey.port = ntohs(a.sin_port);
+    o.valkey.command_timeout_ms = 200;
     struct idem *d = idem_new(&o, err, sizeof err);
     const char *ids[1] = {"x"};
     bool seen[1];
@@ -194,8 +194,8 @@ TEST(lost_connection_then_reconnect) {
     struct idem_options o;
     char err[256];
     idem_options_init(&o);
-    o.port = STACK_VALKEY_PORT;
-    o.client_name = name;
+    o.valkey.port = STACK_VALKEY_PORT;
+    o.valkey.client_name = name;
     struct idem *d = idem_new(&o, err, sizeof err);
     const char *ids[1] = {"lost-1"};
     bool seen[1];
@@ -232,8 +232,8 @@ TEST(auth_refused_is_unavailable) {
     struct idem_options o;
     char err[256];
     idem_options_init(&o);
-    o.port = STACK_VALKEY_PORT;
-    o.password = "wrong-password";          /* the stack's Valkey has no password */
+    o.valkey.port = STACK_VALKEY_PORT;
+    o.valkey.password = "wrong-password";   /* the stack's Valkey has no password */
     struct idem *d = idem_new(&o, err, sizeof err);
     const char *ids[1] = {"x"};
     bool seen[1];
@@ -246,9 +246,10 @@ TEST(bad_options_and_arguments) {
     struct idem_options o;
     char err[256] = "";
     idem_options_init(&o);
-    o.tls = true;
+    o.valkey.tls = true;                    /* TLS works; a CA file that is not there does not */
+    o.valkey.tls_ca_file = "/nonexistent/ca.crt";
     CHECK(idem_new(&o, err, sizeof err) == NULL);
-    CHECKF(strstr(err, "TLS"), "err: %s", err);
+    CHECKF(strstr(err, "tls_ca_file /nonexistent/ca.crt: cannot read"), "err: %s", err);
     idem_options_init(&o);
     o.ttl_seconds = 0;
     CHECK(idem_new(&o, err, sizeof err) == NULL);
@@ -258,5 +259,59 @@ TEST(bad_options_and_arguments) {
     CHECK_EQ_INT(idem_check(d, "receipt", ids, 1, seen), IDEM_EINVAL);
     CHECK_EQ_INT(idem_check(d, "", ids, 0, seen), IDEM_EINVAL);
     CHECK_EQ_STR(idem_status_name(IDEM_EUNAVAILABLE), "IDEM_EUNAVAILABLE");
+    idem_free(d);
+}
+
+/* Production's shape: TLS (the stack's CA), the least-privilege ACL user (MGET and SET on
+ * cgw:done:* only), the default key prefix. The keys land where the plain port sees them. */
+static struct idem *make_tls(const char *password) {
+    struct idem_options o;
+    char err[256] = "";
+    idem_options_init(&o);
+    o.valkey.host = STACK_VALKEY_HOST;
+    o.valkey.port = STACK_VALKEY_TLS_PORT;
+    o.valkey.tls = true;
+    o.valkey.tls_ca_file = stack_valkey_tls("ca.crt");
+    o.valkey.username = STACK_VALKEY_USER;
+    o.valkey.password = password;
+    o.valkey.client_name = "cgw-idem-tls-test";
+    o.valkey.reconnect_backoff_ms = 1000;
+    struct idem *d = idem_new(&o, err, sizeof err);
+    CHECKF(d, "idem_new: %s", err);
+    return d;
+}
+
+TEST(tls_with_acl_user_round_trip) {
+    struct idem *d = make_tls(STACK_VALKEY_PASSWORD);
+    const char *ids[2] = {"tls-1", "tls-2"}, *vals[1] = {"ProcessedReceiptEvent/1/77"};
+    bool seen[2] = {true, true};
+    CHECK_EQ_INT(idem_check(d, test_consumer(), ids, 2, seen), IDEM_OK);
+    CHECK(!seen[0] && !seen[1]);
+    CHECK_EQ_INT(idem_mark(d, test_consumer(), ids, vals, 1), IDEM_OK);
+    CHECKF(idem_check(d, test_consumer(), ids, 2, seen) == IDEM_OK, "%s", idem_last_error(d));
+    CHECK(seen[0] && !seen[1]);
+
+    redisContext *c = raw();                    /* the plain port, the default user */
+    char key[128];
+    snprintf(key, sizeof key, "cgw:done:%s:tls-1", test_consumer());
+    redisReply *r = raw_cmd(c, "GET %s", key);
+    CHECK_EQ_STR(r->str, "ProcessedReceiptEvent/1/77");
+    freeReplyObject(r);
+    freeReplyObject(raw_cmd(c, "DEL %s", key));
+    redisFree(c);
+    struct idem_stats st;
+    idem_get_stats(d, &st);
+    CHECK(st.connects == 1 && st.failures == 0);
+    idem_free(d);
+}
+
+TEST(tls_wrong_acl_password_is_unavailable_and_not_echoed) {
+    struct idem *d = make_tls("wrong-secret-31337");
+    const char *ids[1] = {"x"};
+    bool seen[1];
+    CHECK_EQ_INT(idem_check(d, test_consumer(), ids, 1, seen), IDEM_EUNAVAILABLE);
+    const char *e = idem_last_error(d);
+    CHECKF(strstr(e, "AUTH refused: WRONGPASS"), "error: %s", e);
+    CHECKF(!strstr(e, "31337") && !strstr(e, "wrong-secret"), "error: %s", e);
     idem_free(d);
 }
