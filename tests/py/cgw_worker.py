@@ -21,6 +21,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 BOOTSTRAP = "127.0.0.1:%s" % os.environ.get("KAFKA_PORT", "9092")
 VALKEY_PORT = int(os.environ.get("VALKEY_PORT", "6390"))
+# The stack's TLS listener, its CA and least-privilege ACL user (scripts/stack, scripts/lib.sh).
+VALKEY_TLS_PORT = int(os.environ.get("VALKEY_TLS_PORT", "6391"))
+VALKEY_TLS_DIR = os.path.join(os.environ.get("CGW_VAR", os.path.join(ROOT, "var")), "valkey", "tls")
+VALKEY_ACL_USER = os.environ.get("VALKEY_ACL_USER", "cgw")
+VALKEY_ACL_PASSWORD = os.environ.get("VALKEY_ACL_PASSWORD", "cgw-local-valkey-password")
 NEO4J_PORT = int(os.environ.get("NEO4J_BOLT_PORT", "7687"))
 SANITIZER = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:")
 
@@ -56,7 +61,7 @@ def generate(kind, topic, n, seed, truth_path, *extra):
 
 class Scenario:
     def __init__(self, tmp, fakes_ports, receipts=True, factoids=False, rollout="true", valkey_port=None,
-                 batch_size=200, extra_yaml="", flags_source="file", fakes=None):
+                 batch_size=200, extra_yaml="", flags_source="file", fakes=None, valkey_tls=False):
         self.tmp = str(tmp)
         tag = uuid.uuid4().hex[:10]
         self.flags_source = flags_source
@@ -73,10 +78,13 @@ class Scenario:
         self.config_path = os.path.join(self.tmp, "cgw.yaml")
         self.fakes_ports = fakes_ports
         self.receipts, self.factoids = receipts, factoids
-        self.valkey_port = valkey_port or VALKEY_PORT
+        self.valkey_tls = valkey_tls
+        self.valkey_ca = "ca.crt"               # of VALKEY_TLS_DIR, with valkey_tls
+        self.valkey_port = valkey_port or (VALKEY_TLS_PORT if valkey_tls else VALKEY_PORT)
         self.batch_size = batch_size
         self.extra_yaml = extra_yaml
-        self.key_prefix = "cgw:test:%s:" % tag
+        # Over TLS the worker is the ACL user, who may only touch cgw:done:*.
+        self.key_prefix = ("cgw:done:test:%s:" if valkey_tls else "cgw:test:%s:") % tag
         self.write_config()
         self.proc = None
         self.runs = 0
@@ -119,7 +127,7 @@ consumers:
   receipt: {{enabled: {str(self.receipts).lower()}, topic: {self.receipt_topic}, group: cgw-test-r-{g}, batch_size: {self.batch_size}, linger_ms: 100}}
   factoid: {{enabled: {str(self.factoids).lower()}, topic: {self.factoid_topic}, group: cgw-test-f-{g}, batch_size: {self.batch_size}, linger_ms: 100}}
 neo4j: {{uri: "bolt://127.0.0.1:{NEO4J_PORT}", user: neo4j, password: "${{NEO4J_PASSWORD:-cgw-local-password}}", max_retry_time_ms: 5000}}
-valkey: {{host: 127.0.0.1, port: {self.valkey_port}, timeout_ms: 300, key_prefix: "{key_prefix or self.key_prefix}"}}
+valkey: {{host: 127.0.0.1, port: {self.valkey_port}, timeout_ms: 300, key_prefix: "{key_prefix or self.key_prefix}"{self.valkey_tls_yaml()}}}
 enrichment:
   fido: {{base_url: "http://127.0.0.1:{self.fakes_ports['fido']}", timeout_ms: 1000, retries: 2}}
   retailer: {{base_url: "http://127.0.0.1:{self.fakes_ports['retailer']}", timeout_ms: 1000, retries: 2}}
@@ -128,6 +136,12 @@ metrics: {{listen: "127.0.0.1:{self.metrics_port}"}}
 schema_registry: {{url: "http://127.0.0.1:{self.fakes_ports['registry']}", username: cgw-bot, password: cgw-local-token, timeout_ms: 1000}}
 {self.extra_yaml}
 """)
+
+    def valkey_tls_yaml(self):
+        if not self.valkey_tls:
+            return ""
+        return (f', tls: true, tls_ca_file: "{os.path.join(VALKEY_TLS_DIR, self.valkey_ca)}", '
+                f'username: {VALKEY_ACL_USER}, password: "${{VALKEY_ACL_PASSWORD:-{VALKEY_ACL_PASSWORD}}}"')
 
     def flags_yaml(self):
         if self.flags_source == "http":

@@ -6,6 +6,8 @@
 #include "config/config.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 /* The smallest valid file: only the required keys (and flags.file, required by the default
  * flags.source). */
@@ -216,6 +218,89 @@ TEST(empty_values) {
     config_free(c);
 }
 
+/* PEM files for the Valkey TLS keys, made with the openssl command in a scratch directory:
+ * ca.crt, client.crt + client.key (a pair), other.key (not theirs), enc.key (encrypted). */
+static const char *pem_dir(void) {
+    static char dir[64];
+    if (dir[0]) return dir;
+    snprintf(dir, sizeof dir, "/tmp/cgw-config-test-XXXXXX");
+    CHECK(mkdtemp(dir) != NULL);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "cd %s && { openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+             "-days 2 -subj /CN=ca -keyout ca.key -out ca.crt && "
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+             "-days 2 -subj /CN=client -keyout client.key -out client.crt && "
+             "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out other.key && "
+             "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -aes256 "
+             "-pass pass:x -out enc.key; } >/dev/null 2>&1", dir);
+    CHECKF(system(cmd) == 0, "openssl could not make the test files in %s", dir);
+    return dir;
+}
+
+static void rm_pem_dir(void) {
+    char cmd[128];
+    if (!pem_dir()[0]) return;
+    snprintf(cmd, sizeof cmd, "rm -rf %s", pem_dir());
+    CHECK(system(cmd) == 0);
+}
+
+/* BASE + "valkey: {<fields>}" with %D replaced by the PEM directory. */
+static const char *valkey_yaml(const char *fields) {
+    static char buf[2048];
+    char f[1024];
+    size_t o = 0;
+    for (const char *p = fields; *p && o + 64 < sizeof f; p++) {
+        if (p[0] == '%' && p[1] == 'D') o += (size_t)snprintf(f + o, sizeof f - o, "%s", pem_dir()), p++;
+        else f[o++] = *p;
+    }
+    f[o] = '\0';
+    snprintf(buf, sizeof buf, BASE "valkey: {%s}\n", f);
+    return buf;
+}
+
+TEST(valkey_tls_and_acl_keys) {
+    struct cgw_config *c = load(valkey_yaml(
+        "tls: true, username: cgw, password: pw, tls_ca_file: %D/ca.crt, tls_cert_file: %D/client.crt, "
+        "tls_key_file: %D/client.key, tls_server_name: cache.example"));
+    CHECKF(c != NULL, "%s", err);
+    CHECK(c->valkey.tls);
+    CHECK_EQ_STR(c->valkey.username, "cgw");
+    CHECK(strstr(c->valkey.tls_ca_file, "/ca.crt") && strstr(c->valkey.tls_key_file, "/client.key"));
+    CHECK_EQ_STR(c->valkey.tls_server_name, "cache.example");
+    config_free(c);
+    c = load(valkey_yaml("tls: true"));                 /* the system's CAs, the host's name */
+    CHECKF(c != NULL && !c->valkey.tls_ca_file && !c->valkey.tls_server_name, "%s", err);
+    config_free(c);
+}
+
+TEST(valkey_tls_and_acl_errors_name_the_key) {
+    CHECK_EQ_STR(load_err(valkey_yaml("username: cgw")),
+                 "config: valkey.password: required when valkey.username is set");
+    CHECK_EQ_STR(load_err(valkey_yaml("tls_ca_file: %D/ca.crt")),
+                 "config: valkey.tls_ca_file: set, but valkey.tls is false (no TLS would be used)");
+    CHECK_EQ_STR(load_err(valkey_yaml("tls_server_name: x")),
+                 "config: valkey.tls_server_name: set, but valkey.tls is false (no TLS would be used)");
+    CHECK_EQ_STR(load_err(valkey_yaml("tls: true, tls_cert_file: %D/client.crt")),
+                 "config: valkey.tls_key_file: required when valkey.tls_cert_file is set");
+    CHECK_EQ_STR(load_err(valkey_yaml("tls: true, tls_key_file: %D/client.key")),
+                 "config: valkey.tls_cert_file: required when valkey.tls_key_file is set");
+    CHECK_EQ_STR(load_err(valkey_yaml("tls: true, tls_ca_file: /nonexistent/ca.crt")),
+                 "config: valkey.tls_ca_file: cannot read /nonexistent/ca.crt: No such file or directory");
+    char want[512];
+    snprintf(want, sizeof want, "config: valkey.tls_ca_file: cannot read %s: not a regular file", pem_dir());
+    CHECK_EQ_STR(load_err(valkey_yaml("tls: true, tls_ca_file: %D")), want);
+    snprintf(want, sizeof want, "config: valkey.tls_ca_file: %s/client.key holds no PEM certificate", pem_dir());
+    CHECK_EQ_STR(load_err(valkey_yaml("tls: true, tls_ca_file: %D/client.key")), want);
+    snprintf(want, sizeof want, "config: valkey.tls_key_file: %s/enc.key holds no unencrypted PEM private key",
+             pem_dir());
+    CHECK_EQ_STR(load_err(valkey_yaml("tls: true, tls_cert_file: %D/client.crt, tls_key_file: %D/enc.key")), want);
+    snprintf(want, sizeof want, "config: valkey.tls_key_file: the key in %s/other.key does not belong to "
+             "the certificate in %s/client.crt", pem_dir(), pem_dir());
+    CHECK_EQ_STR(load_err(valkey_yaml("tls: true, tls_cert_file: %D/client.crt, tls_key_file: %D/other.key")), want);
+    rm_pem_dir();
+}
+
 TEST(duplicate_keys_are_errors) {
     CHECK_EQ_STR(load_err(BASE "log_only: true\nlog_only: false\n"), "config: log_only: duplicate key (test.yaml:11)");
     CHECK_EQ_STR(load_err("kafka: {brokers: a}\nkafka: {brokers: b}\n"), "config: kafka: duplicate key (test.yaml:2)");
@@ -332,6 +417,9 @@ TEST(shipped_production_example_loads_with_env) {
     struct cgw_config *c = NULL;
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++) setenv(vars[i][0], vars[i][1], 1);
     unsetenv("VALKEY_PASSWORD");
+    unsetenv("VALKEY_USERNAME");
+    unsetenv("VALKEY_TLS_CA_FILE");
+    unsetenv("VALKEY_TLS_SERVER_NAME");
     unsetenv("NEO4J_USER");
     unsetenv("SCHEMA_REGISTRY_URL");
     /* a missing secret names its key */
@@ -343,6 +431,7 @@ TEST(shipped_production_example_loads_with_env) {
     CHECK_EQ_STR(c->neo4j.uri, "neo4j+s://graph.example:7687");
     CHECK_EQ_STR(c->kafka.sasl_password, "kafka-secret-1");
     CHECK(c->valkey.password == NULL);
+    CHECK(c->valkey.tls && !c->valkey.username && !c->valkey.tls_ca_file && !c->valkey.tls_server_name);
     CHECK_EQ_INT(c->log.format, LOG_FORMAT_JSON);
     CHECK_EQ_INT(c->kafka.security_protocol, CONFIG_SECURITY_SASL_SSL);
     CHECK_EQ_INT(c->neo4j.max_retry_time_ms, 30000);
