@@ -6,6 +6,7 @@
 # set with protoc or protoc-c (whichever is installed; scripts/deps installs protoc-c) and loads
 # them into the official `protobuf` runtime; `kafka_bootstrap` is the project's stack
 # (scripts/stack up), and tests needing it fail when nothing listens on 127.0.0.1:$KAFKA_PORT.
+# `clean_graph` is the stack's Neo4j with the model's nodes wiped, for the end-to-end tests.
 import json
 import os
 import shutil
@@ -78,6 +79,16 @@ class Fakes:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         return self.proc.wait()
+
+
+@pytest.fixture
+def clean_graph():
+    """The local stack's Neo4j with the model's nodes wiped (Community has one database)."""
+    import graphcheck
+    drv = graphcheck.driver()
+    graphcheck.wipe(drv)
+    yield drv
+    drv.close()
 
 
 @pytest.fixture(scope="module")

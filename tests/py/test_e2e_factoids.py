@@ -10,14 +10,6 @@ from cgw_worker import Scenario, generate
 import graphcheck
 
 
-@pytest.fixture
-def clean_graph():
-    drv = graphcheck.driver()
-    graphcheck.wipe(drv)
-    yield drv
-    drv.close()
-
-
 def assert_graph(drv, truths):
     got, bad = graphcheck.compare(drv, truths)
     assert not bad, "graph differs from the ground truth:\n" + "\n".join(bad[:30])

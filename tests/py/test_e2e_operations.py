@@ -12,14 +12,6 @@ import graphcheck
 KS = "consumer_graph_receipt_killswitch"
 
 
-@pytest.fixture
-def clean_graph():
-    drv = graphcheck.driver()
-    graphcheck.wipe(drv)
-    yield drv
-    drv.close()
-
-
 def assert_graph(drv, truths):
     got, bad = graphcheck.compare(drv, truths)
     assert not bad, "graph differs from the ground truth:\n" + "\n".join(bad[:30])

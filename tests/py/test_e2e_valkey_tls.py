@@ -14,14 +14,6 @@ from cgw_worker import VALKEY_ACL_PASSWORD, VALKEY_PORT, VALKEY_TLS_DIR, Scenari
 import graphcheck
 
 
-@pytest.fixture
-def clean_graph():
-    drv = graphcheck.driver()
-    graphcheck.wipe(drv)
-    yield drv
-    drv.close()
-
-
 def test_tls_cache_skips_duplicates(tmp_path, fakes, clean_graph):
     sc = Scenario(tmp_path, fakes.ports, valkey_tls=True)
     truth = generate("receipts", sc.receipt_topic, 500, 31, str(tmp_path / "t.json"))
