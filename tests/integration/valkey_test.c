@@ -166,7 +166,7 @@ TEST(files_are_checked_before_any_connection) {
     CHECKF(strstr(err, "username needs a password"), "%s", err);
 }
 
-TEST(tls_against_the_plain_port_and_plain_against_tls_fail_within_deadlines) {
+TEST(tls_against_the_plain_port_and_plain_against_tls_fail_with_a_reason) {
     struct valkey_options o = tls_options();
     o.port = STACK_VALKEY_PORT;                 /* TLS client, plain server */
     const char *e = refused(&o);
