@@ -245,17 +245,22 @@ static void rm_pem_dir(void) {
     CHECK(system(cmd) == 0);
 }
 
-/* BASE + "valkey: {<fields>}" with %D replaced by the PEM directory. */
+/* text with %D replaced by the PEM directory, into out. */
+static const char *with_dir(const char *text, char *out, size_t len) {
+    size_t o = 0;
+    for (const char *p = text; *p && o + 64 < len; p++) {
+        if (p[0] == '%' && p[1] == 'D') o += (size_t)snprintf(out + o, len - o, "%s", pem_dir()), p++;
+        else out[o++] = *p;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* BASE + "valkey: {<fields>}", %D replaced by the PEM directory. */
 static const char *valkey_yaml(const char *fields) {
     static char buf[2048];
     char f[1024];
-    size_t o = 0;
-    for (const char *p = fields; *p && o + 64 < sizeof f; p++) {
-        if (p[0] == '%' && p[1] == 'D') o += (size_t)snprintf(f + o, sizeof f - o, "%s", pem_dir()), p++;
-        else f[o++] = *p;
-    }
-    f[o] = '\0';
-    snprintf(buf, sizeof buf, BASE "valkey: {%s}\n", f);
+    snprintf(buf, sizeof buf, BASE "valkey: {%s}\n", with_dir(fields, f, sizeof f));
     return buf;
 }
 
@@ -275,29 +280,26 @@ TEST(valkey_tls_and_acl_keys) {
 }
 
 TEST(valkey_tls_and_acl_errors_name_the_key) {
-    CHECK_EQ_STR(load_err(valkey_yaml("username: cgw")),
-                 "config: valkey.password: required when valkey.username is set");
-    CHECK_EQ_STR(load_err(valkey_yaml("tls_ca_file: %D/ca.crt")),
-                 "config: valkey.tls_ca_file: set, but valkey.tls is false (no TLS would be used)");
-    CHECK_EQ_STR(load_err(valkey_yaml("tls_server_name: x")),
-                 "config: valkey.tls_server_name: set, but valkey.tls is false (no TLS would be used)");
-    CHECK_EQ_STR(load_err(valkey_yaml("tls: true, tls_cert_file: %D/client.crt")),
-                 "config: valkey.tls_key_file: required when valkey.tls_cert_file is set");
-    CHECK_EQ_STR(load_err(valkey_yaml("tls: true, tls_key_file: %D/client.key")),
-                 "config: valkey.tls_cert_file: required when valkey.tls_key_file is set");
-    CHECK_EQ_STR(load_err(valkey_yaml("tls: true, tls_ca_file: /nonexistent/ca.crt")),
-                 "config: valkey.tls_ca_file: cannot read /nonexistent/ca.crt: No such file or directory");
-    char want[512];
-    snprintf(want, sizeof want, "config: valkey.tls_ca_file: cannot read %s: not a regular file", pem_dir());
-    CHECK_EQ_STR(load_err(valkey_yaml("tls: true, tls_ca_file: %D")), want);
-    snprintf(want, sizeof want, "config: valkey.tls_ca_file: %s/client.key holds no PEM certificate", pem_dir());
-    CHECK_EQ_STR(load_err(valkey_yaml("tls: true, tls_ca_file: %D/client.key")), want);
-    snprintf(want, sizeof want, "config: valkey.tls_key_file: %s/enc.key holds no unencrypted PEM private key",
-             pem_dir());
-    CHECK_EQ_STR(load_err(valkey_yaml("tls: true, tls_cert_file: %D/client.crt, tls_key_file: %D/enc.key")), want);
-    snprintf(want, sizeof want, "config: valkey.tls_key_file: the key in %s/other.key does not belong to "
-             "the certificate in %s/client.crt", pem_dir(), pem_dir());
-    CHECK_EQ_STR(load_err(valkey_yaml("tls: true, tls_cert_file: %D/client.crt, tls_key_file: %D/other.key")), want);
+    static const char *const cases[][2] = {
+        {"username: cgw", "valkey.password: required when valkey.username is set"},
+        {"tls_ca_file: %D/ca.crt", "valkey.tls_ca_file: set, but valkey.tls is false (no TLS would be used)"},
+        {"tls_server_name: x", "valkey.tls_server_name: set, but valkey.tls is false (no TLS would be used)"},
+        {"tls: true, tls_cert_file: %D/client.crt", "valkey.tls_key_file: required when valkey.tls_cert_file is set"},
+        {"tls: true, tls_key_file: %D/client.key", "valkey.tls_cert_file: required when valkey.tls_key_file is set"},
+        {"tls: true, tls_ca_file: /nonexistent/ca.crt",
+         "valkey.tls_ca_file: cannot read /nonexistent/ca.crt: No such file or directory"},
+        {"tls: true, tls_ca_file: %D", "valkey.tls_ca_file: cannot read %D: not a regular file"},
+        {"tls: true, tls_ca_file: %D/client.key", "valkey.tls_ca_file: %D/client.key holds no PEM certificate"},
+        {"tls: true, tls_cert_file: %D/client.crt, tls_key_file: %D/enc.key",
+         "valkey.tls_key_file: %D/enc.key holds no unencrypted PEM private key"},
+        {"tls: true, tls_cert_file: %D/client.crt, tls_key_file: %D/other.key",
+         "valkey.tls_key_file: the key in %D/other.key does not belong to the certificate in %D/client.crt"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char want[512], text[512];
+        snprintf(want, sizeof want, "config: %s", with_dir(cases[i][1], text, sizeof text));
+        CHECK_EQ_STR(load_err(valkey_yaml(cases[i][0])), want);
+    }
     rm_pem_dir();
 }
 
