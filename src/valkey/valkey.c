@@ -121,12 +121,8 @@ struct valkey *valkey_new(const struct valkey_options *o, char *err, size_t errl
         return NULL;
     }
     struct valkey *v = calloc(1, sizeof *v);
-    if (!v) {
-        snprintf(err, errlen, "valkey: out of memory");
-        return NULL;
-    }
-    v->o = *o;
-    if (!copy_strings(v)) {
+    if (v) v->o = *o;
+    if (!v || !copy_strings(v)) {
         valkey_free(v);
         snprintf(err, errlen, "valkey: out of memory");
         return NULL;
