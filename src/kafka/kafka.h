@@ -1,7 +1,24 @@
 /* src/kafka/kafka.h: what every Kafka client of the worker sets the same way. The consumers
  * (src/pipeline) and the offset tools (src/admin) both connect with the configuration's
  * brokers, security protocol, SASL settings and extra librdkafka properties; this is that
- * one place, so a security setting cannot reach one client and miss the other. */
+ * one place, so a security setting cannot reach one client and miss the other.
+ *
+ * The IAM actions the running worker needs on Amazon MSK (IAM access control), one line each,
+ * with the resource they are checked against and the Kafka requests that need them. This list
+ * is the source of deploy/ecs/task-role-policy.json, which grants exactly these and nothing
+ * more (tests/py/test_deploy.py compares them); change both together. The operators' tools
+ * (`cgw offsets reset`, `cgw group delete`: kafka-cluster:DeleteGroup) run under their own
+ * role, not the task's.
+ *   msk-iam: kafka-cluster:Connect                cluster    every connection (the OAUTHBEARER token signs it)
+ *   msk-iam: kafka-cluster:DescribeTopic          topic      Metadata, ListOffsets (lag) of the two input topics
+ *   msk-iam: kafka-cluster:ReadData               topic      Fetch from the two input topics
+ *   msk-iam: kafka-cluster:DescribeGroup          group      FindCoordinator, OffsetFetch of the two groups
+ *   msk-iam: kafka-cluster:AlterGroup             group      JoinGroup, SyncGroup, Heartbeat, OffsetCommit, LeaveGroup
+ *   msk-iam: kafka-cluster:DescribeTopic          dlq-topic  Metadata of the dead-letter topics
+ *   msk-iam: kafka-cluster:WriteData              dlq-topic  Produce to the dead-letter topics
+ *   msk-iam: kafka-cluster:WriteDataIdempotently  cluster    InitProducerId of the idempotent dead-letter producer
+ *                                                            (Kafka's IDEMPOTENT_WRITE is a cluster ACL)
+ *   msk-iam: kafka:GetBootstrapBrokers            cluster    the MSK API call behind kafka.msk_cluster_arn */
 #ifndef CGW_KAFKA_H
 #define CGW_KAFKA_H
 
