@@ -195,7 +195,11 @@ def test_image_persists_receipts_under_runc_and_stops_on_sigterm(image, tmp_path
     drv = graphcheck.driver()
     try:
         graphcheck.wipe(drv)
-        sc = ImageScenario(tmp_path, bundle, fakes.ports, batch_size=100)
+        # The container's user reads the config and the flags: a directory it may enter.
+        shared = tmp_path / "shared"
+        shared.mkdir(mode=0o755)
+        shared.chmod(0o755)
+        sc = ImageScenario(shared, bundle, fakes.ports, batch_size=100)
         spec = sc.configure_bundle(["run", "-c", sc.config_path])
         assert spec["process"]["user"]["uid"] == 10001
         truth = generate("receipts", sc.receipt_topic, 600, 23, str(tmp_path / "t.json"))
@@ -207,6 +211,7 @@ def test_image_persists_receipts_under_runc_and_stops_on_sigterm(image, tmp_path
             assert re.search(r"^Uid:\s+10001\s", status, re.M), status
             root = [l.split() for l in open("/proc/%d/mountinfo" % pid) if l.split()[4] == "/"]
             assert root and "ro" in root[-1][5].split(","), root
+            sc.wait_consumed("receipt", 600)
             sc.wait_drained("receipt")
             assert sc.outcome_counts("receipt") == truth["outcomes"]
             got, bad = graphcheck.compare(drv, [truth])
