@@ -125,6 +125,12 @@ def test_image_holds_only_the_runtime_and_stays_under_60_mb(image, tmp_path):
     names = {f.lstrip("./") for f in files}
     assert "usr/bin/cgw" in names and "etc/cgw/config.yaml" in names
     assert "etc/ssl/certs/ca-certificates.crt" in names and "usr/bin/curl" in names
+    base = str(dest / manifest["layers"][0]["digest"].split(":")[1])
+    bundle = subprocess.run(["tar", "-xOf", base, "./etc/ssl/certs/ca-certificates.crt"], capture_output=True,
+                            text=True, check=True).stdout
+    assert bundle.count("-----BEGIN CERTIFICATE-----") >= 100
+    passwd = subprocess.run(["tar", "-xOf", base, "./etc/passwd"], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"^cgw:x:10001:10001:", passwd, re.M), passwd
     # No shell, no package manager, no compiler, nothing of the build.
     for absent in ("bin/sh", "usr/bin/sh", "bin/bash", "usr/bin/apt", "usr/bin/dpkg", "usr/bin/gcc", "usr/bin/make"):
         assert absent not in names, absent
