@@ -153,12 +153,16 @@ schema_registry: {{url: "http://127.0.0.1:{self.fakes_ports['registry']}", usern
 
     # ---- the worker process ---------------------------------------------------------------
 
+    def command(self):
+        """The worker's command line (tests/py/test_image.py runs the container image instead)."""
+        return [binary(), "run", "-c", self.config_path]
+
     def start(self):
         self.runs += 1
         self.log_path = os.path.join(self.tmp, "worker-%d.log" % self.runs)
         self.err_path = os.path.join(self.tmp, "worker-%d.err" % self.runs)
         env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0")
-        self.proc = subprocess.Popen([binary(), "run", "-c", self.config_path],
+        self.proc = subprocess.Popen(self.command(),
                                      stdout=open(self.log_path, "w"), stderr=open(self.err_path, "w"),
                                      env=env, cwd=ROOT)
         deadline = time.time() + 60

@@ -24,6 +24,7 @@ import pytest
 
 from cgw_worker import ROOT, Scenario, generate
 import graphcheck
+from test_ecs import deployment_env, secret_value
 
 IMAGE_DIR = os.path.join(ROOT, "build", "image")
 ARCHIVE = os.path.join(IMAGE_DIR, "cgw-oci.tar")
@@ -160,23 +161,8 @@ class ImageScenario(Scenario):
         json.dump(spec, open(path, "w"))
         return spec
 
-    def start(self):
-        self.runs += 1
-        self.log_path = os.path.join(self.tmp, "worker-%d.log" % self.runs)
-        self.err_path = os.path.join(self.tmp, "worker-%d.err" % self.runs)
-        self.proc = subprocess.Popen(["runc", "--root", self.state, "run", "--bundle", self.bundle, self.cid],
-                                     stdout=open(self.log_path, "w"), stderr=open(self.err_path, "w"),
-                                     stdin=subprocess.DEVNULL)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError("container exited at start: %s" % self.output())
-            try:
-                self.metrics()
-                return self
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError("the container's metrics never came up: " + self.output())
+    def command(self):
+        return ["runc", "--root", self.state, "run", "--bundle", self.bundle, self.cid]
 
     def pid(self):
         r = subprocess.run(["runc", "--root", self.state, "state", self.cid], capture_output=True, text=True)
@@ -231,3 +217,15 @@ def test_image_persists_receipts_under_runc_and_stops_on_sigterm(image, tmp_path
         assert len(sc.log_lines("[SUCCESS] Persisted graph data")) == truth["outcomes"]["persisted"]
     finally:
         drv.close()
+    # The configuration the image carries starts with the ECS task's variables, in the image.
+    env = deployment_env()
+    spec = json.load(open(os.path.join(bundle, "config.json")))
+    spec["process"]["args"] = [spec["process"]["args"][0], "check-config", "-c", "/etc/cgw/config.yaml"]
+    spec["process"]["env"] = [e for e in spec["process"]["env"] if e.split("=", 1)[0] not in env]
+    spec["process"]["env"] += ["%s=%s" % kv for kv in sorted(env.items())]
+    json.dump(spec, open(os.path.join(bundle, "config.json"), "w"))
+    r = subprocess.run(["runc", "--root", sc.state, "run", "--bundle", bundle, sc.cid + "-check"],
+                       capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert re.search(r"^kafka.sasl_mechanism: \"?OAUTHBEARER\"?$", r.stdout, re.M), r.stdout
+    assert not any(secret_value(n) in r.stdout for n in env), "a secret is printed"
