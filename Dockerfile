@@ -29,16 +29,20 @@ RUN make -j"$(nproc)" MODE=release GIT_REV="$GIT_REV" all \
  && scripts/image packages build/release/cgw > /out/packages
 
 FROM debian:12-slim
+# Versions are not pinned: they are Debian 12's current ones, security updates included; the
+# list itself is the build stage's (the packages whose libraries the binary was linked with).
+# hadolint ignore=DL3008
 RUN --mount=type=bind,from=build,source=/out/packages,target=/tmp/packages \
     apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      $(cat /tmp/packages) ca-certificates curl \
+ && xargs -a /tmp/packages env DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
  && groupadd --gid 10001 cgw \
  && useradd --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin cgw
 COPY --from=build /out/cgw /usr/bin/cgw
 COPY config/production.example.yaml /etc/cgw/config.yaml
 ARG VERSION=0.1.0
+ARG GIT_REV=unknown
 ENV PATH=/usr/bin:/bin \
     SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 LABEL org.opencontainers.image.title="consumer-graph-worker" \

@@ -18,6 +18,7 @@ import os
 import re
 import shlex
 import subprocess
+import sys
 import time
 
 import pytest
@@ -101,6 +102,15 @@ def test_archive_loads_as_oci_and_as_docker_archive_and_matches_the_dockerfile(i
     assert any("/healthz" in h for h in d["HEALTHCHECK"])
     assert d["COPY"] == ["--from=build /out/cgw /usr/bin/cgw",
                          "config/production.example.yaml /etc/cgw/config.yaml"]
+
+
+def test_dockerfile_passes_hadolint():
+    # The Dockerfile cannot be built here (no engine): hadolint, Docker's usual linter, parses
+    # it as BuildKit does and checks the shell in its RUN lines (ShellCheck).
+    hadolint = os.path.join(os.path.dirname(sys.executable), "hadolint")
+    r = subprocess.run([hadolint, "--no-color", os.path.join(ROOT, "Dockerfile")], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_image_holds_only_the_runtime_and_stays_under_60_mb(image, tmp_path):
