@@ -202,7 +202,9 @@ static const struct config_key config_keys[] = {
           "Factoid schema ids accepted without asking the registry (empty: resolve every id)."),
 
     KFMT("metrics.listen", metrics.listen, "127.0.0.1:9464", 0, FMT_HOSTPORT,
-         "host:port of the HTTP server for /metrics and /healthz (port 0: any free port)."),
+         "host:port of the HTTP server for /metrics, /healthz, /readyz, /status and the status page (port 0: any free port)."),
+    KSTR("metrics.token", metrics.token, NULL, SECRET,
+         "Bearer token /status and the status page ask for when metrics.listen is not a loopback address."),
 };
 
 #define NKEYS (sizeof config_keys / sizeof config_keys[0])

@@ -143,6 +143,7 @@ struct cgw_config {
 
     struct {
         char *listen;
+        char *token;                    /* secret */
     } metrics;
 
     /* Deprecated keys present in the file (paths, static storage) so main can warn once

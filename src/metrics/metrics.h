@@ -16,8 +16,10 @@
  * nothing, so a mistake costs a missing series, not a crash. Handles live as long as the
  * registry.
  *
- * The server (metrics_http.c) answers GET /metrics, GET /healthz and paths of a caller hook on
- * its own thread; see metrics_start_server.
+ * The server (metrics_http.c, on libmicrohttpd) answers GET and HEAD of /metrics, /healthz
+ * (liveness), /readyz (readiness) and the paths of a caller hook (/status, the page) on its own
+ * thread, with keep-alive, gzip when asked, per-connection timeouts and a connection limit; see
+ * metrics_start_server.
  */
 #ifndef CGW_METRICS_H
 #define CGW_METRICS_H
@@ -68,7 +70,8 @@ int metrics_render(struct metrics_registry *reg, char **out, size_t *len);
 
 /* ---- HTTP server --------------------------------------------------------------------------- */
 
-/* Health callback: return 0 when healthy; otherwise write a short reason (the 503 body). */
+/* Probe callback (liveness or readiness): return 0 when fine; otherwise write a short reason
+ * (the 503 body). */
 typedef int (*metrics_health_fn)(void *ud, char *reason, size_t len);
 /* Hook for further paths (e.g. /status): return an HTTP status and set *body to a malloc'd
  * string (freed by the server) and *content_type to a static string; return 0 when the path is
@@ -78,10 +81,17 @@ typedef int (*metrics_handler_fn)(void *ud, const char *path, char **body, const
 struct metrics_server_options {
     const char *listen;                 /* "127.0.0.1:9464", "[::1]:9464"; port 0: any free port */
     struct metrics_registry *registry;  /* may be NULL: /metrics then serves an empty page */
-    metrics_health_fn health;           /* NULL: always healthy */
+    metrics_health_fn health;           /* /healthz, liveness; NULL: always live */
     void *health_ud;
+    metrics_health_fn ready;            /* /readyz, readiness; NULL: the same as health */
+    void *ready_ud;
     metrics_handler_fn handler;         /* NULL: no further paths */
     void *handler_ud;
+    /* When set and the listener is not on a loopback address, the handler's paths need
+     * "Authorization: Bearer <token>" (401 otherwise); /metrics and the probes never do. */
+    const char *token;
+    int max_connections;                /* open connections at most; 0: 512 */
+    int timeout_seconds;                /* an idle or slow connection is closed after it; 0: 10 */
 };
 
 struct metrics_server;

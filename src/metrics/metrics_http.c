@@ -1,68 +1,51 @@
-/* metrics_http.c: a tiny HTTP/1.1 server for /metrics, /healthz and a hook for further paths.
+/* metrics_http.c: the worker's HTTP listener, on libmicrohttpd: /metrics, /healthz, /readyz
+ * and the paths of a caller hook (/status, the status page).
  *
- * Why no library. The server answers a scraper and a health check on loopback: two GET
- * paths, small answers, one request per connection. libmicrohttpd (the one Debian server
- * library that fits) would bring its own thread model, options and a dependency for what is
- * a poll loop of 300 lines; the worker needs neither keep-alive, chunking, TLS nor bodies.
+ * Why a library. The first version was a hand-written poll loop with 16 slots and one request
+ * per connection; 16 idle connections filled it and /healthz then answered 503, so an
+ * orchestrator would have restarted a healthy worker. libmicrohttpd (Debian's
+ * libmicrohttpd-dev) does the HTTP/1.1 parsing, keep-alive, HEAD, per-connection timeouts and
+ * connection limits; this file only routes, authorises and compresses.
  *
- * Design. One thread runs poll(2) over the listening socket, a self-pipe (for stop) and at
- * most METRICS_HTTP_CLIENTS non-blocking connections. Each connection reads until the end
- * of the request head (bounded by METRICS_HTTP_REQ_MAX; a longer head gets 431), gets one
- * complete response built in memory, writes it as the socket accepts it, and is closed
- * ("Connection: close"). A connection that has not finished within METRICS_HTTP_TIMEOUT_MS
- * is dropped, so a slow or stuck client holds one slot for a bounded time and never the
- * thread. Nothing here takes a lock that a worker thread holds for longer than a list walk
- * (metrics_render), and workers never wait for this thread.
- *
- * Robustness: request lines are parsed strictly (method, origin-form target, HTTP/1.x);
- * anything else is 400; methods other than GET and HEAD are 405; unknown paths 404. Writes
- * use MSG_NOSIGNAL so a client that hangs up cannot raise SIGPIPE. Signals are blocked on the
- * server thread so they reach main.
+ * How. The listening socket is opened here (so bind errors read the same as before and port 0
+ * works), then handed to one daemon with an internal epoll thread: hundreds of idle connections
+ * cost a file descriptor each, not a slot, and each is dropped after the connection timeout.
+ * Every answer is built in memory in one call of the access handler (the callbacks are cheap:
+ * a walk over the metrics list, a JSON or HTML document) and freed by the library. Bodies are
+ * gzip-compressed (zlib) when the client asks for it. With a token set and a listener that is
+ * not on loopback, the hook's paths (/status, the page) need "Authorization: Bearer <token>";
+ * /metrics, /healthz and /readyz never do (scrapers and probes). Signals are blocked on the
+ * daemon's thread so they reach main.
  */
 #include "metrics/metrics.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
-#define METRICS_HTTP_CLIENTS 16
-#define METRICS_HTTP_REQ_MAX 8192
-#define METRICS_HTTP_TIMEOUT_MS 5000
-
-struct client {
-    int fd;                             /* -1: free slot */
-    long long deadline_ms;
-    size_t inlen;
-    char in[METRICS_HTTP_REQ_MAX];
-    char *out;                          /* the whole response once the request is read */
-    size_t outlen, outoff;
-};
+#define METRICS_HTTP_DEFAULT_CONNECTIONS 512
+#define METRICS_HTTP_DEFAULT_TIMEOUT_S 10
+#define METRICS_HTTP_MEMORY_LIMIT (16 * 1024)   /* per connection: the request head fits in it */
+#define METRICS_HTTP_GZIP_MIN 256               /* smaller bodies are sent as they are */
 
 struct metrics_server {
     struct metrics_server_options opt;
-    int listen_fd;
-    int wake[2];                        /* self-pipe: a byte on wake[1] stops the thread */
+    char *token;                        /* a copy; NULL: no token asked */
+    bool loopback;                      /* the listener is on a loopback address */
+    struct MHD_Daemon *daemon;
     int port;
-    pthread_t thread;
-    struct client clients[METRICS_HTTP_CLIENTS];
 };
-
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void set_err(char *err, size_t errlen, const char *what, const char *addr) {
     snprintf(err, errlen, "metrics: %s %s: %s", what, addr, strerror(errno));
@@ -82,12 +65,39 @@ static int split_hostport(const char *listen, char *host, size_t hlen, char *por
     return 0;
 }
 
-static int open_listener(const char *listen_addr, int *port_out, char *err, size_t errlen) {
+static bool is_loopback(const struct sockaddr_storage *ss) {
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss->ss_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+        return IN6_IS_ADDR_LOOPBACK(a) ||
+               (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+    }
+    return false;
+}
+
+static int bind_first(struct addrinfo *res) {
+    int fd = -1;
+    errno = 0;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) continue;
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 128) == 0) break;
+        int saved = errno;
+        close(fd);
+        fd = -1;
+        errno = saved;
+    }
+    return fd;
+}
+
+static int open_listener(struct metrics_server *srv, const char *addr, char *err, size_t errlen) {
     char host[256], port[16];
     struct addrinfo hints = { 0 }, *res = NULL;
-    int fd = -1;
-    if (!listen_addr || split_hostport(listen_addr, host, sizeof host, port, sizeof port) < 0) {
-        snprintf(err, errlen, "metrics: bad listen address \"%s\" (expected host:port)", listen_addr ? listen_addr : "");
+    if (!addr || split_hostport(addr, host, sizeof host, port, sizeof port) < 0) {
+        snprintf(err, errlen, "metrics: bad listen address \"%s\" (expected host:port)", addr ? addr : "");
         return -1;
     }
     hints.ai_family = AF_UNSPEC;
@@ -95,275 +105,220 @@ static int open_listener(const char *listen_addr, int *port_out, char *err, size
     hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
     int rc = getaddrinfo(host, port, &hints, &res);
     if (rc != 0) {
-        snprintf(err, errlen, "metrics: cannot resolve %s: %s", listen_addr, gai_strerror(rc));
+        snprintf(err, errlen, "metrics: cannot resolve %s: %s", addr, gai_strerror(rc));
         return -1;
     }
-    errno = 0;
-    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) continue;
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 16) == 0) break;
-        int saved = errno;
-        close(fd);
-        fd = -1;
-        errno = saved;
-    }
+    int fd = bind_first(res);
     freeaddrinfo(res);
     if (fd < 0) {
-        set_err(err, errlen, "cannot listen on", listen_addr);
+        set_err(err, errlen, "cannot listen on", addr);
         return -1;
     }
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     getsockname(fd, (struct sockaddr *)&ss, &sl);
-    *port_out = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
+    srv->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                          : ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    srv->loopback = is_loopback(&ss);
     return fd;
 }
 
-/* ---- responses ------------------------------------------------------------------------------ */
+/* ---- content negotiation and authorisation --------------------------------------------------- */
 
-static const char *reason_phrase(int status) {
-    switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return status < 400 ? "OK" : "Error";
+/* Does an Accept-Encoding value list gzip with a q-value above 0? */
+static bool accepts_gzip(const char *ae) {
+    while (ae && *ae) {
+        ae += strspn(ae, " \t,");
+        size_t n = strcspn(ae, ";, \t");
+        const char *end = ae + strcspn(ae, ",");
+        if (n == 4 && strncasecmp(ae, "gzip", 4) == 0) {
+            const char *q = strstr(ae, "q=");
+            bool zero = q && q < end && strtod(q + 2, NULL) <= 0.0;
+            return !zero;
+        }
+        ae = end;
     }
+    return false;
 }
 
-/* Builds the whole response into c->out; takes ownership of body (may be NULL). */
-static void respond(struct client *c, int status, const char *content_type, char *body, size_t body_len, bool head) {
-    char hdr[512];
-    int n = snprintf(hdr, sizeof hdr,
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s"
-                     "Cache-Control: no-store\r\nConnection: close\r\n\r\n",
-                     status, reason_phrase(status), content_type, body_len,
-                     status == 405 ? "Allow: GET, HEAD\r\n" : "");
-    size_t total = (size_t)n + (head ? 0 : body_len);
-    c->out = malloc(total);
-    if (c->out) {
-        memcpy(c->out, hdr, (size_t)n);
-        if (!head && body_len) memcpy(c->out + n, body, body_len);
-        c->outlen = total;
-    } else {
-        c->outlen = 0;              /* out of memory: the caller drops the connection */
-    }
-    c->outoff = 0;
-    free(body);
+/* gzip (RFC 1952) of in into a malloc'd *out; -1 when zlib fails or memory runs out. */
+static int gzip_body(const char *in, size_t len, char **out, size_t *outlen) {
+    z_stream z = { 0 };
+    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return -1;
+    size_t cap = deflateBound(&z, (uLong)len) + 32;
+    char *buf = malloc(cap);
+    if (!buf) { deflateEnd(&z); return -1; }
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)len;
+    z.next_out = (Bytef *)buf;
+    z.avail_out = (uInt)cap;
+    int rc = deflate(&z, Z_FINISH);
+    *outlen = z.total_out;
+    deflateEnd(&z);
+    if (rc != Z_STREAM_END) { free(buf); return -1; }
+    *out = buf;
+    return 0;
 }
 
-static void respond_text(struct client *c, int status, const char *text, bool head) {
-    char *body = strdup(text);
-    respond(c, status, "text/plain; charset=utf-8", body, body ? strlen(body) : 0, head);
+/* Constant-time comparison of the presented credentials with "Bearer <token>". */
+static bool authorised(const struct metrics_server *srv, struct MHD_Connection *conn) {
+    if (!srv->token || srv->loopback) return true;
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) return false;
+    h += 7;
+    size_t n = strlen(h), m = strlen(srv->token);
+    unsigned char diff = (unsigned char)(n != m);
+    for (size_t i = 0; i < m; i++) diff |= (unsigned char)(srv->token[i] ^ (i < n ? h[i] : 0));
+    return diff == 0;
 }
 
-/* Parses the request head in c->in and fills c->out. */
-static void handle_request(struct metrics_server *srv, struct client *c) {
-    char method[16], target[1024], version[16];
-    char *eol = memchr(c->in, '\n', c->inlen);
-    size_t line_len = (size_t)(eol - c->in);
-    if (line_len && c->in[line_len - 1] == '\r') line_len--;
-    /* request-line = method SP request-target SP HTTP-version, exactly */
-    char line[METRICS_HTTP_REQ_MAX];
-    memcpy(line, c->in, line_len);
-    line[line_len] = '\0';
-    char *sp1 = strchr(line, ' '), *sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
-    if (!sp1 || !sp2 || strchr(sp2 + 1, ' ') || (size_t)(sp1 - line) >= sizeof method ||
-        (size_t)(sp2 - sp1 - 1) >= sizeof target || strlen(sp2 + 1) >= sizeof version) {
-        respond_text(c, 400, "bad request\n", false);
-        return;
-    }
-    snprintf(method, sizeof method, "%.*s", (int)(sp1 - line), line);
-    snprintf(target, sizeof target, "%.*s", (int)(sp2 - sp1 - 1), sp1 + 1);
-    snprintf(version, sizeof version, "%s", sp2 + 1);
-    if (strncmp(version, "HTTP/1.", 7) != 0 || target[0] != '/' || !method[0]) {
-        respond_text(c, 400, "bad request\n", false);
-        return;
-    }
-    for (const char *p = method; *p; p++) {
-        if (*p < 'A' || *p > 'Z') { respond_text(c, 400, "bad request\n", false); return; }
-    }
-    for (const char *p = target; *p; p++) {
-        if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f) { respond_text(c, 400, "bad request\n", false); return; }
-    }
-    bool head = strcmp(method, "HEAD") == 0;
-    if (!head && strcmp(method, "GET") != 0) {
-        respond_text(c, 405, "method not allowed\n", false);
-        return;
-    }
-    char *q = strchr(target, '?');     /* the query string plays no part in routing */
-    if (q) *q = '\0';
+/* ---- answers ------------------------------------------------------------------------------- */
 
-    if (strcmp(target, "/metrics") == 0) {
-        char *text = NULL;
-        size_t len = 0;
-        if (metrics_render(srv->opt.registry, &text, &len) < 0) {
-            respond_text(c, 500, "cannot render metrics\n", head);
+struct answer {
+    int status;
+    const char *ctype;
+    char *body;                         /* malloc'd; NULL: empty */
+    size_t len;
+    bool unauthorised;                  /* add WWW-Authenticate */
+};
+
+static void text_answer(struct answer *a, int status, const char *text) {
+    a->status = status;
+    a->ctype = "text/plain; charset=utf-8";
+    a->body = strdup(text);
+    a->len = a->body ? strlen(a->body) : 0;
+}
+
+static void probe_answer(struct answer *a, metrics_health_fn fn, void *ud) {
+    char reason[256] = "";
+    if (!fn || fn(ud, reason, sizeof reason) == 0) {
+        text_answer(a, MHD_HTTP_OK, "ok\n");
+        return;
+    }
+    char msg[260];
+    snprintf(msg, sizeof msg, "%s\n", reason[0] ? reason : "unhealthy");
+    text_answer(a, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
+}
+
+static void route(struct metrics_server *srv, struct MHD_Connection *conn, const char *path, struct answer *a) {
+    if (strcmp(path, "/metrics") == 0) {
+        if (metrics_render(srv->opt.registry, &a->body, &a->len) < 0) {
+            text_answer(a, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot render metrics\n");
             return;
         }
-        respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", text, len, head);
+        a->status = MHD_HTTP_OK;
+        a->ctype = "text/plain; version=0.0.4; charset=utf-8";
         return;
     }
-    if (strcmp(target, "/healthz") == 0) {
-        char reason[256] = "";
-        if (!srv->opt.health || srv->opt.health(srv->opt.health_ud, reason, sizeof reason) == 0) {
-            respond_text(c, 200, "ok\n", head);
-        } else {
-            char msg[260];
-            snprintf(msg, sizeof msg, "%s\n", reason[0] ? reason : "unhealthy");
-            respond_text(c, 503, msg, head);
-        }
+    if (strcmp(path, "/healthz") == 0) { probe_answer(a, srv->opt.health, srv->opt.health_ud); return; }
+    if (strcmp(path, "/readyz") == 0) {
+        if (srv->opt.ready) probe_answer(a, srv->opt.ready, srv->opt.ready_ud);
+        else probe_answer(a, srv->opt.health, srv->opt.health_ud);
         return;
     }
     if (srv->opt.handler) {
-        char *body = NULL;
+        if (!authorised(srv, conn)) {
+            text_answer(a, MHD_HTTP_UNAUTHORIZED, "a bearer token is required\n");
+            a->unauthorised = true;
+            return;
+        }
         const char *ctype = "text/plain; charset=utf-8";
-        int status = srv->opt.handler(srv->opt.handler_ud, target, &body, &ctype);
+        int status = srv->opt.handler(srv->opt.handler_ud, path, &a->body, &ctype);
         if (status >= 100 && status <= 599) {
-            respond(c, status, ctype ? ctype : "text/plain; charset=utf-8", body, body ? strlen(body) : 0, head);
+            a->status = status;
+            a->ctype = ctype ? ctype : "text/plain; charset=utf-8";
+            a->len = a->body ? strlen(a->body) : 0;
             return;
         }
-        free(body);
+        free(a->body);
+        a->body = NULL;
     }
-    respond_text(c, 404, "not found\n", head);
+    text_answer(a, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
-/* ---- the loop ------------------------------------------------------------------------------- */
-
-static void drop(struct client *c) {
-    if (c->fd >= 0) close(c->fd);
-    free(c->out);
-    c->fd = -1;
-    c->out = NULL;
-    c->inlen = c->outlen = c->outoff = 0;
+static void maybe_gzip(struct MHD_Connection *conn, struct answer *a, bool *gzipped) {
+    *gzipped = false;
+    if (a->len < METRICS_HTTP_GZIP_MIN) return;
+    if (!accepts_gzip(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING))) return;
+    char *z = NULL;
+    size_t zlen = 0;
+    if (gzip_body(a->body, a->len, &z, &zlen) != 0) return;   /* send it plain */
+    free(a->body);
+    a->body = z;
+    a->len = zlen;
+    *gzipped = true;
 }
 
-static void accept_clients(struct metrics_server *srv) {
-    for (;;) {
-        int fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) return;             /* EAGAIN, or a transient error: poll again */
-        struct client *c = NULL;
-        for (int i = 0; i < METRICS_HTTP_CLIENTS && !c; i++)
-            if (srv->clients[i].fd < 0) c = &srv->clients[i];
-        if (!c) {                       /* full: refuse this one rather than queue it */
-            static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 5\r\n"
-                                       "Connection: close\r\n\r\nbusy\n";
-            ssize_t w = send(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-            (void)w;
-            close(fd);
-            continue;
-        }
-        c->fd = fd;
-        c->inlen = 0;
-        c->deadline_ms = now_ms() + METRICS_HTTP_TIMEOUT_MS;
-    }
+static enum MHD_Result send_answer(struct MHD_Connection *conn, struct answer *a) {
+    bool gzipped = false;
+    if (a->body) maybe_gzip(conn, a, &gzipped);
+    struct MHD_Response *r = a->body
+        ? MHD_create_response_from_buffer(a->len, a->body, MHD_RESPMEM_MUST_FREE)
+        : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!r) { free(a->body); return MHD_NO; }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, a->ctype);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
+    if (gzipped) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+    if (a->status == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    if (a->unauthorised) MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    enum MHD_Result rc = MHD_queue_response(conn, (unsigned int)a->status, r);
+    MHD_destroy_response(r);
+    return rc;
 }
 
-static void read_client(struct metrics_server *srv, struct client *c) {
-    for (;;) {
-        if (c->inlen == sizeof c->in) {
-            respond_text(c, 431, "request too large\n", false);
-            if (!c->out) drop(c);
-            return;
-        }
-        ssize_t n = recv(c->fd, c->in + c->inlen, sizeof c->in - c->inlen, 0);
-        if (n == 0) { drop(c); return; }
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) drop(c);
-            return;
-        }
-        size_t from = c->inlen > 3 ? c->inlen - 3 : 0;
-        c->inlen += (size_t)n;
-        /* the head ends at an empty line; bare LF line ends are tolerated */
-        for (size_t i = from; i + 1 < c->inlen; i++) {
-            if ((c->in[i] == '\n' && c->in[i + 1] == '\n') ||
-                (i + 3 < c->inlen && memcmp(c->in + i, "\r\n\r\n", 4) == 0)) {
-                handle_request(srv, c);
-                if (!c->out) drop(c);     /* out of memory: nothing to say */
-                return;
-            }
-        }
+/* The access handler: called first with the head only, then per body chunk (GET and HEAD
+ * have none, a body is ignored), then once with no data: the answer goes there, because an
+ * answer queued on the first call makes the library close the connection (no keep-alive).
+ * Every other method is answered 405 at once. */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **req_cls) {
+    static int head_seen;               /* only its address is used, as a marker */
+    (void)version;
+    (void)upload_data;
+    struct metrics_server *srv = cls;
+    struct answer a = { 0 };
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+        text_answer(&a, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+        return send_answer(conn, &a);
     }
-}
-
-static void write_client(struct client *c) {
-    while (c->outoff < c->outlen) {
-        ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) drop(c);
-            return;
-        }
-        c->outoff += (size_t)n;
-    }
-    shutdown(c->fd, SHUT_WR);
-    drop(c);
-}
-
-static void *serve(void *arg) {
-    struct metrics_server *srv = arg;
-    struct pollfd pfd[METRICS_HTTP_CLIENTS + 2];
-    int idx[METRICS_HTTP_CLIENTS + 2];
-    for (;;) {
-        int n = 0;
-        pfd[n++] = (struct pollfd){ .fd = srv->wake[0], .events = POLLIN };
-        pfd[n++] = (struct pollfd){ .fd = srv->listen_fd, .events = POLLIN };
-        long long now = now_ms();
-        for (int i = 0; i < METRICS_HTTP_CLIENTS; i++) {
-            struct client *c = &srv->clients[i];
-            if (c->fd < 0) continue;
-            if (now >= c->deadline_ms) { drop(c); continue; }
-            idx[n] = i;
-            pfd[n++] = (struct pollfd){ .fd = c->fd, .events = c->out ? POLLOUT : POLLIN };
-        }
-        if (poll(pfd, (nfds_t)n, 250) < 0 && errno != EINTR) continue;
-        if (pfd[0].revents) break;
-        if (pfd[1].revents & POLLIN) accept_clients(srv);
-        for (int k = 2; k < n; k++) {
-            struct client *c = &srv->clients[idx[k]];
-            if (!pfd[k].revents || c->fd != pfd[k].fd) continue;
-            if (pfd[k].revents & (POLLERR | POLLNVAL)) { drop(c); continue; }
-            if (!c->out) read_client(srv, c);
-            if (c->fd >= 0 && c->out) write_client(c);   /* try at once: it usually fits */   /* try at once: usually fits */
-        }
-    }
-    return NULL;
+    if (!*req_cls) { *req_cls = &head_seen; return MHD_YES; }
+    if (*upload_data_size) { *upload_data_size = 0; return MHD_YES; }
+    route(srv, conn, url, &a);
+    return send_answer(conn, &a);
 }
 
 struct metrics_server *metrics_start_server(const struct metrics_server_options *opt, char *err, size_t errlen) {
     struct metrics_server *srv = calloc(1, sizeof *srv);
     if (!srv) { snprintf(err, errlen, "metrics: out of memory"); return NULL; }
     srv->opt = *opt;
-    srv->wake[0] = srv->wake[1] = -1;
-    for (int i = 0; i < METRICS_HTTP_CLIENTS; i++) srv->clients[i].fd = -1;
-    srv->listen_fd = open_listener(opt->listen, &srv->port, err, errlen);
-    if (srv->listen_fd < 0) { free(srv); return NULL; }
-    srv->opt.listen = NULL;            /* the caller's string need not outlive this call */
-    if (pipe2(srv->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
-        set_err(err, errlen, "cannot create a pipe for", "the metrics server");
-        close(srv->listen_fd);
+    int fd = open_listener(srv, opt->listen, err, errlen);
+    if (fd < 0) { free(srv); return NULL; }
+    srv->opt.listen = NULL;            /* the caller's strings need not outlive this call */
+    srv->opt.token = NULL;
+    if (opt->token && opt->token[0] && !(srv->token = strdup(opt->token))) {
+        snprintf(err, errlen, "metrics: out of memory");
+        close(fd);
         free(srv);
         return NULL;
     }
+    unsigned int limit = opt->max_connections > 0 ? (unsigned)opt->max_connections : METRICS_HTTP_DEFAULT_CONNECTIONS;
+    unsigned int timeout = opt->timeout_seconds > 0 ? (unsigned)opt->timeout_seconds : METRICS_HTTP_DEFAULT_TIMEOUT_S;
     sigset_t all, old;
     sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&srv->thread, NULL, serve, srv);
+    pthread_sigmask(SIG_SETMASK, &all, &old);   /* the daemon's thread inherits the mask */
+    srv->daemon = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
+                                   on_request, srv, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+                                   MHD_OPTION_CONNECTION_LIMIT, limit,
+                                   MHD_OPTION_CONNECTION_TIMEOUT, timeout,
+                                   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)METRICS_HTTP_MEMORY_LIMIT,
+                                   MHD_OPTION_END);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc != 0) {
-        errno = rc;
-        set_err(err, errlen, "cannot start a thread for", "the metrics server");
-        close(srv->wake[0]);
-        close(srv->wake[1]);
-        close(srv->listen_fd);
+    if (!srv->daemon) {
+        snprintf(err, errlen, "metrics: cannot start the HTTP server on port %d", srv->port);
+        close(fd);
+        free(srv->token);
         free(srv);
         return NULL;
     }
@@ -374,13 +329,7 @@ int metrics_get_server_port(const struct metrics_server *srv) { return srv ? srv
 
 void metrics_stop_server(struct metrics_server *srv) {
     if (!srv) return;
-    char b = 1;
-    ssize_t w = write(srv->wake[1], &b, 1);
-    (void)w;
-    pthread_join(srv->thread, NULL);
-    for (int i = 0; i < METRICS_HTTP_CLIENTS; i++) drop(&srv->clients[i]);
-    close(srv->listen_fd);
-    close(srv->wake[0]);
-    close(srv->wake[1]);
+    MHD_stop_daemon(srv->daemon);       /* closes the listening socket and every connection */
+    free(srv->token);
     free(srv);
 }

@@ -240,8 +240,19 @@ static int start_enrichment(pipeline *p, char *err, size_t errlen) {
 
 /* ------------------------------------------------------------------ metrics */
 
-/* 0 when healthy; otherwise the reason is served with a 503. */
-static int health(void *ud, char *reason, size_t len) {
+/* Liveness (/healthz): the process answers and is not shutting down. Whether its consumers
+ * can work is readiness; an orchestrator restarts on liveness only. 0 when live. */
+static int live(void *ud, char *reason, size_t len) {
+    pipeline *p = ud;
+    if (pipeline_is_stopping(p)) {
+        snprintf(reason, len, "shutting down");
+        return 1;
+    }
+    return 0;
+}
+
+/* Readiness (/readyz): the flags have been read once, so consumers may run. 0 when ready. */
+static int ready(void *ud, char *reason, size_t len) {
     pipeline *p = ud;
     if (!atomic_load(&p->flags.generation)) {
         snprintf(reason, len, "flags not read yet");
@@ -264,9 +275,10 @@ static int start_metrics(pipeline *p, char *err, size_t errlen) {
     p->flags_errors = metrics_register_counter(p->metrics, "cgw_flags_errors_total",
                                                "Failed reads of the flag source", NULL);
     struct metrics_server_options mo = {.listen = p->cfg->metrics.listen,
-                                        .registry = p->metrics, .health = health,
-                                        .health_ud = p, .handler = serve_status,
-                                        .handler_ud = p};
+                                        .registry = p->metrics, .health = live,
+                                        .health_ud = p, .ready = ready, .ready_ud = p,
+                                        .handler = serve_status, .handler_ud = p,
+                                        .token = p->cfg->metrics.token};
     char e[256];
     p->metrics_server = metrics_start_server(&mo, e, sizeof e);
     if (!p->metrics_server) {
