@@ -63,7 +63,7 @@ typedef struct entry {
     bool persisted;
 } entry;
 
-static void set_state(consumer *c, consumer_state s) { atomic_store(&c->st.state, s); }
+static void set_state(consumer *c, consumer_state s) { status_set_state(&c->st, s, wall_ms()); }
 
 static long long now_ms(void) {
     struct timespec ts;
@@ -136,6 +136,14 @@ static void register_metrics(consumer *c) {
     m->lag = metrics_register_gauge(r, "cgw_consumer_lag",
                                     "Records behind the end of the assigned partitions",
                                     "consumer", n, NULL);
+    m->killswitch = metrics_register_gauge(r, "cgw_killswitch_on",
+                                           "1 while the consumer's killswitch flag is ON",
+                                           "consumer", n, NULL);
+    for (int s = 0; s < CONSUMER_STATE_COUNT; s++)
+        m->state[s] = metrics_register_gauge(r, "cgw_consumer_state",
+                                             "1 for the consumer's current state (as /status names it)",
+                                             "consumer", n, "state",
+                                             consumer_state_name((consumer_state)s), NULL);
 }
 
 /* ------------------------------------------------------------------ Kafka set-up */
@@ -737,6 +745,7 @@ static bool killswitch_on(consumer *c) {
                                                    : c->p->cfg->flags.factoid_killswitch_flag;
     bool on = flags_is_on(set, flag);
     atomic_store(&c->st.killswitch, on);
+    metrics_set_gauge(c->m.killswitch, on ? 1 : 0);
     return on;
 }
 

@@ -11,6 +11,7 @@
 #include "pipeline/pipeline_internal.h"
 
 #include "graph/graph.h"
+#include "report/report.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -101,6 +102,7 @@ static int poll_flags_once(pipeline *p) {
         return -1;
     }
     atomic_store(&p->flags_last_ok_ms, wall_ms());
+    metrics_set_gauge(p->flags_last_read, (double)wall_ms() / 1000.0);
     if (rc == 0) return 0;
     const struct flags_set *old = flags_acquire_current(&p->flags);
     if (old) flags_diff(old, next, log_flag_change, NULL);
@@ -261,12 +263,23 @@ static int ready(void *ud, char *reason, size_t len) {
     return 0;
 }
 
-/* Extra paths of the metrics server: /status, the live status page. */
+#define STATUS_PAGE_REFRESH_SECONDS 15
+
+/* Extra paths of the metrics server: /status (the JSON document) and / (the HTML page). */
 static int serve_status(void *ud, const char *path, char **body, const char **content_type) {
-    if (strcmp(path, "/status") != 0 && strncmp(path, "/status?", 8) != 0) return 0;
-    *body = pipeline_status_json(ud);
-    *content_type = "application/json";
-    return *body ? 200 : 500;
+    if (strcmp(path, "/status") == 0) {
+        *body = pipeline_status_json(ud);
+        *content_type = "application/json";
+        return *body ? 200 : 500;
+    }
+    if (strcmp(path, "/") == 0) {
+        json_t *doc = pipeline_status_doc(ud);
+        *body = doc ? report_html(doc, STATUS_PAGE_REFRESH_SECONDS) : NULL;
+        json_decref(doc);
+        *content_type = "text/html; charset=utf-8";
+        return *body ? 200 : 500;
+    }
+    return 0;
 }
 
 static int start_metrics(pipeline *p, char *err, size_t errlen) {
@@ -274,6 +287,8 @@ static int start_metrics(pipeline *p, char *err, size_t errlen) {
     if (!p->metrics) { snprintf(err, errlen, "out of memory"); return -1; }
     p->flags_errors = metrics_register_counter(p->metrics, "cgw_flags_errors_total",
                                                "Failed reads of the flag source", NULL);
+    p->flags_last_read = metrics_register_gauge(p->metrics, "cgw_flags_last_read_timestamp_seconds",
+                                                "Unix time of the last successful read of the flags (0: never)", NULL);
     struct metrics_server_options mo = {.listen = p->cfg->metrics.listen,
                                         .registry = p->metrics, .health = live,
                                         .health_ud = p, .ready = ready, .ready_ud = p,

@@ -18,6 +18,19 @@
 
 typedef enum consumer_kind { CONSUMER_RECEIPT = 0, CONSUMER_FACTOID, CONSUMER_COUNT } consumer_kind;
 
+typedef enum consumer_state {
+    CONSUMER_STATE_WAITING_FLAGS = 0,  /* flags not read yet: nothing consumed */
+    CONSUMER_STATE_RUNNING,
+    CONSUMER_STATE_KILLSWITCHED,       /* Kafka connection closed by the killswitch flag */
+    CONSUMER_STATE_WAITING_ENRICHMENT, /* a batch waits out an enrichment outage */
+    CONSUMER_STATE_WAITING_NEO4J,      /* a batch waits out a Neo4j outage */
+    CONSUMER_STATE_WAITING_REGISTRY,   /* a factoid of an unknown schema id waits for the registry */
+    CONSUMER_STATE_STOPPED,
+    CONSUMER_STATE_COUNT
+} consumer_state;
+
+const char *consumer_state_name(consumer_state s);
+
 /* Metrics of one consumer; registered once, updated lock-free from its thread. */
 typedef struct consumer_metrics {
     struct metrics_counter *consumed;
@@ -31,26 +44,18 @@ typedef struct consumer_metrics {
     struct metrics_counter *fido_count_mismatch;
     struct metrics_histogram *batch_size, *write_seconds;
     struct metrics_gauge *lag;
+    struct metrics_gauge *killswitch;                        /* 1 while the killswitch flag is ON */
+    struct metrics_gauge *state[CONSUMER_STATE_COUNT];       /* 1 for the current state, else 0 */
 } consumer_metrics;
 
 typedef struct consumer consumer;
 
 /* ---- what the status page shows of a consumer (status.c) ---- */
 
-typedef enum consumer_state {
-    CONSUMER_STATE_WAITING_FLAGS = 0,  /* flags not read yet: nothing consumed */
-    CONSUMER_STATE_RUNNING,
-    CONSUMER_STATE_KILLSWITCHED,       /* Kafka connection closed by the killswitch flag */
-    CONSUMER_STATE_WAITING_ENRICHMENT, /* a batch waits out an enrichment outage */
-    CONSUMER_STATE_WAITING_NEO4J,      /* a batch waits out a Neo4j outage */
-    CONSUMER_STATE_WAITING_REGISTRY,   /* a factoid of an unknown schema id waits for the registry */
-    CONSUMER_STATE_STOPPED
-} consumer_state;
-
-const char *consumer_state_name(consumer_state s);
 
 #define STATUS_MAX_PARTITIONS 256
-#define STATUS_WINDOW_MINUTES 10
+#define STATUS_WINDOW_MINUTES 10           /* "writes per 10 minutes" */
+#define STATUS_HISTORY_MINUTES 60          /* the per-minute ring: the page's chart of the last hour */
 
 typedef struct partition_lag {
     int32_t partition;
@@ -61,21 +66,30 @@ typedef struct partition_lag {
 typedef struct consumer_status {
     const char *name, *topic, *group;
     atomic_int state;                  /* consumer_state */
+    atomic_llong state_since_ms;       /* wall clock of the last change of state */
     atomic_bool killswitch;
     const consumer_metrics *metrics;
     pthread_mutex_t mu;                /* guards what follows */
     partition_lag partitions[STATUS_MAX_PARTITIONS];
     int npartitions;
-    long long minute[STATUS_WINDOW_MINUTES];   /* which minute each bucket counts */
-    uint64_t writes[STATUS_WINDOW_MINUTES];
+    long long minute[STATUS_HISTORY_MINUTES];  /* which minute each bucket counts */
+    uint64_t writes[STATUS_HISTORY_MINUTES];
 } consumer_status;
 
 void status_init(consumer_status *st, const char *name, const char *topic, const char *group);
 void status_destroy(consumer_status *st);
 void status_count_writes(consumer_status *st, long long now_ms, uint64_t n);
-uint64_t status_writes_last_window(consumer_status *st, long long now_ms);
+/* Sets the state, and its start time when it changed. */
+void status_set_state(consumer_status *st, consumer_state s, long long now_ms);
+/* Writes of the last `minutes` minutes (the current one included), 1..STATUS_HISTORY_MINUTES. */
+uint64_t status_writes_last(consumer_status *st, long long now_ms, int minutes);
+/* out[i]: writes in minute now-(STATUS_HISTORY_MINUTES-1-i); the last entry is this minute. */
+void status_writes_per_minute(consumer_status *st, long long now_ms, uint64_t out[STATUS_HISTORY_MINUTES]);
 const consumer_status *consumer_get_status(const consumer *c);
-/* The /status document (JSON, caller frees), as `cgw status` prints it. */
+/* The /status document, as `cgw status` prints it (json_t *, caller decrefs; NULL: out of
+ * memory), and the same as text (caller frees). */
+struct json_t;
+struct json_t *pipeline_status_doc(pipeline *p);
 char *pipeline_status_json(pipeline *p);
 
 struct pipeline {
@@ -94,6 +108,7 @@ struct pipeline {
     struct flags_http *flag_http;
     struct flags_valkey *flag_valkey;
     struct metrics_counter *flags_errors;
+    struct metrics_gauge *flags_last_read;  /* unix time of the last good read of the flags */
     struct log_latch flag_outage;
     atomic_bool flags_source_ok;           /* the last poll succeeded */
     atomic_llong flags_last_ok_ms;         /* wall clock of the last good poll */

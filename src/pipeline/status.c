@@ -7,8 +7,10 @@
  * endpoints the worker talks to (credentials never shown).
  *
  * Counts come from the same metrics the Prometheus page serves, so the two never disagree.
- * Consumer threads publish the little state the metrics do not hold (state, killswitch,
- * per-partition lag, a per-minute ring of writes) into their consumer_status.
+ * Consumer threads publish the little state the metrics do not hold (state and since when,
+ * killswitch, per-partition lag, a ring of writes per minute over the last hour) into their
+ * consumer_status. The document is also what src/report turns into the Markdown and HTML
+ * pages (cgw status --markdown / --html, GET /).
  */
 #include "pipeline/pipeline_internal.h"
 
@@ -27,6 +29,7 @@ const char *consumer_state_name(consumer_state s) {
     case CONSUMER_STATE_WAITING_NEO4J: return "waiting_for_neo4j";
     case CONSUMER_STATE_WAITING_REGISTRY: return "waiting_for_schema_registry";
     case CONSUMER_STATE_STOPPED: return "stopped";
+    case CONSUMER_STATE_COUNT: break;
     }
     return "unknown";
 }
@@ -43,9 +46,17 @@ void status_init(consumer_status *st, const char *name, const char *topic, const
 
 void status_destroy(consumer_status *st) { pthread_mutex_destroy(&st->mu); }
 
+void status_set_state(consumer_status *st, consumer_state s, long long now_ms) {
+    int old = atomic_exchange(&st->state, (int)s);
+    if (old != (int)s || !atomic_load(&st->state_since_ms)) atomic_store(&st->state_since_ms, now_ms);
+    if (!st->metrics) return;
+    if (old >= 0 && old < CONSUMER_STATE_COUNT) metrics_set_gauge(st->metrics->state[old], 0);
+    metrics_set_gauge(st->metrics->state[s], 1);
+}
+
 void status_count_writes(consumer_status *st, long long now_ms, uint64_t n) {
     long long minute = now_ms / 60000;
-    int b = (int)(minute % STATUS_WINDOW_MINUTES);
+    int b = (int)(minute % STATUS_HISTORY_MINUTES);
     pthread_mutex_lock(&st->mu);
     if (st->minute[b] != minute) {
         st->minute[b] = minute;
@@ -55,13 +66,21 @@ void status_count_writes(consumer_status *st, long long now_ms, uint64_t n) {
     pthread_mutex_unlock(&st->mu);
 }
 
-uint64_t status_writes_last_window(consumer_status *st, long long now_ms) {
+void status_writes_per_minute(consumer_status *st, long long now_ms, uint64_t out[STATUS_HISTORY_MINUTES]) {
     long long minute = now_ms / 60000;
-    uint64_t sum = 0;
     pthread_mutex_lock(&st->mu);
-    for (int b = 0; b < STATUS_WINDOW_MINUTES; b++)
-        if (st->minute[b] > minute - STATUS_WINDOW_MINUTES) sum += st->writes[b];
+    for (int i = 0; i < STATUS_HISTORY_MINUTES; i++) {
+        long long m = minute - (STATUS_HISTORY_MINUTES - 1 - i);
+        int b = (int)(m % STATUS_HISTORY_MINUTES);
+        out[i] = st->minute[b] == m ? st->writes[b] : 0;
+    }
     pthread_mutex_unlock(&st->mu);
+}
+
+uint64_t status_writes_last(consumer_status *st, long long now_ms, int minutes) {
+    uint64_t per[STATUS_HISTORY_MINUTES], sum = 0;
+    status_writes_per_minute(st, now_ms, per);
+    for (int i = STATUS_HISTORY_MINUTES - minutes; i < STATUS_HISTORY_MINUTES; i++) sum += per[i];
     return sum;
 }
 
@@ -84,14 +103,31 @@ static json_t *redacted_url(const char *url) {
     return j;
 }
 
+/* Each filter's rule in contract §2's words, for the operators' "What's Filtered" table. */
+static const char *filter_rule(const char *consumer_name, record_reason r) {
+    bool receipt = strcmp(consumer_name, "receipt") == 0;
+    switch (r) {
+    case RECORD_REASON_DIGITAL: return "digital receipt (digital_receipt_data present)";
+    case RECORD_REASON_STATUS: return "receipt not finished (status is not RECEIPT_STATUS_FINISHED)";
+    case RECORD_REASON_SOURCE: return "not a shop order (source is not FACTOID_SOURCE_SHOP)";
+    case RECORD_REASON_TYPE: return "not a finalized order (type is not ORDER_FINALIZED)";
+    case RECORD_REASON_NO_FIDOS:
+        return receipt ? "no item has a product id (fido)" : "no item of the shop order has a product id (fido)";
+    case RECORD_REASON_NOT_IN_ROLLOUT: return "user not enabled by the rollout flag";
+    case RECORD_REASON_DUPLICATE: return "already processed (idempotency cache)";
+    default: return "";
+    }
+}
+
 static json_t *filter_table(const consumer_status *st, uint64_t consumed) {
     json_t *rows = json_array();
     for (const record_reason *r = st->metrics->reasons; *r != RECORD_REASON_NONE; r++) {
         uint64_t n = metrics_read_counter(st->metrics->skipped[*r]);
-        json_array_append_new(rows, json_pack("{s:s, s:I, s:f}", "reason",
+        json_array_append_new(rows, json_pack("{s:s, s:I, s:f, s:s}", "reason",
                                               record_reason_name(*r), "count",
                                               (json_int_t)n, "share",
-                                              consumed ? (double)n / (double)consumed : 0.0));
+                                              consumed ? (double)n / (double)consumed : 0.0,
+                                              "rule", filter_rule(st->name, *r)));
     }
     return rows;
 }
@@ -111,23 +147,57 @@ static json_t *partitions(consumer_status *st, int64_t *total) {
     return a;
 }
 
-static json_t *consumer_json(consumer *c, long long now) {
+static json_t *per_minute(consumer_status *st, long long now) {
+    uint64_t per[STATUS_HISTORY_MINUTES];
+    status_writes_per_minute(st, now, per);
+    json_t *a = json_array();
+    for (int i = 0; i < STATUS_HISTORY_MINUTES; i++) json_array_append_new(a, json_integer((json_int_t)per[i]));
+    return a;
+}
+
+static const struct config_consumer *consumer_config(const struct cgw_config *cfg, const char *name) {
+    return strcmp(name, "receipt") == 0 ? &cfg->consumers.receipt : &cfg->consumers.factoid;
+}
+
+static json_t *counts_json(const consumer_metrics *m) {
+    return json_pack("{s:I, s:I, s:I, s:I, s:I}", "errors_decode",
+                     (json_int_t)metrics_read_counter(m->errors_decode), "errors_enrichment",
+                     (json_int_t)metrics_read_counter(m->errors_enrich), "errors_graph",
+                     (json_int_t)metrics_read_counter(m->errors_graph), "nodes_created",
+                     (json_int_t)metrics_read_counter(m->nodes_created), "relationships_created",
+                     (json_int_t)metrics_read_counter(m->relationships_created));
+}
+
+static json_t *consumer_json(pipeline *p, consumer *c, long long now) {
     consumer_status *st = (consumer_status *)consumer_get_status(c);
     const consumer_metrics *m = st->metrics;
+    const struct cgw_config *cfg = p->cfg;
     uint64_t consumed = metrics_read_counter(m->consumed);
     uint64_t errors = metrics_read_counter(m->errors_decode) +
                       metrics_read_counter(m->errors_enrich) +
                       metrics_read_counter(m->errors_graph);
     int64_t lag = 0;
     json_t *parts = partitions(st, &lag);
-    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:I, s:I, s:I, s:I, s:o, s:I, s:o}", "name",
-                     st->name, "topic", st->topic, "group", st->group, "state",
-                     consumer_state_name((consumer_state)atomic_load(&st->state)), "killswitch",
-                     atomic_load(&st->killswitch), "consumed", (json_int_t)consumed, "persisted",
-                     (json_int_t)metrics_read_counter(m->persisted), "errors",
-                     (json_int_t)errors, "writes_last_10m",
-                     (json_int_t)status_writes_last_window(st, now), "filters",
-                     filter_table(st, consumed), "lag", (json_int_t)lag, "partitions", parts);
+    bool receipt = strcmp(st->name, "receipt") == 0;
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:b, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:o}",
+                          "name", st->name, "topic", st->topic, "group", st->group, "state",
+                          consumer_state_name((consumer_state)atomic_load(&st->state)),
+                          "state_since_ms", (json_int_t)atomic_load(&st->state_since_ms),
+                          "killswitch_flag", receipt ? cfg->flags.receipt_killswitch_flag
+                                                     : cfg->flags.factoid_killswitch_flag,
+                          "killswitch", atomic_load(&st->killswitch), "consumed", (json_int_t)consumed,
+                          "persisted", (json_int_t)metrics_read_counter(m->persisted), "errors",
+                          (json_int_t)errors, "writes_last_10m",
+                          (json_int_t)status_writes_last(st, now, STATUS_WINDOW_MINUTES),
+                          "writes_per_minute", per_minute(st, now), "filters",
+                          filter_table(st, consumed), "lag", (json_int_t)lag, "partitions", parts);
+    if (!j) return NULL;
+    json_object_set_new(j, "auto_offset_reset", json_string(consumer_config(cfg, st->name)->auto_offset_reset ==
+                                                                    CONFIG_OFFSET_LATEST ? "latest" : "earliest"));
+    json_t *counts = counts_json(m);
+    json_object_update(j, counts);
+    json_decref(counts);
+    return j;
 }
 
 static const char *source_name(enum config_flags_source s) {
@@ -141,10 +211,11 @@ static json_t *flags_json(pipeline *p) {
     const struct flags_feature *f = set ? flags_find(set, cfg->flags.rollout_flag) : NULL;
     if (f) flags_describe(f, rollout, sizeof rollout);
     json_t *j = json_pack(
-        "{s:s, s:b, s:b, s:I, s:s, s:s, s:{s:b, s:b}}", "source", source_name(cfg->flags.source),
+        "{s:s, s:b, s:b, s:I, s:s, s:s, s:s, s:{s:b, s:b}}", "source", source_name(cfg->flags.source),
         "loaded", set != NULL, "source_ok", atomic_load(&p->flags_source_ok), "last_read_ms",
         (json_int_t)atomic_load(&p->flags_last_ok_ms), "last_error",
-        atomic_load(&p->flags_source_ok) ? "" : p->flags_last_error, "rollout", rollout,
+        atomic_load(&p->flags_source_ok) ? "" : p->flags_last_error, "rollout_flag",
+        cfg->flags.rollout_flag, "rollout", rollout,
         "killswitches", cfg->flags.receipt_killswitch_flag,
         flags_is_on(set, cfg->flags.receipt_killswitch_flag), cfg->flags.factoid_killswitch_flag,
         flags_is_on(set, cfg->flags.factoid_killswitch_flag));
@@ -165,18 +236,23 @@ static json_t *endpoints_json(const struct cgw_config *cfg) {
                      "schema_registry", redacted_url(cfg->schema_registry.url), "flags", flags_at);
 }
 
-char *pipeline_status_json(pipeline *p) {
+json_t *pipeline_status_doc(pipeline *p) {
     const struct cgw_config *cfg = p->cfg;
     long long now = wall_ms();
     json_t *consumers = json_array();
     for (int k = 0; k < CONSUMER_COUNT; k++)
-        if (p->consumers[k]) json_array_append_new(consumers, consumer_json(p->consumers[k], now));
-    json_t *doc = json_pack(
-        "{s:s, s:s, s:I, s:o, s:{s:b, s:b, s:b}, s:o, s:o}", "service", cfg->service_name,
-        "version", CGW_VERSION, "uptime_seconds", (json_int_t)((now - p->started_ms) / 1000),
-        "consumers", consumers, "config", "log_only", cfg->log_only, "log_only_commit_offsets",
+        if (p->consumers[k]) json_array_append_new(consumers, consumer_json(p, p->consumers[k], now));
+    return json_pack(
+        "{s:s, s:s, s:I, s:I, s:i, s:o, s:{s:b, s:b, s:b}, s:o, s:o}", "service", cfg->service_name,
+        "version", CGW_VERSION, "generated_at_ms", (json_int_t)now, "uptime_seconds",
+        (json_int_t)((now - p->started_ms) / 1000), "instances", 1, "consumers", consumers,
+        "config", "log_only", cfg->log_only, "log_only_commit_offsets",
         cfg->log_only_commit_offsets, "dry_run_deprecated", cfg->dry_run, "flags",
         flags_json(p), "endpoints", endpoints_json(cfg));
+}
+
+char *pipeline_status_json(pipeline *p) {
+    json_t *doc = pipeline_status_doc(p);
     char *out = doc ? json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(doc);
     return out;
