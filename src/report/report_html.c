@@ -133,8 +133,8 @@ static void configuration(FILE *f, json_t *doc) {
 /* ---- charts -------------------------------------------------------------------------------- */
 
 static void svg_open(FILE *f, const char *id, int h, const char *title, const char *desc) {
-    fprintf(f, "<svg id=\"%s\" role=\"img\" aria-labelledby=\"%s-t %s-d\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
-               "xmlns=\"http://www.w3.org/2000/svg\"><title id=\"%s-t\">", id, id, id, CHART_W, h, CHART_W, h, id);
+    fprintf(f, "<svg id=\"%s\" role=\"img\" aria-labelledby=\"%s-t %s-d\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\">"
+               "<title id=\"%s-t\">", id, id, id, CHART_W, h, CHART_W, h, id);
     esc(f, title);
     fprintf(f, "</title><desc id=\"%s-d\">", id);
     esc(f, desc);
