@@ -23,7 +23,8 @@ import graphcheck  # noqa: E402
 VAR = os.path.join(ROOT, "var", "demo")
 KAFKA = "127.0.0.1:%s" % os.environ.get("KAFKA_PORT", "9092")
 TOPICS = {"receipt": "ProcessedReceiptEvent", "factoid": "factoid-stream"}
-METRICS = "http://127.0.0.1:9464/metrics"
+METRICS_PORT = os.environ.get("METRICS_PORT", "9464")
+METRICS = "http://127.0.0.1:%s/metrics" % METRICS_PORT
 
 
 def say(msg):
@@ -115,6 +116,21 @@ def settled(m, consumer):
                ("cgw_records_persisted_total", "cgw_records_skipped_total", "cgw_records_errors_total"))
 
 
+def save_status_page(binary):
+    """The operators' status page of the drained worker, as Markdown, into var/."""
+    path = os.path.join(VAR, "status.md")
+    r = subprocess.run([binary, "status", "-c", os.path.join(VAR, "demo.yaml"), "--markdown"],
+                       capture_output=True, text=True, timeout=30)
+    if r.returncode != 0:
+        say("  (cgw status --markdown failed: %s)" % r.stderr.strip())
+        return
+    with open(path, "w") as f:
+        f.write(r.stdout)
+    state = r.stdout.split("## Current State", 1)[1].split("## Configuration", 1)[0].strip()
+    say("\nThe status page (cgw status --markdown; the whole page: %s; while a worker runs, "
+        "open %s/ in a browser):\n%s" % (os.path.relpath(path, ROOT), METRICS.rsplit("/", 1)[0], state))
+
+
 def run_worker(binary, totals):
     log = open(os.path.join(VAR, "worker.log"), "w")
     proc = subprocess.Popen([binary, "run", "-c", os.path.join(VAR, "demo.yaml")], stdout=log,
@@ -141,6 +157,7 @@ def run_worker(binary, totals):
             break
         time.sleep(1)
     elapsed = time.time() - t0
+    save_status_page(binary)
     proc.send_signal(signal.SIGTERM)
     proc.wait(60)
     return m, elapsed
@@ -198,6 +215,16 @@ def write_config():
     with open(os.path.join(ROOT, "config", "local.yaml")) as f:
         text = f.read()
     text = text.replace("file: var/flags.json", "file: var/demo/flags.json")
+    # The stack's ports as scripts/lib.sh sets them (a worktree's own stack), never the defaults.
+    text = text.replace("127.0.0.1:9092", KAFKA)
+    text = text.replace("bolt://127.0.0.1:7687", "bolt://127.0.0.1:%s" % os.environ.get("NEO4J_BOLT_PORT", "7687"))
+    text = text.replace("port: 6390", "port: %s" % os.environ.get("VALKEY_PORT", "6390"))
+    text = text.replace("listen: 127.0.0.1:9464", "listen: 127.0.0.1:%s" % METRICS_PORT)
+    wanted = (KAFKA, "bolt://127.0.0.1:%s" % os.environ.get("NEO4J_BOLT_PORT", "7687"),
+              "port: %s" % os.environ.get("VALKEY_PORT", "6390"), "listen: 127.0.0.1:%s" % METRICS_PORT)
+    missing = [w for w in wanted if w not in text]
+    if missing:
+        raise SystemExit("config/local.yaml changed: cannot point the demo at %s" % missing)
     with open(os.path.join(VAR, "demo.yaml"), "w") as f:
         f.write(text)
     with open(os.path.join(VAR, "flags.json"), "w") as f:

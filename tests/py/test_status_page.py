@@ -128,10 +128,12 @@ def running(tmp_path_factory, fakes):
     generate("receipts", sc.receipt_topic, 300, 71, str(tmp / "r.json"))
     generate("factoids", sc.factoid_topic, 200, 72, str(tmp / "f.json"))
     sc.start()
-    sc.wait_drained("receipt")
-    sc.wait_drained("factoid")
-    yield sc
-    sc.stop()
+    try:
+        sc.wait_drained("receipt")
+        sc.wait_drained("factoid")
+        yield sc
+    finally:
+        sc.stop()
 
 
 def test_markdown_is_the_operators_page_with_live_numbers(running):
