@@ -286,6 +286,15 @@ static int connect_idle(int port) {
     return fd;
 }
 
+/* Starts a server on opt (a case ends if it cannot) and gives its port. */
+static struct metrics_server *start_server(const struct metrics_server_options *opt, int *port) {
+    char err[256];
+    struct metrics_server *srv = metrics_start_server(opt, err, sizeof err);
+    CHECKF(srv != NULL, "%s", err);
+    *port = metrics_get_server_port(srv);
+    return srv;
+}
+
 TEST(server_endpoints) {
     struct metrics_registry *r = metrics_new_registry();
     struct metrics_counter *c = metrics_register_counter(r, "cgw_records_total", "Records.", "consumer", "receipt", NULL);
@@ -412,11 +421,9 @@ static int not_ready(void *ud, char *reason, size_t len) {
 }
 
 TEST(server_separates_liveness_and_readiness) {
-    char err[256];
     struct metrics_server_options opt = { .listen = "127.0.0.1:0", .ready = not_ready };
-    struct metrics_server *srv = metrics_start_server(&opt, err, sizeof err);
-    CHECKF(srv != NULL, "%s", err);
-    int port = metrics_get_server_port(srv);
+    int port;
+    struct metrics_server *srv = start_server(&opt, &port);
     struct resp *res = malloc(sizeof *res);
     CHECK_EQ_INT(get(port, "/healthz", NULL, res), 0);
     CHECK_EQ_INT(res->status, 200);
@@ -466,16 +473,14 @@ TEST(server_keeps_connections_alive_and_answers_head) {
     metrics_free_registry(r);
 }
 
-/* Fetches url with the given Accept-Encoding (NULL: none) without letting curl decode. */
-static int get_encoded(const char *url, const char *accept, struct resp *r, char *encoding, size_t enclen) {
+/* GET path with one extra header line (NULL: none), without letting curl decode the body;
+ * the answer's Content-Encoding goes to encoding ("" when none). */
+static int get_with(int port, const char *path, const char *header, struct resp *r, char *encoding, size_t enclen) {
+    char url[256];
     CURL *c = curl_easy_init();
-    struct curl_slist *h = NULL;
-    char line[128];
+    struct curl_slist *h = header ? curl_slist_append(NULL, header) : NULL;
     memset(r, 0, sizeof *r);
-    if (accept) {
-        snprintf(line, sizeof line, "Accept-Encoding: %s", accept);
-        h = curl_slist_append(h, line);
-    }
+    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_HTTP_CONTENT_DECODING, 0L);
@@ -500,14 +505,14 @@ TEST(server_gzips_metrics_when_asked) {
         snprintf(v, sizeof v, "p%d", i);
         metrics_add_counter(metrics_register_counter(r, "cgw_records_total", "Records.", "partition", v, NULL), (uint64_t)i);
     }
-    char err[256], url[128], enc[64];
+    char err[256], enc[64];
     struct metrics_server_options opt = { .listen = "127.0.0.1:0", .registry = r };
     struct metrics_server *srv = metrics_start_server(&opt, err, sizeof err);
     CHECKF(srv != NULL, "%s", err);
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", metrics_get_server_port(srv));
+    int port = metrics_get_server_port(srv);
     char *text = render(r);
     struct resp *res = malloc(sizeof *res);
-    CHECK_EQ_INT(get_encoded(url, "gzip, deflate", res, enc, sizeof enc), 0);
+    CHECK_EQ_INT(get_with(port, "/metrics", "Accept-Encoding: gzip, deflate", res, enc, sizeof enc), 0);
     CHECK_EQ_STR(enc, "gzip");
     CHECK(res->len < strlen(text));
     char plain[65536];
@@ -522,10 +527,10 @@ TEST(server_gzips_metrics_when_asked) {
     inflateEnd(&z);
     CHECK_EQ_STR(plain, text);
     /* not asked, or refused with q=0: plain text */
-    CHECK_EQ_INT(get_encoded(url, NULL, res, enc, sizeof enc), 0);
+    CHECK_EQ_INT(get_with(port, "/metrics", NULL, res, enc, sizeof enc), 0);
     CHECK_EQ_STR(enc, "");
     CHECK_EQ_STR(res->body, text);
-    CHECK_EQ_INT(get_encoded(url, "gzip;q=0, identity", res, enc, sizeof enc), 0);
+    CHECK_EQ_INT(get_with(port, "/metrics", "Accept-Encoding: gzip;q=0, identity", res, enc, sizeof enc), 0);
     CHECK_EQ_STR(enc, "");
     CHECK_EQ_STR(res->body, text);
     free(text);
@@ -535,53 +540,31 @@ TEST(server_gzips_metrics_when_asked) {
 }
 
 static int get_with_token(int port, const char *path, const char *token, struct resp *r) {
-    char url[128], auth[160];
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = NULL;
-    memset(r, 0, sizeof *r);
-    if (token) {
-        snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
-        h = curl_slist_append(h, auth);
-    }
-    snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, path);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 3000L);
-    CURLcode rc = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-    return rc == CURLE_OK ? 0 : -1;
+    char auth[160], enc[64];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", token ? token : "");
+    return get_with(port, path, token ? auth : NULL, r, enc, sizeof enc);
 }
 
 /* Off loopback the hook's paths need the bearer token; scrapers and probes never do. */
 TEST(server_asks_for_the_token_off_loopback) {
-    char err[256];
     struct metrics_server_options opt = { .listen = "0.0.0.0:0", .handler = status_hook, .token = "s3cret" };
-    struct metrics_server *srv = metrics_start_server(&opt, err, sizeof err);
-    CHECKF(srv != NULL, "%s", err);
-    int port = metrics_get_server_port(srv);
+    int port;
+    struct metrics_server *srv = start_server(&opt, &port);
     struct resp *res = malloc(sizeof *res);
-    CHECK_EQ_INT(get_with_token(port, "/status", NULL, res), 0);
-    CHECK_EQ_INT(res->status, 401);
-    CHECK_EQ_INT(get_with_token(port, "/status", "s3cre", res), 0);
-    CHECK_EQ_INT(res->status, 401);
-    CHECK_EQ_INT(get_with_token(port, "/status", "s3cret!", res), 0);
-    CHECK_EQ_INT(res->status, 401);
-    CHECK_EQ_INT(get_with_token(port, "/status", "s3cret", res), 0);
-    CHECK_EQ_INT(res->status, 200);
-    CHECK_EQ_INT(get_with_token(port, "/metrics", NULL, res), 0);
-    CHECK_EQ_INT(res->status, 200);
-    CHECK_EQ_INT(get_with_token(port, "/healthz", NULL, res), 0);
-    CHECK_EQ_INT(res->status, 200);
+    static const struct { const char *path, *token; long status; } cases[] = {
+        {"/status", NULL, 401}, {"/status", "s3cre", 401}, {"/status", "s3cret!", 401},
+        {"/status", "s3cret", 200}, {"/metrics", NULL, 200}, {"/healthz", NULL, 200},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        CHECK_EQ_INT(get_with_token(port, cases[i].path, cases[i].token, res), 0);
+        CHECKF(res->status == cases[i].status, "%s with token %s: %ld", cases[i].path,
+               cases[i].token ? cases[i].token : "(none)", res->status);
+    }
     metrics_stop_server(srv);
     /* on loopback the token is not asked */
     struct metrics_server_options lo = { .listen = "127.0.0.1:0", .handler = status_hook, .token = "s3cret" };
-    srv = metrics_start_server(&lo, err, sizeof err);
-    CHECKF(srv != NULL, "%s", err);
-    CHECK_EQ_INT(get_with_token(metrics_get_server_port(srv), "/status", NULL, res), 0);
+    srv = start_server(&lo, &port);
+    CHECK_EQ_INT(get_with_token(port, "/status", NULL, res), 0);
     CHECK_EQ_INT(res->status, 200);
     free(res);
     metrics_stop_server(srv);
