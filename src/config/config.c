@@ -45,7 +45,7 @@ enum ctype {
     T_STRING_MAP,   /* struct config_kv * + size_t count: a mapping of scalars */
 };
 
-enum cformat { FMT_NONE, FMT_HTTP_URL, FMT_BOLT_URI, FMT_HOSTPORT };
+enum cformat { FMT_NONE, FMT_HTTP_URL, FMT_BOLT_URI, FMT_HOSTPORT, FMT_BEARER_TOKEN };
 
 #define REQUIRED   1u
 #define SECRET     2u
@@ -203,7 +203,7 @@ static const struct config_key config_keys[] = {
 
     KFMT("metrics.listen", metrics.listen, "127.0.0.1:9464", 0, FMT_HOSTPORT,
          "host:port of the HTTP server for /metrics, /healthz, /readyz, /status and the status page (port 0: any free port)."),
-    KSTR("metrics.token", metrics.token, NULL, SECRET,
+    KFMT("metrics.token", metrics.token, NULL, SECRET, FMT_BEARER_TOKEN,
          "Bearer token /status and the status page ask for when metrics.listen is not a loopback address."),
 };
 
@@ -402,6 +402,10 @@ static bool check_format(enum cformat fmt, const char *v) {
         if (v[0] == '[') return colon[-1] == ']' && colon - v > 2;
         return memchr(v, ':', (size_t)(colon - v)) == NULL;   /* IPv6 must be bracketed */
     }
+    case FMT_BEARER_TOKEN: {   /* RFC 6750 b64token: it travels in a header line as it is */
+        size_t n = strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/");
+        return n > 0 && v[n + strspn(v + n, "=")] == '\0';
+    }
     default:
         return true;
     }
@@ -412,6 +416,7 @@ static const char *format_text(enum cformat fmt) {
     case FMT_HTTP_URL: return "an http:// or https:// URL";
     case FMT_BOLT_URI: return "a bolt://, neo4j://, bolt+s://, neo4j+s://, bolt+ssc:// or neo4j+ssc:// URI";
     case FMT_HOSTPORT: return "host:port (IPv6 as [addr]:port)";
+    case FMT_BEARER_TOKEN: return "a bearer token (letters, digits, -._~+/, then = only)";
     default: return "a string";
     }
 }

@@ -156,6 +156,23 @@ TEST(wrong_type_names_path_and_value) {
     CHECK_EQ_STR(load_err("- a\n- b\n"), "config: test.yaml: the top level must be a mapping of keys, got a list");
 }
 
+/* metrics.token goes into a header line as it is: a line end or a space must not get in, and
+ * the refusal does not print it. */
+TEST(metrics_token_is_a_bearer_token) {
+    struct cgw_config *c = load(BASE "metrics: {listen: \"0.0.0.0:9464\", token: \"aB3-._~+/x==\"}\n");
+    CHECKF(c != NULL, "%s", err);
+    CHECK_EQ_STR(c->metrics.token, "aB3-._~+/x==");
+    config_free(c);
+    static const char *const bad[] = {"\"a b\"", "\"a\\r\\nX-Evil: 1\"", "\"==a\"", "\"a=b\""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char yaml[256];
+        snprintf(yaml, sizeof yaml, BASE "metrics: {token: %s}\n", bad[i]);
+        const char *e = load_err(yaml);
+        CHECKF(strstr(e, "config: metrics.token: expected a bearer token") == e, "%s: %s", bad[i], e);
+        CHECKF(strstr(e, "got \"<redacted>\"") != NULL && strstr(e, "Evil") == NULL, "%s", e);
+    }
+}
+
 TEST(missing_required_names_path) {
     CHECK_EQ_STR(load_err("neo4j:\n  uri: bolt://n\n"), "config: kafka.brokers: required value is missing");
     CHECK_EQ_STR(load_err("kafka: {brokers: b}\n"), "config: neo4j.uri: required value is missing");
