@@ -44,7 +44,8 @@ static int fetch(const char *url, const char *token, struct http_body *out, char
         return -1;
     }
     if (status != 200) {
-        snprintf(err, errlen, "%s: HTTP %ld", url, status);
+        snprintf(err, errlen, "%s: HTTP %ld%s", url, status,
+                 status == 401 ? " (a bearer token is asked: metrics.token of -c CONFIG, or $CGW_METRICS_TOKEN)" : "");
         return -1;
     }
     return 0;
