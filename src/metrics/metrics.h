@@ -83,7 +83,7 @@ struct metrics_server_options {
     struct metrics_registry *registry;  /* may be NULL: /metrics then serves an empty page */
     metrics_health_fn health;           /* /healthz, liveness; NULL: always live */
     void *health_ud;
-    metrics_health_fn ready;            /* /readyz, readiness; NULL: the same as health */
+    metrics_health_fn ready;            /* /readyz, readiness; NULL: always ready */
     void *ready_ud;
     metrics_handler_fn handler;         /* NULL: no further paths */
     void *handler_ud;

@@ -211,11 +211,7 @@ static void route(struct metrics_server *srv, struct MHD_Connection *conn, const
         return;
     }
     if (strcmp(path, "/healthz") == 0) { probe_answer(a, srv->opt.health, srv->opt.health_ud); return; }
-    if (strcmp(path, "/readyz") == 0) {
-        if (srv->opt.ready) probe_answer(a, srv->opt.ready, srv->opt.ready_ud);
-        else probe_answer(a, srv->opt.health, srv->opt.health_ud);
-        return;
-    }
+    if (strcmp(path, "/readyz") == 0) { probe_answer(a, srv->opt.ready, srv->opt.ready_ud); return; }
     if (srv->opt.handler) {
         if (!authorised(srv, conn)) {
             text_answer(a, MHD_HTTP_UNAUTHORIZED, "a bearer token is required\n");
