@@ -90,7 +90,7 @@ struct metrics_server_options {
     /* When set and the listener is not on a loopback address, the handler's paths need
      * "Authorization: Bearer <token>" (401 otherwise); /metrics and the probes never do. */
     const char *token;
-    int max_connections;                /* open connections at most; 0: 512 */
+    int max_connections;                /* open connections at most (half of them per client address); 0: 512 */
     int timeout_seconds;                /* an idle or slow connection is closed after it; 0: 10 */
 };
 

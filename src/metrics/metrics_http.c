@@ -9,7 +9,9 @@
  *
  * How. The listening socket is opened here (so bind errors read the same as before and port 0
  * works), then handed to one daemon with an internal epoll thread: hundreds of idle connections
- * cost a file descriptor each, not a slot, and each is dropped after the connection timeout.
+ * cost a file descriptor each, not a slot, and each is dropped after the connection timeout;
+ * one client address may hold at most half of the connection limit, so another (the probe of
+ * an orchestrator) still gets in.
  * Every answer is built in memory in one call of the access handler (the callbacks are cheap:
  * a walk over the metrics list, a JSON or HTML document) and freed by the library. Bodies are
  * gzip-compressed (zlib) when the client asks for it. With a token set and a listener that is
@@ -307,6 +309,7 @@ struct metrics_server *metrics_start_server(const struct metrics_server_options 
     srv->daemon = MHD_start_daemon(MHD_USE_EPOLL | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
                                    on_request, srv, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
                                    MHD_OPTION_CONNECTION_LIMIT, limit,
+                                   MHD_OPTION_PER_IP_CONNECTION_LIMIT, limit / 2 > 0 ? limit / 2 : 1,
                                    MHD_OPTION_CONNECTION_TIMEOUT, timeout,
                                    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)METRICS_HTTP_MEMORY_LIMIT,
                                    MHD_OPTION_END);

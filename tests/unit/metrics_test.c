@@ -403,6 +403,38 @@ TEST(server_answers_healthz_beside_200_idle_connections) {
     metrics_stop_server(srv);
 }
 
+/* GET /healthz from a given loopback source address; the status line, or "" when refused. */
+static void healthz_from(int port, const char *source, char *out, size_t outlen) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in src = { .sin_family = AF_INET }, dst = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    inet_pton(AF_INET, source, &src.sin_addr);
+    inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr);
+    out[0] = '\0';
+    if (bind(fd, (struct sockaddr *)&src, sizeof src) == 0 && connect(fd, (struct sockaddr *)&dst, sizeof dst) == 0 &&
+        send(fd, "GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n", 44, MSG_NOSIGNAL) == 44) {
+        struct pollfd p = { fd, POLLIN, 0 };
+        ssize_t n = poll(&p, 1, 5000) > 0 ? recv(fd, out, outlen - 1, 0) : 0;
+        out[n > 0 ? n : 0] = '\0';
+    }
+    close(fd);
+}
+
+/* One client address holds at most half of the connection limit: another still gets in. */
+TEST(server_keeps_room_for_other_clients) {
+    struct metrics_server_options opt = { .listen = "127.0.0.1:0", .max_connections = 8 };
+    int port, idle[6];
+    struct metrics_server *srv = start_server(&opt, &port);
+    for (int i = 0; i < 6; i++) idle[i] = connect_idle(port);
+    usleep(200000);
+    char out[512];
+    healthz_from(port, "127.0.0.2", out, sizeof out);
+    CHECKF(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", out);
+    healthz_from(port, "127.0.0.1", out, sizeof out);
+    CHECKF(strncmp(out, "HTTP/1.1 200", 12) != 0, "the 7th connection of one address was served: %s", out);
+    for (int i = 0; i < 6; i++) close(idle[i]);
+    metrics_stop_server(srv);
+}
+
 TEST(server_times_out_stuck_clients) {
     char err[256], out[256];
     struct metrics_server_options opt = { .listen = "127.0.0.1:0", .timeout_seconds = 1 };
