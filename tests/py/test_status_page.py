@@ -255,3 +255,32 @@ def test_dashboard_and_alerts_use_only_exported_metric_names(running):
     assert len(used) >= 15
     assert used - exported == NOT_YET_EXPORTED, used - exported
     assert not NOT_YET_EXPORTED & exported, "exported now: remove it from NOT_YET_EXPORTED"
+
+
+def test_worker_answers_probes_beside_200_idle_connections(running):
+    """The worker's own listener: 200 idle connections (some with half a request) do not starve
+    the liveness and readiness probes, and HEAD and gzip work on the real pages."""
+    import socket
+    import urllib.request
+    idle = []
+    try:
+        for i in range(200):
+            s = socket.create_connection(("127.0.0.1", running.metrics_port), timeout=10)
+            if i % 3 == 0:
+                s.sendall(b"GET /met")
+            idle.append(s)
+        base = "http://127.0.0.1:%d" % running.metrics_port
+        for path in ("/healthz", "/readyz"):
+            with urllib.request.urlopen(base + path, timeout=10) as r:
+                assert r.status == 200 and r.read() == b"ok\n"
+        head = urllib.request.Request(base + "/", method="HEAD")
+        with urllib.request.urlopen(head, timeout=10) as r:
+            assert r.status == 200 and int(r.headers["Content-Length"]) > 1000 and r.read() == b""
+        gz = urllib.request.Request(base + "/metrics", headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(gz, timeout=10) as r:
+            import gzip
+            assert r.headers["Content-Encoding"] == "gzip"
+            assert b"cgw_records_consumed_total" in gzip.decompress(r.read())
+    finally:
+        for s in idle:
+            s.close()
