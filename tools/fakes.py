@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # tools/fakes.py: stand-ins for the company-internal HTTP services the worker calls, following
-# /work/shared/contracts/README.md (sections 1, 3, 4) exactly:
+# docs/contract.md (sections 1, 3, 4) exactly:
 #   fido      FIDO Product Service  POST /v1/products:batchGet, GET /v1/products/{fido}
 #   retailer  Retailer Service      GET /v1/retailers/{retailer_id}
 #   flipper   Flipper HTTP API      GET /features[?keys=a,b&exclude_gate_names=true], GET /features/{name}

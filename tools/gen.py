@@ -60,7 +60,7 @@ GENERIC_LINES = ["BAG FEE", "BOTTLE DEPOSIT", "DELI ITEM", "PRODUCE", "MISC GROC
 
 
 def in_rollout(user_id, pct, actor_prefix=ACTOR_PREFIX):
-    """Flipper percentage_of_actors for one actor (research brief 1.2)."""
+    """Flipper percentage_of_actors for one actor (docs/contract.md §4)."""
     if pct <= 0:
         return False
     if pct >= 100:

@@ -63,7 +63,7 @@ typedef enum bolt_code {
 /* Filled by failing calls. Fixed-size so it can live on the stack without ownership rules. */
 typedef struct bolt_error {
     int code;                 /* bolt_code */
-    int retryable;            /* worth retrying the whole transaction (brief §A.7) */
+    int retryable;            /* worth retrying the whole transaction (docs/bolt.md §7) */
     char neo4j_code[96];      /* "Neo.TransientError.Transaction.DeadlockDetected", or "" */
     char gql_status[8];       /* "50N05" when the server sent one (Bolt 5.7+), or "" */
     char classification[24];  /* "TRANSIENT_ERROR"/"CLIENT_ERROR"/"DATABASE_ERROR", or "" */
@@ -74,7 +74,7 @@ void bolt_error_clear(bolt_error *err);
 /* "BOLT_EIO" etc.; never NULL. */
 const char *bolt_code_name(int code);
 /* Whether a Neo4j status code (e.g. "Neo.TransientError.Transaction.DeadlockDetected") is
- * retryable by the rules of the brief §A.7; classification may be NULL or "". */
+ * retryable by the rules of docs/bolt.md §7; classification may be NULL or "". */
 int bolt_neo4j_code_retryable(const char *neo4j_code, const char *classification);
 
 /* ---------------------------------------------------------------- values */

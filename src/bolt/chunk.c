@@ -1,9 +1,9 @@
-/* chunk.c: Bolt message framing (brief §A.3).
+/* chunk.c: Bolt message framing (docs/bolt.md §3).
  *
  * A message travels as chunks `u16be size | size bytes`, at most 65535 bytes each, and ends
  * with a zero-size chunk. A zero-size chunk with no message in progress is a NOOP
  * (keep-alive) and is skipped. The reader is driven purely by chunk sizes: message bytes
- * may well contain 00 00 (the brief's SUCCESS example ends in one), so scanning for the end
+ * may well contain 00 00 (docs/bolt.md §3's SUCCESS example ends in one), so scanning for the end
  * marker would be wrong.
  *
  * The dechunker is incremental (a header may arrive one byte at a time), which keeps the

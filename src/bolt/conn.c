@@ -6,7 +6,7 @@
  * RUN, and bolt_run_batch's BEGIN+RUN+DISCARD+COMMIT leave in one write. Responses are
  * matched to the FIFO in order (RECORDs belong to the PULL at its head).
  *
- * Client-side mirror of the server state (brief §A.6): READY, STREAMING, TX, FAILED,
+ * Client-side mirror of the server state (docs/bolt.md §6): READY, STREAMING, TX, FAILED,
  * DEFUNCT. After a FAILURE everything still queued comes back IGNORED; those are drained
  * right away so the FIFO is empty again, and the next request is preceded by a RESET that
  * travels in the same write. Any I/O or protocol error closes the socket: DEFUNCT is final.
@@ -287,7 +287,7 @@ int conn_drain(bolt_conn *c, bolt_error *err) {
 
 /* ------------------------------------------------------------------ handshake and auth */
 
-/* Magic, then 5.<max> back to 5.0 as one range, then 4.4 (brief §A.2). */
+/* Magic, then 5.<max> back to 5.0 as one range, then 4.4 (docs/bolt.md §2). */
 static void handshake_bytes(int max_version, uint8_t out[20]) {
     static const uint8_t base[20] = {0x60, 0x60, 0xB0, 0x17, 0x00, 0x08, 0x08, 0x05,
                                      0x00, 0x00, 0x04, 0x04, 0, 0, 0, 0, 0, 0, 0, 0};

@@ -5,7 +5,7 @@
 
 #include "bolt/bolt_internal.h"
 
-/* Message signatures (brief §A.5). */
+/* Message signatures (docs/bolt.md §5). */
 enum {
     REQ_TAG_HELLO = 0x01, REQ_TAG_GOODBYE = 0x02, REQ_TAG_RESET = 0x0F, REQ_TAG_RUN = 0x10,
     REQ_TAG_BEGIN = 0x11, REQ_TAG_COMMIT = 0x12, REQ_TAG_ROLLBACK = 0x13,

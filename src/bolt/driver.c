@@ -7,7 +7,7 @@
  * passes. LIFO keeps the hot connections hot and lets idle ones age, so only connections
  * idle longer than liveness_check_ms pay a RESET round trip on acquire.
  *
- * Routing (neo4j:// schemes, brief §A.9): a table per database from ROUTE, valid for its
+ * Routing (neo4j:// schemes, docs/bolt.md §9): a table per database from ROUTE, valid for its
  * ttl. Writers, readers and routers are address lists; picks rotate round-robin. A table is
  * refreshed when expired, when the needed role is empty, or after the session layer
  * reports a lost server or NotALeader (driver_forget). Discovery asks the known routers in

@@ -3,7 +3,7 @@
  * Errors travel as an int return code plus an optional caller-owned bolt_error, so the
  * library never needs to allocate to report a failure (allocation may be what failed).
  * Server failures keep the Neo4j code and GQL status verbatim; whether a failure is worth
- * retrying is decided here once (brief §A.7), so the session layer and users agree.
+ * retrying is decided here once (docs/bolt.md §7), so the session layer and users agree.
  */
 #include <stdio.h>
 #include <string.h>

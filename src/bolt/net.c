@@ -2,7 +2,7 @@
  *
  * Connect is non-blocking + poll() so connect_timeout applies per resolved address; after
  * that the socket is blocking with SO_RCVTIMEO/SO_SNDTIMEO as the I/O timeout. TLS follows
- * brief §A.10: TLS 1.2 minimum, SNI always, and for +s the system CA store (plus an
+ * docs/bolt.md §10: TLS 1.2 minimum, SNI always, and for +s the system CA store (plus an
  * optional bundle) with hostname verification; +ssc encrypts without verifying.
  *
  * SIGPIPE: plain writes use send(MSG_NOSIGNAL). OpenSSL writes with write(), so TLS writes

@@ -1,4 +1,4 @@
-/* packstream.c: PackStream v1 values, encoder and strict decoder (brief §A.4).
+/* packstream.c: PackStream v1 values, encoder and strict decoder (docs/bolt.md §4).
  *
  * Three parts:
  *   - bolt_value, a plain tagged tree. Lists, maps and structures own their children.

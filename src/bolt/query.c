@@ -24,7 +24,7 @@ static int opts_has_meta(const bolt_tx_opts *o) {
 }
 
 /* The extra map of BEGIN and auto-commit RUN. db is always sent: it saves the server a
- * home-database lookup (brief §B.1). */
+ * home-database lookup (docs/bolt.md §11). */
 static void enc_tx_extra(bolt_enc *e, const bolt_conn *c, const bolt_tx_opts *o) {
     const char *db = o && o->db ? o->db : c->settings->default_db;
     size_t n = 1;

@@ -1,4 +1,4 @@
-/* session.c: transaction functions with retries (brief §A.7).
+/* session.c: transaction functions with retries (docs/bolt.md §7).
  *
  * The unit of retry is the whole transaction: borrow a connection, BEGIN, run the user's
  * function, COMMIT. A retryable failure (transient server error such as DeadlockDetected,

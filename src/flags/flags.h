@@ -1,6 +1,6 @@
 /* flags.h: Flipper feature flags, evaluated locally from polled snapshots.
  *
- * Semantics are Flipper's (contract section 4, research brief section 1): a feature is
+ * Semantics are Flipper's (docs/contract.md §4): a feature is
  * enabled for an actor when its boolean gate is on, or the actor id is in its actors set, or
  * crc32(feature_name + actor_id) % 100000 < percentage_of_actors * 1000. Killswitches read only
  * the boolean gate. Gates the worker cannot evaluate (groups: Ruby blocks; expression;

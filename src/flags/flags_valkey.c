@@ -5,7 +5,7 @@
  * logs: every failure is -1 with a message, and the caller keeps the last snapshot and logs
  * once per outage (contract section 4).
  *
- * Layout read (flipper-redis lib/flipper/adapters/redis.rb, research brief 1.5):
+ * Layout read (flipper-redis lib/flipper/adapters/redis.rb; docs/contract.md §4):
  * <prefix>flipper_features is a SET of feature names; <prefix><name> is a HASH with fields
  * boolean, percentage_of_actors, percentage_of_time, expression, actors/<id> and
  * groups/<name>. The prefix is concatenated as is, like the adapter's key_prefix.

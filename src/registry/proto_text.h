@@ -2,7 +2,7 @@
  * check that decides whether a schema is one the factoid consumer can read.
  *
  * The schema registry answers a schema id with the .proto text it was registered from
- * (contract §1; research §2.3). The worker decodes factoids with protobuf-c code generated
+ * (docs/contract.md §1). The worker decodes factoids with protobuf-c code generated
  * at build time from proto/factoids/v1/factoid.proto, so what a schema id must promise is
  * that its first message is factoids.v1.Factoid with every field the worker reads unchanged
  * in number and type (registry_proto_check_factoid below). Only what that check needs is

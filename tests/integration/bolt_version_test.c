@@ -1,4 +1,4 @@
-/* bolt_version_test.c: the version switches of brief §A.1 against the real server, by
+/* bolt_version_test.c: the version switches of docs/bolt.md §1 against the real server, by
  * capping the proposed version: auth in HELLO (4.4, 5.0) vs LOGON (5.1+), bolt_agent (5.3+),
  * notification filter (5.2+), FAILURE `code` vs `neo4j_code` (5.7+), 4.4's utc patch. */
 #define TEST_MAIN

@@ -5,7 +5,7 @@
  *     POST /_control, request counts read from GET /_stats;
  *   - flags_valkey.c against the stack's Valkey, with Flipper's Redis-adapter layout written
  *     here with hiredis under a key prefix unique to this run (deleted at exit).
- * Expected evaluations use the research brief's Zlib.crc32 vectors (section 1.2), not the code
+ * Expected evaluations use the Zlib.crc32 vectors of docs/contract.md §4, not the code
  * under test. Runs from the repository root (scripts/run-tests does); CGW_PYTHON overrides the
  * venv python.
  */
@@ -30,7 +30,7 @@ static struct fakes_proc fakes;
 static int flipper_port;
 static char flipper_url[64], flagsfile[128], token[64];
 
-/* research brief 1.2: crc32("search" "User;1") % 100000 = 97600; crc32("my_feature" "42") % 100000
+/* docs/contract.md §4: crc32("search" "User;1") % 100000 = 97600; crc32("my_feature" "42") % 100000
  * = 11769; crc32("my_feature" "1") % 100000 = 42944. */
 static const char *const initial_flags =
     "{\"version\":1,\"features\":{"

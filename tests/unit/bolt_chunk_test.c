@@ -1,4 +1,4 @@
-/* bolt_chunk_test.c: message framing (brief §A.3) and URI parsing. No server needed. */
+/* bolt_chunk_test.c: message framing (docs/bolt.md §3) and URI parsing. No server needed. */
 #define TEST_MAIN
 #include "test.h"
 
@@ -49,7 +49,7 @@ TEST(big_message_split_and_reassembled) {
 }
 
 TEST(noop_chunks_skipped_and_zero_bytes_in_body) {
-    /* NOOP, the brief's SUCCESS ending in a 00 byte, NOOP NOOP, RECORD [1]. */
+    /* NOOP, docs/bolt.md §3's SUCCESS ending in a 00 byte, NOOP NOOP, RECORD [1]. */
     static const uint8_t wire[] = {
         0x00, 0x00,
         0x00, 0x16, 0xB1, 0x70, 0xA2, 0x86, 'f', 'i', 'e', 'l', 'd', 's', 0x91, 0x81, 'x',

@@ -1,5 +1,5 @@
-/* bolt_packstream_test.c: PackStream encoder and decoder against the byte examples of the
- * brief (§A.4, §A.5), decoder rejections, and round trips. No server needed. */
+/* bolt_packstream_test.c: PackStream encoder and decoder against the byte examples of
+ * docs/bolt.md (§4, §5), decoder rejections, and round trips. No server needed. */
 #define TEST_MAIN
 #include "test.h"
 
@@ -156,7 +156,7 @@ TEST(strings_lists_maps) {
     bolt_enc_free(e);
 }
 
-TEST(message_bytes_from_brief) {
+TEST(message_bytes_from_docs_bolt_md) {
     bolt_enc *e = bolt_enc_new();
     /* RUN "RETURN $x AS x" {"x":1} {} */
     bolt_enc_struct_begin(e, 0x10, 3);

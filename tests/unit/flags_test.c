@@ -68,7 +68,7 @@ TEST(buckets_match_python_zlib) {
     CHECK_EQ_INT(bad, 0);
 }
 
-TEST(research_brief_vectors) {
+TEST(contract_md_vectors) {
     CHECK_EQ_INT(flags_bucket("search", "User;", "1"), 97600);
     CHECK_EQ_INT(flags_bucket("my_feature", "", "1"), 42944);
     CHECK_EQ_INT(flags_bucket("my_feature", "", "42"), 11769);

@@ -19,7 +19,7 @@ def bucket(feature, actor):
 
 def main():
     rows = []
-    # the research brief's test vectors
+    # the test vectors of docs/contract.md §4
     rows += [("search", "User;1"), ("my_feature", "1"), ("my_feature", "42")]
     # the worker's own flags and ordinary user ids
     for feature in ("consumer_graph_ingestion", "consumer_graph_receipt_killswitch", "search"):
