@@ -44,6 +44,9 @@ static const char *config_arg(int argc, char **argv) {
     return NULL;
 }
 
+/* The one validation path of `run` and `check-config`: the file (config_load: types, ranges,
+ * formats, cross-key rules) and then what each subsystem would refuse (pipeline_check_config),
+ * before anything starts or connects. The message goes to stderr; exit status 2. */
 static struct cgw_config *load_config(int argc, char **argv) {
     const char *path = config_arg(argc, argv);
     if (!path) {
@@ -52,8 +55,9 @@ static struct cgw_config *load_config(int argc, char **argv) {
     }
     struct cgw_config *cfg = NULL;
     char err[1024];
-    if (config_load(path, &cfg, err, sizeof err) != 0) {
+    if (config_load(path, &cfg, err, sizeof err) != 0 || pipeline_check_config(cfg, err, sizeof err) != 0) {
         fprintf(stderr, "cgw: %s\n", err);
+        config_free(cfg);
         return NULL;
     }
     return cfg;

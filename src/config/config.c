@@ -17,6 +17,8 @@
 #include "config/config.h"
 #include "config/config_files.h"
 
+#include "http/http_url.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -45,12 +47,15 @@ enum ctype {
     T_STRING_MAP,   /* struct config_kv * + size_t count: a mapping of scalars */
 };
 
-enum cformat { FMT_NONE, FMT_HTTP_URL, FMT_BOLT_URI, FMT_HOSTPORT, FMT_BEARER_TOKEN };
+enum cformat { FMT_NONE, FMT_HTTP_URL, FMT_BOLT_URI, FMT_HOSTPORT, FMT_BROKERS, FMT_HEADER_NAME,
+               FMT_BEARER_TOKEN };
 
 #define REQUIRED   1u
 #define SECRET     2u
 #define DEPRECATED 4u
 #define NONEMPTY   8u     /* has a default, but an explicit "" would break something */
+#define USERINFO   16u    /* FMT_HTTP_URL: user:password@ allowed (curl sends it as Basic auth) */
+#define QUERY      32u    /* FMT_HTTP_URL: ?query allowed */
 
 struct config_key {
     const char *path;
@@ -97,8 +102,8 @@ static const char *const choices_flags[] = { "file", "http", "valkey", NULL };
         "How long a partial batch waits for more records before it is written.")
 
 #define SERVICE_KEYS(name, label)                                                                 \
-    KFMT("enrichment." #name ".base_url", enrichment.name.base_url, NULL, REQUIRED, FMT_HTTP_URL, \
-         "Base URL of the " label "."),                                                           \
+    KFMT("enrichment." #name ".base_url", enrichment.name.base_url, NULL, REQUIRED | USERINFO,     \
+         FMT_HTTP_URL, "Base URL of the " label " (user:password@ allowed: Basic auth)."),       \
     KMS("enrichment." #name ".timeout_ms", enrichment.name.timeout_ms, "2000", 1, 600000,         \
         "Timeout of one request to the " label "."),                                              \
     KINT("enrichment." #name ".retries", enrichment.name.retries, "3", 0, 100,                    \
@@ -117,7 +122,8 @@ static const struct config_key config_keys[] = {
     KBOOL("dry_run", dry_run, "false", DEPRECATED,
           "Deprecated: switched the notification dispatcher off, which is gone. Accepted with a warning."),
 
-    KSTR("kafka.brokers", kafka.brokers, NULL, REQUIRED, "Bootstrap brokers, host:port[,host:port...]."),
+    KFMT("kafka.brokers", kafka.brokers, NULL, REQUIRED, FMT_BROKERS,
+         "Bootstrap brokers, host:port[,host:port...]."),
     KSTR("kafka.client_id", kafka.client_id, "consumer-graph-worker", NONEMPTY, "Kafka client.id."),
     KENUM("kafka.security_protocol", kafka.security_protocol, "plaintext", choices_security,
           "Kafka security.protocol."),
@@ -126,7 +132,7 @@ static const struct config_key config_keys[] = {
     KSTR("kafka.sasl_username", kafka.sasl_username, NULL, 0, "SASL user (PLAIN, SCRAM)."),
     KSTR("kafka.sasl_password", kafka.sasl_password, NULL, SECRET, "SASL password (PLAIN, SCRAM)."),
     KMAP("kafka.properties", kafka.properties,
-         "Extra librdkafka properties, name to value; keys the worker sets itself are refused."),
+         "Extra librdkafka properties, name to value; unknown names and the ones the worker sets itself are refused."),
 
     CONSUMER_KEYS(receipt, "ProcessedReceiptEvent", "consumer-graph-receipt"),
     CONSUMER_KEYS(factoid, "factoid-stream", "consumer-graph-factoid"),
@@ -174,10 +180,10 @@ static const struct config_key config_keys[] = {
     KENUM("flags.source", flags.source, "file", choices_flags,
           "Where Flipper flags are read: an export file, the Flipper HTTP API, or Flipper's Valkey keys."),
     KSTR("flags.file", flags.file, NULL, 0, "Flipper export file; required when flags.source is file."),
-    KFMT("flags.http_url", flags.http_url, NULL, 0, FMT_HTTP_URL,
+    KFMT("flags.http_url", flags.http_url, NULL, USERINFO | QUERY, FMT_HTTP_URL,
          "Flipper API base URL (GET <url>/features); required when flags.source is http."),
     KSTR("flags.http_token", flags.http_token, NULL, SECRET, "Token sent to the Flipper API."),
-    KSTR("flags.http_token_header", flags.http_token_header, "X-Flipper-Token", NONEMPTY,
+    KFMT("flags.http_token_header", flags.http_token_header, "X-Flipper-Token", NONEMPTY, FMT_HEADER_NAME,
          "Header carrying flags.http_token (Flipper Cloud: Flipper-Cloud-Token)."),
     KSTR("flags.valkey_key_prefix", flags.valkey_key_prefix, "", 0,
          "key_prefix of the Flipper Redis adapter (flags.source: valkey)."),
@@ -208,14 +214,6 @@ static const struct config_key config_keys[] = {
 };
 
 #define NKEYS (sizeof config_keys / sizeof config_keys[0])
-
-/* librdkafka properties the worker sets from its own keys or needs fixed for at-least-once
- * delivery; letting kafka.properties override them would silently break the contract. */
-static const char *const managed_properties[] = {
-    "bootstrap.servers", "metadata.broker.list", "group.id", "client.id", "enable.auto.commit",
-    "enable.auto.offset.store", "auto.offset.reset", "security.protocol", "sasl.mechanism",
-    "sasl.mechanisms", "sasl.username", "sasl.password", NULL,
-};
 
 /* ---- field access -------------------------------------------------------------------- */
 
@@ -268,6 +266,10 @@ static int fail(struct loader *ld, const yaml_node_t *node, const char *path, co
 /* A short printable rendering of a bad value for messages. Secrets are never echoed. */
 static const char *shown(const struct config_key *k, const char *v, char *buf, size_t len) {
     if (k && (k->flags & SECRET)) return "\"<redacted>\"";
+    if (k && k->fmt == FMT_BROKERS && strchr(v, '@')) return "\"<redacted>\"";
+    char red[512];
+    http_redact_userinfo(v, red, sizeof red);      /* URLs: never their user:password@ */
+    v = red;
     size_t o = 0;
     buf[o++] = '"';
     for (const unsigned char *p = (const unsigned char *)v; *p && o + 6 < len; p++) {
@@ -282,66 +284,109 @@ static const char *shown(const struct config_key *k, const char *v, char *buf, s
 
 /* ---- environment substitution --------------------------------------------------------------- */
 
-/* Returns a malloc'd copy of in with ${NAME} and ${NAME:-default} replaced, or NULL with the
- * error set. Only "${" starts a reference, so a lone '$' in a password needs no escaping;
- * "$${" stands for a literal "${". */
-static char *expand_env(struct loader *ld, const yaml_node_t *node, const char *path, const char *in) {
-    size_t cap = strlen(in) + 1, len = 0;
-    char *out = malloc(cap);
-    if (!out) { fail(ld, node, path, "out of memory"); return NULL; }
-    for (const char *p = in; *p;) {
-        const char *piece = p;
-        size_t plen = 1;
-        if (p[0] == '$' && p[1] == '$' && p[2] == '{') {
-            piece = "${"; plen = 2; p += 3;
-        } else if (p[0] == '$' && p[1] == '{') {
-            const char *name = p + 2, *end = strchr(name, '}');
-            if (!end) { free(out); fail(ld, node, path, "unterminated ${ in value"); return NULL; }
-            const char *dflt = NULL;
-            size_t nlen = 0;
-            while (name + nlen < end && (isalnum((unsigned char)name[nlen]) || name[nlen] == '_')) nlen++;
-            if (name + nlen < end) {
-                if (name[nlen] == ':' && name[nlen + 1] == '-') dflt = name + nlen + 2;
-                else nlen = 0;
-            }
-            if (nlen == 0 || isdigit((unsigned char)name[0])) {
-                free(out);
-                fail(ld, node, path, "bad environment reference \"%.*s\" (expected ${NAME} or ${NAME:-default})",
-                     (int)(end - p + 1), p);
-                return NULL;
-            }
-            char vname[256];
-            if (nlen >= sizeof vname) {
-                free(out);
-                fail(ld, node, path, "environment variable name longer than %zu bytes", sizeof vname - 1);
-                return NULL;
-            }
-            snprintf(vname, sizeof vname, "%.*s", (int)nlen, name);
-            const char *val = getenv(vname);
-            if (dflt && (!val || !*val)) {     /* shell ":-": unset or empty takes the default */
-                piece = dflt; plen = (size_t)(end - dflt);
-            } else if (!val) {
-                free(out);
-                fail(ld, node, path, "environment variable %s is not set and has no default", vname);
-                return NULL;
-            } else {
-                piece = val; plen = strlen(val);
-            }
+/* Shell-style substitution, nesting included: ${NAME}, ${NAME:-default} where the default may
+ * itself hold references (${A:-${B:-x}}: A if set and not empty, else B, else "x"), and
+ * "$${" for a literal "${". Only "${" starts a reference, so a lone '$' in a password needs no
+ * escaping. A default is expanded only when it is used, as in the shell; values taken from the
+ * environment are never expanded again. Nesting deeper than ENV_DEPTH_MAX is refused. */
+#define ENV_DEPTH_MAX 8
+
+struct sbuf {
+    char *p;
+    size_t len, cap;
+};
+
+static bool sb_put(struct sbuf *b, const char *s, size_t n) {
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (b->len + n + 1 > cap) cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np) return false;
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+    return true;
+}
+
+/* The '}' that closes the reference whose body starts at s (nested references counted, "$${"
+ * skipped), or NULL when it is not closed before end. */
+static const char *ref_end(const char *s, const char *end) {
+    int depth = 1;
+    for (const char *p = s; p < end; p++) {
+        if (p[0] == '$' && p + 2 < end && p[1] == '$' && p[2] == '{') p += 2;
+        else if (p[0] == '$' && p + 1 < end && p[1] == '{') { depth++; p++; }
+        else if (*p == '}' && --depth == 0) return p;
+    }
+    return NULL;
+}
+
+static int expand_range(struct loader *ld, const yaml_node_t *node, const char *path, const char *in,
+                        const char *in_end, struct sbuf *out, int depth);
+
+/* One reference "${...}" whose body is [name, end): appends its value. */
+static int expand_ref(struct loader *ld, const yaml_node_t *node, const char *path, const char *name,
+                      const char *end, struct sbuf *out, int depth) {
+    const char *dflt = NULL;
+    size_t nlen = 0;
+    while (name + nlen < end && (isalnum((unsigned char)name[nlen]) || name[nlen] == '_')) nlen++;
+    const char *rest = name + nlen;
+    if (rest < end) {
+        if (end - rest >= 2 && rest[0] == ':' && rest[1] == '-') dflt = rest + 2;   /* may be empty */
+        else nlen = 0;
+    }
+    if (nlen == 0 || isdigit((unsigned char)name[0]))
+        return fail(ld, node, path, "bad environment reference \"${%.*s}\" (expected ${NAME} or ${NAME:-default})",
+                    (int)(end - name), name);
+    char vname[256];
+    if (nlen >= sizeof vname)
+        return fail(ld, node, path, "environment variable name longer than %zu bytes", sizeof vname - 1);
+    snprintf(vname, sizeof vname, "%.*s", (int)nlen, name);
+    const char *val = getenv(vname);
+    if (dflt && (!val || !*val)) {           /* shell ":-": unset or empty takes the default */
+        if (depth >= ENV_DEPTH_MAX)
+            return fail(ld, node, path, "environment references nested deeper than %d levels", ENV_DEPTH_MAX);
+        return expand_range(ld, node, path, dflt, end, out, depth + 1);
+    }
+    if (!val) return fail(ld, node, path, "environment variable %s is not set and has no default", vname);
+    return sb_put(out, val, strlen(val)) ? 0 : fail(ld, node, path, "out of memory");
+}
+
+static int expand_range(struct loader *ld, const yaml_node_t *node, const char *path, const char *in,
+                        const char *in_end, struct sbuf *out, int depth) {
+    for (const char *p = in; p < in_end;) {
+        const char *lit = p;
+        size_t n = 1;
+        if (p + 2 < in_end && p[0] == '$' && p[1] == '$' && p[2] == '{') {
+            lit = "${"; n = 2; p += 3;
+        } else if (p + 1 < in_end && p[0] == '$' && p[1] == '{') {
+            const char *end = ref_end(p + 2, in_end);
+            if (!end) return fail(ld, node, path, "unterminated ${ in value");
+            if (expand_ref(ld, node, path, p + 2, end, out, depth) < 0) return -1;
             p = end + 1;
+            continue;
         } else {
             p++;
         }
-        if (len + plen + 1 > cap) {
-            while (len + plen + 1 > cap) cap *= 2;
-            char *n = realloc(out, cap);
-            if (!n) { free(out); fail(ld, node, path, "out of memory"); return NULL; }
-            out = n;
-        }
-        memcpy(out + len, piece, plen);
-        len += plen;
+        if (!sb_put(out, lit, n)) return fail(ld, node, path, "out of memory");
     }
-    out[len] = '\0';
-    return out;
+    return 0;
+}
+
+/* A malloc'd copy of in with every reference replaced, or NULL with the error set. */
+static char *expand_env(struct loader *ld, const yaml_node_t *node, const char *path, const char *in) {
+    struct sbuf b = { NULL, 0, 0 };
+    if (!sb_put(&b, "", 0)) {
+        fail(ld, node, path, "out of memory");
+        return NULL;
+    }
+    if (expand_range(ld, node, path, in, in + strlen(in), &b, 0) < 0) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
 }
 
 /* ---- scalar parsing -------------------------------------------------------------------------- */
@@ -382,42 +427,103 @@ static bool parse_duration(const char *s, bool seconds, long long *out) {
     return true;
 }
 
-static bool check_format(enum cformat fmt, const char *v) {
-    switch (fmt) {
-    case FMT_HTTP_URL:
-        return (strncmp(v, "http://", 7) == 0 && v[7]) || (strncmp(v, "https://", 8) == 0 && v[8]);
-    case FMT_BOLT_URI: {
-        static const char *const schemes[] = { "bolt://", "bolt+s://", "bolt+ssc://",
-                                               "neo4j://", "neo4j+s://", "neo4j+ssc://", NULL };
-        for (int i = 0; schemes[i]; i++) {
-            size_t n = strlen(schemes[i]);
-            if (strncmp(v, schemes[i], n) == 0 && v[n]) return true;
+/* host[:port] with the port in lo..65535; IPv6 as [addr]:port. */
+static bool hostport_ok(const char *v, size_t n, long long lo, bool port_required) {
+    const char *end = v + n, *colon = NULL;
+    if (n && v[0] == '[') {
+        const char *close = memchr(v, ']', n);
+        if (!close || close == v + 1) return false;
+        if (close + 1 < end) {
+            if (close[1] != ':') return false;
+            colon = close + 1;
         }
-        return false;
+    } else {
+        colon = memchr(v, ':', n);
+        if (colon && memchr(colon + 1, ':', (size_t)(end - colon - 1))) return false;  /* bare IPv6 */
+        if (colon == v || n == 0) return false;
     }
-    case FMT_HOSTPORT: {
-        const char *colon = strrchr(v, ':');
-        long long port;
-        if (!colon || colon == v || !parse_ll(colon + 1, &port) || port < 0 || port > 65535) return false;
-        if (v[0] == '[') return colon[-1] == ']' && colon - v > 2;
-        return memchr(v, ':', (size_t)(colon - v)) == NULL;   /* IPv6 must be bracketed */
-    }
-    case FMT_BEARER_TOKEN: {   /* RFC 6750 b64token: it travels in a header line as it is */
-        size_t n = strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/");
-        return n > 0 && v[n + strspn(v + n, "=")] == '\0';
-    }
-    default:
-        return true;
+    if (!colon) return !port_required;
+    char digits[8];
+    size_t dn = (size_t)(end - colon - 1);
+    long long port;
+    if (dn == 0 || dn >= sizeof digits) return false;
+    memcpy(digits, colon + 1, dn);
+    digits[dn] = '\0';
+    return parse_ll(digits, &port) && port >= lo && port <= 65535;
+}
+
+/* "host:port[,host:port...]", each optionally "proto://host:port" as librdkafka allows. */
+static bool brokers_ok(const char *v, char *why, size_t len) {
+    for (const char *p = v;;) {
+        size_t n = strcspn(p, ",");
+        const char *e = p;
+        while (n && *e == ' ') { e++; n--; }
+        while (n && e[n - 1] == ' ') n--;
+        const char *sep = memmem(e, n, "://", 3);
+        if (sep) { n -= (size_t)(sep + 3 - e); e = sep + 3; }
+        if (memchr(e, '@', n)) {
+            snprintf(why, len, "brokers must not hold credentials (use kafka.sasl_username and kafka.sasl_password)");
+            return false;
+        }
+        if (!hostport_ok(e, n, 1, false)) {
+            snprintf(why, len, "expected host:port[,host:port...] with ports 1..65535");
+            return false;
+        }
+        p += strcspn(p, ",");
+        if (!*p++) return true;
     }
 }
 
-static const char *format_text(enum cformat fmt) {
-    switch (fmt) {
-    case FMT_HTTP_URL: return "an http:// or https:// URL";
-    case FMT_BOLT_URI: return "a bolt://, neo4j://, bolt+s://, neo4j+s://, bolt+ssc:// or neo4j+ssc:// URI";
-    case FMT_HOSTPORT: return "host:port (IPv6 as [addr]:port)";
-    case FMT_BEARER_TOKEN: return "a bearer token (letters, digits, -._~+/, then = only)";
-    default: return "a string";
+/* An HTTP header name: visible ASCII without ':' (RFC 9110 token, loosely). */
+static bool header_name_ok(const char *v) {
+    if (!*v) return false;
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p <= ' ' || *p >= 0x7f || *p == ':') return false;
+    return true;
+}
+
+static bool bolt_uri_ok(const char *v, char *why, size_t len) {
+    static const char *const schemes[] = { "bolt://", "bolt+s://", "bolt+ssc://",
+                                           "neo4j://", "neo4j+s://", "neo4j+ssc://", NULL };
+    for (int i = 0; schemes[i]; i++) {
+        size_t n = strlen(schemes[i]);
+        if (strncmp(v, schemes[i], n) != 0 || !v[n]) continue;
+        if (!http_has_userinfo(v)) return true;     /* the rest is the Bolt client's to check */
+        snprintf(why, len, "must not hold credentials (user:password@); use neo4j.user and neo4j.password");
+        return false;
+    }
+    snprintf(why, len, "expected a bolt://, neo4j://, bolt+s://, neo4j+s://, bolt+ssc:// or neo4j+ssc:// URI");
+    return false;
+}
+
+/* True when v has the key's format; otherwise why says what is wrong (never quoting v). */
+static bool check_format(const struct config_key *k, const char *v, char *why, size_t len) {
+    char e[160];
+    switch (k->fmt) {
+    case FMT_HTTP_URL: {
+        unsigned allow = (k->flags & USERINFO ? HTTP_URL_USERINFO : 0) | (k->flags & QUERY ? HTTP_URL_QUERY : 0);
+        if (http_url_check(v, allow, e, sizeof e) == 0) return true;
+        snprintf(why, len, "expected an http:// or https:// URL that %s", e);
+        return false;
+    }
+    case FMT_BOLT_URI: return bolt_uri_ok(v, why, len);
+    case FMT_HOSTPORT:
+        if (hostport_ok(v, strlen(v), 0, true)) return true;
+        snprintf(why, len, "expected host:port with a port 0..65535 (IPv6 as [addr]:port)");
+        return false;
+    case FMT_BROKERS: return brokers_ok(v, why, len);
+    case FMT_HEADER_NAME:
+        if (header_name_ok(v)) return true;
+        snprintf(why, len, "expected an HTTP header name (visible characters, no ':')");
+        return false;
+    case FMT_BEARER_TOKEN: {   /* RFC 6750 b64token: it travels in a header line as it is */
+        size_t n = strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/");
+        if (n > 0 && v[n + strspn(v + n, "=")] == '\0') return true;
+        snprintf(why, len, "expected a bearer token (letters, digits, -._~+/, then = only)");
+        return false;
+    }
+    default:
+        return true;
     }
 }
 
@@ -451,8 +557,9 @@ static int set_scalar(struct loader *ld, const struct config_key *k, const char 
                 return fail(ld, node, path, "expected one of %s, got %s", what, shown(k, text, show, sizeof show));
             }
         }
-        if (k->fmt != FMT_NONE && !check_format(k->fmt, text))
-            return fail(ld, node, path, "expected %s, got %s", format_text(k->fmt), shown(k, text, show, sizeof show));
+        if (k->fmt != FMT_NONE && !check_format(k, text, what, sizeof what))
+            return fail(ld, node, path, "%s, got %s", what, shown(k, text, show, sizeof show));
+        if (http_text_check(text, what, sizeof what) != 0) return fail(ld, node, path, "%s", what);
         char *copy = strdup(text);
         if (!copy) return fail(ld, node, path, "out of memory");
         free(*(char **)f);
@@ -552,12 +659,26 @@ static int set_list(struct loader *ld, const struct config_key *k, const yaml_no
     return 0;
 }
 
-static bool is_secret_property(const char *name) {
+bool config_secret_property(const char *name) {
     static const char *const words[] = { "password", "secret", "token", ".pem", "jaas", "credentials",
                                          "oauthbearer.config", NULL };
     for (int i = 0; words[i]; i++)
         if (strcasestr(name, words[i])) return true;
     return false;
+}
+
+/* A property value holds no control character, except the line breaks and tabs of a PEM
+ * document in a "*.pem" property (ssl.key.pem, ssl.ca.pem, ...). */
+static bool property_text_ok(const char *name, const char *val, char *why, size_t len) {
+    size_t n = strlen(name);
+    if (n < 4 || strcmp(name + n - 4, ".pem") != 0) return http_text_check(val, why, len) == 0;
+    for (const unsigned char *p = (const unsigned char *)val; *p; p++) {
+        if ((*p < 0x20 && *p != '\n' && *p != '\r' && *p != '\t') || *p == 0x7f) {
+            snprintf(why, len, "must not contain control characters other than line breaks");
+            return false;
+        }
+    }
+    return true;
 }
 
 static int set_map(struct loader *ld, const struct config_key *k, const yaml_node_t *n) {
@@ -571,10 +692,8 @@ static int set_map(struct loader *ld, const struct config_key *k, const yaml_nod
         if (kn->type != YAML_SCALAR_NODE) return fail(ld, kn, k->path, "keys must be strings");
         const char *name = (const char *)kn->data.scalar.value;
         snprintf(path, sizeof path, "%s.%s", k->path, name);
-        for (int i = 0; managed_properties[i]; i++) {
-            if (strcmp(name, managed_properties[i]) == 0)
-                return fail(ld, kn, path, "is set by the worker itself and cannot be overridden here");
-        }
+        char why[128];
+        if (http_text_check(name, why, sizeof why) != 0) return fail(ld, kn, path, "%s", why);
         if (vn->type != YAML_SCALAR_NODE)
             return fail(ld, vn, path, "expected a scalar value, got %s", node_kind(vn));
         size_t *cnt = count_field(cfg, k);
@@ -584,6 +703,10 @@ static int set_map(struct loader *ld, const struct config_key *k, const yaml_nod
         }
         char *val = expand_env(ld, vn, path, (const char *)vn->data.scalar.value);
         if (!val) return -1;
+        if (!property_text_ok(name, val, why, sizeof why)) {
+            free(val);
+            return fail(ld, vn, path, "%s", why);
+        }
         struct config_kv *na = realloc(*arr, (*cnt + 1) * sizeof **arr);
         char *kcopy = strdup(name);
         if (!na || !kcopy) {
@@ -850,6 +973,8 @@ static void type_text(const struct config_key *k, char *buf, size_t len) {
         } else if (k->fmt == FMT_HTTP_URL) snprintf(buf, len, "URL (http, https)");
         else if (k->fmt == FMT_BOLT_URI) snprintf(buf, len, "URI (bolt, neo4j)");
         else if (k->fmt == FMT_HOSTPORT) snprintf(buf, len, "host:port");
+        else if (k->fmt == FMT_BROKERS) snprintf(buf, len, "list of host:port");
+        else if (k->fmt == FMT_HEADER_NAME) snprintf(buf, len, "HTTP header name");
         else snprintf(buf, len, "string");
         break;
     case T_INT: snprintf(buf, len, "integer, %lld..%lld", k->min, k->max); break;
@@ -892,7 +1017,11 @@ void config_write_reference(FILE *out) {
     }
 }
 
-static void dump_string(FILE *out, const char *s) {
+/* A quoted value, with the userinfo of any URL in it redacted (src/http). */
+static void dump_string(FILE *out, const char *value) {
+    char *red = http_has_userinfo(value) ? http_redacted(value) : NULL;
+    const char *s = red ? red : value;
+    if (!red && http_has_userinfo(value)) s = HTTP_REDACTED;   /* out of memory: show nothing */
     fputc('"', out);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
         if (*p == '"' || *p == '\\') fprintf(out, "\\%c", *p);
@@ -900,6 +1029,7 @@ static void dump_string(FILE *out, const char *s) {
         else fputc(*p, out);
     }
     fputc('"', out);
+    free(red);
 }
 
 void config_redacted_dump(const struct cgw_config *cfg, FILE *out) {
@@ -938,7 +1068,7 @@ void config_redacted_dump(const struct cgw_config *cfg, FILE *out) {
             if (n == 0) fprintf(out, "%s: {}\n", k->path);
             for (size_t j = 0; j < n; j++) {
                 fprintf(out, "%s.%s: ", k->path, kv[j].key);
-                if (is_secret_property(kv[j].key)) fputs("\"<redacted>\"", out);
+                if (config_secret_property(kv[j].key)) fputs("\"<redacted>\"", out);
                 else dump_string(out, kv[j].value);
                 fputc('\n', out);
             }

@@ -6,10 +6,20 @@
  * that table, so they cannot disagree.
  *
  * Scalar values may hold ${NAME} or ${NAME:-default}, replaced by the environment variable
- * (meant for secrets); "$${" writes a literal "${". An unset variable without a default is an
- * error naming the key. Any problem fails the load with one message of the form
+ * (meant for secrets); a default may nest further references (${A:-${B:-x}}), expanded only
+ * when used, as the shell does; "$${" writes a literal "${". An unset variable without a
+ * default is an error naming the key. Any problem fails the load with one message of the form
  *
  *     config: consumers.receipt.batch_size: expected an integer between 1 and 10000, got "abc" (local.yaml:12)
+ *
+ * What the loader checks is what the table can say about one value or a few keys together:
+ * type, range, choices, required, formats (URLs through src/http's checker: scheme, host, port
+ * 1..65535, userinfo only where a key allows it), no control character in any string (CR/LF
+ * would split a header or a log line; PEM properties may hold line breaks). What only a
+ * subsystem knows (Bolt URI details, librdkafka property names, the worker's own Kafka
+ * properties, each client's option checks) is checked by pipeline_check_config(), which
+ * `cgw check-config` and `cgw run` both call right after config_load(): one path, no
+ * connection made. Messages never echo a secret or a URL's userinfo.
  *
  * Ownership: config_load() allocates the struct and every string and array in it;
  * config_free() releases all of it. The struct is read-only after loading, so threads may
@@ -172,6 +182,10 @@ void config_redacted_dump(const struct cgw_config *cfg, FILE *out);
 /* The text of an enum value of the key at path ("kafka.security_protocol", 3) -> "sasl_ssl";
  * NULL when path is not an enum key or value is out of range. */
 const char *config_choice_name(const char *path, int value);
+
+/* True for a kafka.properties name that looks like a secret (password, token, PEM key, ...):
+ * its value is never shown (dump, messages). */
+bool config_secret_property(const char *name);
 
 /* The one-line documentation of a key, NULL for an unknown path (used for --help texts). */
 const char *config_key_doc(const char *path);

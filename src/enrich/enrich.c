@@ -16,6 +16,7 @@
 #include "enrich/enrich.h"
 #include "enrich/enrich_cache.h"
 #include "http/http_body.h"
+#include "http/http_url.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -165,8 +166,20 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
 static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
 
-static int check_options(const struct enrich_options *o, char *err, size_t errlen) {
+/* A base URL may carry user:password@ (curl sends it as Basic auth; messages redact it) but no
+ * query or fragment: paths are appended to it. */
+static int check_base_url(const char *what, const char *url, char *err, size_t errlen) {
+    char why[128];
+    if (!url || http_url_check(url, HTTP_URL_USERINFO, why, sizeof why) == 0) return 0;
+    set_msg(err, errlen, "enrich: %s %s", what, why);
+    return -1;
+}
+
+int enrich_check_options(const struct enrich_options *o, char *err, size_t errlen) {
     const char *bad = NULL;
+    if (check_base_url("fido_url", o->fido_url, err, errlen) ||
+        check_base_url("retailer_url", o->retailer_url, err, errlen))
+        return -1;
     if (o->timeout_ms <= 0) bad = "timeout_ms must be > 0";
     else if (o->connect_timeout_ms < 0) bad = "connect_timeout_ms must be >= 0";
     else if (o->retries < 0) bad = "retries must be >= 0";
@@ -182,7 +195,7 @@ static int check_options(const struct enrich_options *o, char *err, size_t errle
 
 struct enrich_client *enrich_client_new(const struct enrich_options *o, char *err,
                                         size_t errlen) {
-    if (check_options(o, err, errlen) != 0) return NULL;
+    if (enrich_check_options(o, err, errlen) != 0) return NULL;
     pthread_once(&curl_once, curl_init);
     if (curl_init_rc != CURLE_OK) {
         set_msg(err, errlen, "enrich: curl_global_init: %s", curl_easy_strerror(curl_init_rc));
@@ -469,23 +482,24 @@ static int apply_answer(struct call *k, struct req *r, char *err, size_t errlen)
 
 /* Sorts out one finished attempt; returns -2 only when out of memory. */
 static int classify(struct call *k, struct req *r) {
-    char msg[200];
+    char msg[200], url[160];
     const char *what = k->kind == K_PRODUCT ? "FIDO service" : "Retailer Service";
+    http_redact_userinfo(r->url, url, sizeof url);     /* messages reach logs and status */
     bool answer = r->status == 200 || (k->kind == K_RETAILER && r->status == 404);
     if (r->cc == CURLE_WRITE_ERROR && r->resp.too_big) {
-        set_msg(msg, sizeof msg, "%s answer larger than %u bytes (%s)", what, BODY_MAX, r->url);
+        set_msg(msg, sizeof msg, "%s answer larger than %u bytes (%s)", what, BODY_MAX, url);
         fail_request(k, r, msg);
     } else if (r->cc != CURLE_OK || r->status >= 500) {
         r->outcome = OUT_TRANSIENT;
         atomic_fetch_add(&k->c->n.transient, 1);
         if (r->cc != CURLE_OK)
             set_msg(k->transient, sizeof k->transient, "%s: %s (%s)", what,
-                    r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->cc), r->url);
+                    r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->cc), url);
         else
             set_msg(k->transient, sizeof k->transient, "%s: HTTP %ld (%s)", what, r->status,
-                    r->url);
+                    url);
     } else if (!answer) {
-        set_msg(msg, sizeof msg, "%s: HTTP %ld (%s)", what, r->status, r->url);
+        set_msg(msg, sizeof msg, "%s: HTTP %ld (%s)", what, r->status, url);
         fail_request(k, r, msg);
     } else {
         int rc = apply_answer(k, r, msg, sizeof msg);

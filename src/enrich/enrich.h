@@ -115,6 +115,10 @@ struct enrich_stats {
 
 struct enrich_client;
 
+/* What enrich_client_new would refuse in *o (base URLs included: http(s), a host, a port
+ * 1..65535, no query or fragment), found without connecting: 0 or -1 with the message. */
+int enrich_check_options(const struct enrich_options *o, char *err, size_t errlen);
+
 /* Copies what it needs from *o. NULL with a message in errbuf on bad options or no memory. */
 struct enrich_client *enrich_client_new(const struct enrich_options *o, char *errbuf,
                                         size_t errlen);

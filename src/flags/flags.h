@@ -181,6 +181,9 @@ struct flags_http_options {
 struct flags_http;                  /* opaque */
 
 /* Copies the options (the caller's strings may be freed); does not connect. */
+/* What flags_open_http would refuse in o, found without opening anything: 0 or -1 with the
+ * message (`cgw check-config` and `cgw run` call it before starting anything). */
+int flags_http_check_options(const struct flags_http_options *o, char *err, size_t errlen);
 struct flags_http *flags_open_http(const struct flags_http_options *o, char *err, size_t errlen);
 /* 1: *out is a new snapshot (one reference); 0: unchanged (304), *out NULL; -1: error. */
 int flags_poll_http(struct flags_http *h, struct flags_set **out, char *err, size_t errlen);

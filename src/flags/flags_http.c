@@ -19,6 +19,7 @@
  */
 #include "flags/flags.h"
 #include "http/http_body.h"
+#include "http/http_url.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -78,10 +79,6 @@ static void flags_wipe_free(char *s) {
 
 /* ---- URLs ------------------------------------------------------------------------------ */
 
-static bool flags_http_scheme_ok(const char *url) {
-    return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0;
-}
-
 static bool flags_ends_with(const char *s, size_t len, const char *suffix) {
     size_t n = strlen(suffix);
     return len >= n && memcmp(s + len - n, suffix, n) == 0;
@@ -101,16 +98,10 @@ static char *flags_features_url(const char *url) {
     return out;
 }
 
-/* scheme://[userinfo@]host/path?query -> scheme://host/path */
-static char *flags_redact_url(const char *url) {
-    const char *auth = strstr(url, "://");
-    auth = auth ? auth + 3 : url;
-    size_t alen = strcspn(auth, "/?");
-    const char *at = memchr(auth, '@', alen);
-    const char *host = at ? at + 1 : auth;
-    size_t pathlen = strcspn(host, "?");
-    char *out = NULL;
-    if (asprintf(&out, "%.*s%.*s", (int)(auth - url), url, (int)pathlen, host) < 0) return NULL;
+/* The features URL as messages show it: userinfo redacted (src/http), query left out. */
+static char *flags_shown_url(const char *url) {
+    char *out = http_redacted(url);
+    if (out) out[strcspn(out, "?")] = '\0';
     return out;
 }
 
@@ -123,26 +114,25 @@ static bool flags_header_name_ok(const char *s) {
     return true;
 }
 
-static bool flags_header_value_ok(const char *s) {
-    for (; *s; s++)
-        if (*s == '\r' || *s == '\n') return false;
-    return true;
-}
-
-static const char *flags_http_check(const struct flags_http_options *o) {
-    if (!o->url || !*o->url) return "url is empty";
-    if (!flags_http_scheme_ok(o->url)) return "url must start with http:// or https://";
-    if (strchr(o->url, '#')) return "url must not contain a fragment (#)";
-    if (o->connect_timeout_ms < 0 || o->timeout_ms < 0) return "timeouts must be >= 0";
-    if (o->token_header && *o->token_header && !flags_header_name_ok(o->token_header))
-        return "token_header is not a valid header name";
-    if (o->token && !flags_header_value_ok(o->token)) return "the token contains a line break";
-    return NULL;
+int flags_http_check_options(const struct flags_http_options *o, char *err, size_t errlen) {
+    char why[128];
+    const char *bad = NULL;
+    if (!o->url || !*o->url) bad = "url is empty";
+    else if (http_url_check(o->url, HTTP_URL_USERINFO | HTTP_URL_QUERY, why, sizeof why) != 0) {
+        flags_http_err(err, errlen, "flags: http source: url %s", why);
+        return -1;
+    } else if (o->connect_timeout_ms < 0 || o->timeout_ms < 0) bad = "timeouts must be >= 0";
+    else if (o->token_header && *o->token_header && !flags_header_name_ok(o->token_header))
+        bad = "token_header is not a valid header name";
+    else if (o->token && http_text_check(o->token, why, sizeof why) != 0)
+        bad = "the token must not contain control characters (CR, LF, ...)";
+    if (bad) flags_http_err(err, errlen, "flags: http source: %s", bad);
+    return bad ? -1 : 0;
 }
 
 static int flags_http_copy(struct flags_http *h, const struct flags_http_options *o) {
     const char *hdr = o->token_header && *o->token_header ? o->token_header : FLAGS_HTTP_DEFAULT_HEADER;
-    if (!(h->url = flags_features_url(o->url)) || !(h->shown_url = flags_redact_url(h->url))) return -1;
+    if (!(h->url = flags_features_url(o->url)) || !(h->shown_url = flags_shown_url(h->url))) return -1;
     if (o->token && *o->token) {
         if (!(h->token = strdup(o->token))) return -1;
         if (asprintf(&h->token_line, "%s: %s", hdr, o->token) < 0) {
@@ -156,11 +146,7 @@ static int flags_http_copy(struct flags_http *h, const struct flags_http_options
 }
 
 struct flags_http *flags_open_http(const struct flags_http_options *o, char *err, size_t errlen) {
-    const char *bad = flags_http_check(o);
-    if (bad) {
-        flags_http_err(err, errlen, "flags: http source: %s", bad);
-        return NULL;
-    }
+    if (flags_http_check_options(o, err, errlen) != 0) return NULL;
     pthread_once(&flags_curl_once, flags_curl_init);
     if (flags_curl_rc != CURLE_OK) {
         flags_http_err(err, errlen, "flags: curl_global_init: %s", curl_easy_strerror(flags_curl_rc));

@@ -22,6 +22,7 @@
 #ifndef CGW_KAFKA_H
 #define CGW_KAFKA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <librdkafka/rdkafka.h>
@@ -36,5 +37,16 @@ int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, ch
  * properties come last so that they may override what the caller set before). 0 or -1. */
 int kafka_conf_apply(rd_kafka_conf_t *conf, const struct cgw_config *cfg, char *err,
                      size_t errlen);
+
+/* True for a librdkafka property the worker's clients set themselves (group.id, the commit
+ * settings, the assignor, security, ...): kafka.properties may not override it, because the
+ * at-least-once contract or the rebalance handling depend on its value. */
+bool kafka_property_is_worker_owned(const char *name);
+
+/* The Kafka part of the configuration check (pipeline_check_config), offline: every
+ * kafka.properties name must be one librdkafka knows (rd_kafka_conf_set on a scratch conf,
+ * which also checks the value), none may be worker-owned, and the security settings must be
+ * accepted as kafka_conf_apply will set them. 0, or -1 with "config: <key>: <reason>". */
+int kafka_check_config(const struct cgw_config *cfg, char *err, size_t errlen);
 
 #endif

@@ -13,8 +13,14 @@
  * JSON line is always valid JSON. In logfmt a value is quoted when it is empty or holds
  * anything but printable ASCII other than '=' and '"'; keys are written bare, with any byte
  * that logfmt cannot carry in a key replaced by '_'.
+ *
+ * Bounds and secrets. Each value is cut at LOG_VALUE_MAX bytes with the cut marked and the
+ * original length given (a 10 000-character record id costs about 1 KB, not 10), and any
+ * value holding a URL with credentials goes through the one redactor of src/http first.
  */
 #include "log/log.h"
+
+#include "http/http_url.h"
 
 #include <errno.h>
 #include <math.h>
@@ -126,10 +132,12 @@ static size_t utf8_seq_len(const unsigned char *s, size_t avail) {
 }
 
 /* Appends s escaped for the inside of a double-quoted string (both formats). Input past
- * LOG_VALUE_MAX bytes is cut at a character boundary and marked with "...". */
+ * LOG_VALUE_MAX bytes is cut at a character boundary and marked with LOG_CUT_MARK and the
+ * original length in bytes ("...[cut, 10000 bytes]"). */
 static void lb_put_escaped(struct lbuf *b, const char *str, size_t n) {
     const unsigned char *s = (const unsigned char *)str;
     bool cut = false;
+    size_t full = n;
     if (n > LOG_VALUE_MAX) { n = LOG_VALUE_MAX; cut = true; }
     size_t i = 0, run = 0;   /* run: start of the pending stretch of bytes copied verbatim */
     while (i < n) {
@@ -154,7 +162,11 @@ static void lb_put_escaped(struct lbuf *b, const char *str, size_t n) {
         run = ++i;
     }
     lb_put(b, (const char *)s + run, n - run);
-    if (cut) lb_puts(b, "...");
+    if (cut) {
+        char mark[64];
+        snprintf(mark, sizeof mark, LOG_CUT_MARK "[cut, %zu bytes]", full);
+        lb_puts(b, mark);
+    }
 }
 
 static bool logfmt_needs_quotes(const char *s, size_t n) {
@@ -181,7 +193,7 @@ static void lb_put_key(struct lbuf *b, const char *key) {
     lb_putc(b, '=');
 }
 
-static void lb_put_strval(struct lbuf *b, const char *s) {
+static void lb_put_plainval(struct lbuf *b, const char *s) {
     size_t n = strlen(s);
     if (log_cfg.format == LOG_FORMAT_LOGFMT && !logfmt_needs_quotes(s, n)) {
         lb_put(b, s, n);
@@ -190,6 +202,18 @@ static void lb_put_strval(struct lbuf *b, const char *s) {
     lb_putc(b, '"');
     lb_put_escaped(b, s, n);
     lb_putc(b, '"');
+}
+
+/* A value holding a URL with credentials is written with them redacted (http_url.h): the
+ * last line of defence, whatever a caller passes. */
+static void lb_put_strval(struct lbuf *b, const char *s) {
+    if (http_has_userinfo(s)) {
+        char *r = http_redacted(s);
+        lb_put_plainval(b, r ? r : HTTP_REDACTED);
+        free(r);
+        return;
+    }
+    lb_put_plainval(b, s);
 }
 
 /* Shortest "%g" form that reads back as the same double, so 0.1 prints as 0.1. */

@@ -65,9 +65,13 @@ struct log_field {
         }                                                                                 \
     } while (0)
 
-/* Values longer than this are cut (at a character boundary) and end with "...": a line
- * stays readable and bounded even when a caller passes a whole payload or server error. */
-#define LOG_VALUE_MAX 8192
+/* Every string value (record ids, server errors, payload snippets) is bounded: past
+ * LOG_VALUE_MAX bytes it is cut at a character boundary and ends with LOG_CUT_MARK and its
+ * original length, "...[cut, 10000 bytes]", so a line stays short and says what it lost.
+ * A value holding a URL with userinfo ("scheme://user:password@host") is written with the
+ * userinfo replaced by "<redacted>" (src/http/http_url.h), whatever the caller passed. */
+#define LOG_VALUE_MAX 1024
+#define LOG_CUT_MARK "..."
 
 /* Startup configuration; not thread-safe. service_name is copied (NULL keeps the default
  * "consumer-graph-worker"). Output goes to fd 1 unless log_set_output() says otherwise. */

@@ -798,13 +798,7 @@ static void *consumer_main(void *arg) {
 static int open_registry(consumer *c, char *err, size_t errlen) {
     const struct cgw_config *cfg = c->p->cfg;
     struct registry_options ro;
-    registry_options_init(&ro);
-    ro.url = cfg->schema_registry.url;
-    ro.username = cfg->schema_registry.username;
-    ro.token = cfg->schema_registry.password;
-    ro.timeout_ms = cfg->schema_registry.timeout_ms;
-    ro.allowed_ids = cfg->schema_registry.allowed_schema_ids;
-    ro.allowed_ids_count = cfg->schema_registry.allowed_schema_ids_count;
+    pipeline_registry_options(cfg, &ro);
     char e[256];
     c->registry = registry_new(&ro, e, sizeof e);
     if (!c->registry) {
@@ -829,13 +823,7 @@ consumer *consumer_new(pipeline *p, consumer_kind kind, char *err, size_t errlen
     c->st.metrics = &c->m;
     const struct cgw_config *cfg = p->cfg;
     struct idem_options io;
-    idem_options_init(&io);
-    pipeline_valkey_options(cfg, &io.valkey);
-    io.valkey.connect_timeout_ms = cfg->valkey.timeout_ms;
-    io.valkey.command_timeout_ms = cfg->valkey.timeout_ms;
-    io.valkey.client_name = kind == CONSUMER_RECEIPT ? "cgw-receipt" : "cgw-factoid";
-    io.prefix = cfg->valkey.key_prefix;
-    io.ttl_seconds = cfg->valkey.idempotency_ttl_seconds;
+    pipeline_idem_options(cfg, kind == CONSUMER_RECEIPT ? "cgw-receipt" : "cgw-factoid", &io);
     c->idem = idem_new(&io, err, errlen);
     if (c->idem && kind == CONSUMER_FACTOID && open_registry(c, err, errlen) != 0) {
         consumer_free(c);

@@ -137,17 +137,14 @@ static int open_source(pipeline *p, char *err, size_t errlen) {
     const struct cgw_config *cfg = p->cfg;
     switch (cfg->flags.source) {
     case CONFIG_FLAGS_HTTP: {
-        struct flags_http_options o = {.url = cfg->flags.http_url, .token = cfg->flags.http_token,
-                                       .token_header = cfg->flags.http_token_header};
+        struct flags_http_options o;
+        pipeline_flags_http_options(cfg, &o);
         p->flag_http = flags_open_http(&o, err, errlen);
         return p->flag_http ? 0 : -1;
     }
     case CONFIG_FLAGS_VALKEY: {
         struct flags_valkey_options o;
-        flags_valkey_options_init(&o);
-        pipeline_valkey_options(cfg, &o.valkey);
-        o.valkey.client_name = "cgw-flags";
-        o.key_prefix = cfg->flags.valkey_key_prefix;
+        pipeline_flags_valkey_options(cfg, &o);
         p->flag_valkey = flags_open_valkey(&o, err, errlen);
         return p->flag_valkey ? 0 : -1;
     }
@@ -218,24 +215,8 @@ static int ensure_schema(pipeline *p, char *err, size_t errlen) {
 /* ------------------------------------------------------------------ enrichment */
 
 static int start_enrichment(pipeline *p, char *err, size_t errlen) {
-    const struct cgw_config *cfg = p->cfg;
     struct enrich_options o;
-    enrich_options_init(&o);
-    o.fido_url = cfg->enrichment.fido.base_url;
-    o.retailer_url = cfg->enrichment.retailer.base_url;
-    /* One HTTP client serves both services: the larger timeout and retry count apply. */
-    o.timeout_ms = cfg->enrichment.fido.timeout_ms > cfg->enrichment.retailer.timeout_ms
-                       ? cfg->enrichment.fido.timeout_ms : cfg->enrichment.retailer.timeout_ms;
-    o.retries = cfg->enrichment.fido.retries > cfg->enrichment.retailer.retries
-                    ? cfg->enrichment.fido.retries : cfg->enrichment.retailer.retries;
-    o.ttl_seconds = cfg->enrichment.cache.ttl_seconds;
-    if (cfg->enrichment.cache.max_entries > 0) {
-        o.cache_max_entries = (size_t)cfg->enrichment.cache.max_entries;
-    } else { /* 0 turns the cache off: nothing is kept for any time */
-        o.cache_max_entries = 1;
-        o.ttl_seconds = 0;
-        o.negative_ttl_seconds = 0;
-    }
+    pipeline_enrich_options(p->cfg, &o);
     p->enrich = enrich_client_new(&o, err, errlen);
     return p->enrich ? 0 : -1;
 }
@@ -306,6 +287,8 @@ static int start_metrics(pipeline *p, char *err, size_t errlen) {
 /* ------------------------------------------------------------------ lifecycle */
 
 int pipeline_new(const struct cgw_config *cfg, pipeline **out, char *err, size_t errlen) {
+    *out = NULL;
+    if (pipeline_check_config(cfg, err, errlen) != 0) return -1;   /* before starting anything */
     pipeline *p = calloc(1, sizeof *p);
     if (!p) { snprintf(err, errlen, "out of memory"); return -1; }
     p->cfg = cfg;

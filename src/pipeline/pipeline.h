@@ -18,6 +18,12 @@
 
 typedef struct pipeline pipeline;
 
+/* The configuration check both `cgw check-config` and `cgw run` make after config_load():
+ * whatever pipeline_new would refuse in cfg (each subsystem's own option checks, the Bolt URI,
+ * librdkafka property names, the worker-owned Kafka properties), found without connecting to
+ * anything. 0, or -1 with "config: <key>: <reason>" in err. pipeline_new calls it first. */
+int pipeline_check_config(const struct cgw_config *cfg, char *err, size_t errlen);
+
 /* Connects what must be there at start (Neo4j: constraints are created) and starts the
  * metrics server and the flag poller. The config must outlive the pipeline. Returns 0, or
  * -1 with a message in err. */

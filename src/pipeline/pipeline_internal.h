@@ -122,6 +122,17 @@ struct pipeline {
 };
 
 /* consumer.c */
+/* The configuration as each subsystem's options (options.c): the one mapping, used by the
+ * start-up code and by pipeline_check_config alike. Strings are borrowed from cfg. */
+struct registry_options;
+struct idem_options;
+void pipeline_enrich_options(const struct cgw_config *cfg, struct enrich_options *o);
+void pipeline_registry_options(const struct cgw_config *cfg, struct registry_options *o);
+void pipeline_idem_options(const struct cgw_config *cfg, const char *client_name,
+                           struct idem_options *o);
+void pipeline_flags_http_options(const struct cgw_config *cfg, struct flags_http_options *o);
+void pipeline_flags_valkey_options(const struct cgw_config *cfg, struct flags_valkey_options *o);
+
 consumer *consumer_new(pipeline *p, consumer_kind kind, char *err, size_t errlen);
 int consumer_start(consumer *c, char *err, size_t errlen);
 void consumer_join(consumer *c);

@@ -14,6 +14,8 @@
  */
 #include "pipeline/pipeline_internal.h"
 
+#include "http/http_url.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,20 +88,13 @@ uint64_t status_writes_last(consumer_status *st, long long now_ms, int minutes) 
 
 /* ------------------------------------------------------------------ the document */
 
-/* A URL without "user:password@": credentials never leave the process. */
+/* A URL (or broker list) with its userinfo redacted (src/http): credentials never leave the
+ * process. */
 static json_t *redacted_url(const char *url) {
     if (!url) return json_null();
-    const char *scheme = strstr(url, "://");
-    const char *host = scheme ? scheme + 3 : url;
-    const char *at = strchr(host, '@');
-    const char *slash = strchr(host, '/');
-    if (!at || (slash && at > slash)) return json_string(url);
-    size_t head = (size_t)(host - url);
-    char *out = malloc(strlen(url) + 16);
-    if (!out) return json_null();
-    snprintf(out, strlen(url) + 16, "%.*s<redacted>@%s", (int)head, url, at + 1);
-    json_t *j = json_string(out);
-    free(out);
+    char *shown = http_redacted(url);
+    json_t *j = shown ? json_string(shown) : json_null();
+    free(shown);
     return j;
 }
 

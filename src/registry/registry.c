@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "http/http_body.h"
+#include "http/http_url.h"
 #include "registry/proto_text.h"
 
 #define REASON_MAX 256
@@ -188,33 +189,10 @@ static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAUL
 /* http(s), a host, no user:password, no query or fragment (the path is appended to). The URL
  * is never echoed: it may hold what it should not. */
 static int check_url(const char *url, char *err, size_t errlen) {
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *user = NULL, *pass = NULL, *query = NULL, *frag = NULL;
-    const char *bad = NULL;
-    if (!u) bad = "out of memory";
-    else if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK) bad = "is not a valid URL";
-    else {
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0);
-        curl_url_get(u, CURLUPART_HOST, &host, 0);
-        curl_url_get(u, CURLUPART_USER, &user, 0);
-        curl_url_get(u, CURLUPART_PASSWORD, &pass, 0);
-        curl_url_get(u, CURLUPART_QUERY, &query, 0);
-        curl_url_get(u, CURLUPART_FRAGMENT, &frag, 0);
-        if (!scheme || (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
-            bad = "must be http:// or https://";
-        else if (!host || !host[0]) bad = "has no host";
-        else if (user || pass) bad = "must not hold credentials (use username and token)";
-        else if (query || frag) bad = "must not have a query or fragment";
-    }
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(user);
-    curl_free(pass);
-    curl_free(query);
-    curl_free(frag);
-    curl_url_cleanup(u);
-    if (bad) set_msg(err, errlen, "registry: url %s", bad);
-    return bad ? -1 : 0;
+    char why[128];
+    if (http_url_check(url, 0, why, sizeof why) == 0) return 0;
+    set_msg(err, errlen, "registry: url %s", why);
+    return -1;
 }
 
 static char *strdup_trim_slash(const char *s) {
@@ -228,7 +206,7 @@ static char *strdup_trim_slash(const char *s) {
     return d;
 }
 
-static int check_options(const struct registry_options *o, char *err, size_t errlen) {
+int registry_check_options(const struct registry_options *o, char *err, size_t errlen) {
     const char *bad = NULL;
     if (o->timeout_ms <= 0) bad = "timeout_ms must be > 0";
     else if (o->connect_timeout_ms < 0) bad = "connect_timeout_ms must be >= 0";
@@ -237,6 +215,8 @@ static int check_options(const struct registry_options *o, char *err, size_t err
     else if (o->allowed_ids_count && !o->allowed_ids) bad = "allowed_ids is NULL";
     else if (o->username && o->username[0] && strchr(o->username, ':'))
         bad = "username must not contain ':'";
+    else if (http_text_check(o->username, NULL, 0) || http_text_check(o->token, NULL, 0))
+        bad = "username and token must not contain control characters (CR, LF, ...)";
     if (bad) {
         set_msg(err, errlen, "registry: %s", bad);
         return -1;
@@ -290,7 +270,7 @@ static int init_fields(struct registry *r, const struct registry_options *o) {
 }
 
 struct registry *registry_new(const struct registry_options *o, char *err, size_t errlen) {
-    if (check_options(o, err, errlen) != 0) return NULL;
+    if (registry_check_options(o, err, errlen) != 0) return NULL;
     pthread_once(&curl_once, curl_init);
     if (curl_init_rc != CURLE_OK) {
         set_msg(err, errlen, "registry: curl_global_init: %s", curl_easy_strerror(curl_init_rc));

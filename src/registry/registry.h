@@ -85,6 +85,10 @@ void registry_options_init(struct registry_options *o);
 
 struct registry;
 
+/* What registry_new would refuse in *o, found without connecting: 0 or -1 with the message
+ * (`cgw check-config` and `cgw run` call it before starting anything). */
+int registry_check_options(const struct registry_options *o, char *err, size_t errlen);
+
 /* Copies what it needs from *o. NULL with a message in err on bad options or no memory. */
 struct registry *registry_new(const struct registry_options *o, char *err, size_t errlen);
 void registry_free(struct registry *r);

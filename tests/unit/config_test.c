@@ -4,6 +4,7 @@
 #include "test.h"
 
 #include "config/config.h"
+#include "pipeline/pipeline.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -152,7 +153,7 @@ TEST(wrong_type_names_path_and_value) {
     CHECK(strstr(load_err("neo4j: {uri: http://n}\n"),
                  "config: neo4j.uri: expected a bolt://, neo4j://") != NULL);
     CHECK_EQ_STR(load_err(BASE "metrics: {listen: \"9464\"}\n"),
-                 "config: metrics.listen: expected host:port (IPv6 as [addr]:port), got \"9464\" (test.yaml:10)");
+                 "config: metrics.listen: expected host:port with a port 0..65535 (IPv6 as [addr]:port), got \"9464\" (test.yaml:10)");
     CHECK_EQ_STR(load_err("- a\n- b\n"), "config: test.yaml: the top level must be a mapping of keys, got a list");
 }
 
@@ -375,8 +376,6 @@ TEST(kafka_properties_map) {
     CHECK_EQ_STR(c->kafka.properties[0].value, "1048576");
     CHECK_EQ_STR(c->kafka.properties[1].value, "hunter2");
     config_free(c);
-    CHECK_EQ_STR(load_err("kafka:\n  properties:\n    enable.auto.commit: \"true\"\n"),
-                 "config: kafka.properties.enable.auto.commit: is set by the worker itself and cannot be overridden here (test.yaml:3)");
     CHECK_EQ_STR(load_err("kafka:\n  properties:\n    a: [1]\n"),
                  "config: kafka.properties.a: expected a scalar value, got a list (test.yaml:3)");
     CHECK_EQ_STR(load_err("kafka:\n  properties: 5\n"),
@@ -504,7 +503,7 @@ TEST(reference_lists_every_key_once) {
     fclose(m);
     CHECK(strncmp(ref, "| key | type | default | description |\n|---|---|---|---|\n", 52) == 0);
     CHECK(strstr(ref, "| `consumers.receipt.batch_size` | integer, 1..10000 | `500` | ") != NULL);
-    CHECK(strstr(ref, "| `kafka.brokers` | string | **required** | ") != NULL);
+    CHECK(strstr(ref, "| `kafka.brokers` | list of host:port | **required** | ") != NULL);
     CHECK(strstr(ref, "| `log.format` | `logfmt` \\| `json` | `logfmt` | ") != NULL);
     CHECK(strstr(ref, "| `neo4j.password` | string, secret | (unset) | ") != NULL);
     CHECK(strstr(ref, "| `flags.actor_prefix` | string | `User;` | ") != NULL);
@@ -526,6 +525,115 @@ TEST(reference_lists_every_key_once) {
     CHECK_EQ_STR(config_choice_name("log.level", 2), "warn");
     CHECK(config_choice_name("log.level", 9) == NULL);
     CHECK(config_choice_name("neo4j.uri", 0) == NULL);
+}
+
+/* Issue 10: "${A:-${B}}" resolved to "${B}" followed by a stray "}". */
+TEST(nested_env_defaults_resolve_like_the_shell) {
+    setenv("CGW_T_B", "from-b", 1);
+    setenv("CGW_T_EMPTY", "", 1);
+    unsetenv("CGW_T_UNSET");
+    unsetenv("CGW_T_UNSET2");
+    struct cgw_config *c = load("kafka: {brokers: k1:9092}\n"
+             "neo4j:\n  uri: bolt://n:7687\n  user: ${CGW_T_UNSET:-${CGW_T_B}}\n"
+             "  database: ${CGW_T_EMPTY:-${CGW_T_UNSET2:-deep}}\n"
+             "  password: \"${CGW_T_UNSET:-pre-${CGW_T_B}-post}\"\n"
+             "valkey:\n  host: ${CGW_T_B:-${CGW_T_UNSET}}\n  key_prefix: \"${CGW_T_UNSET:-$${x}}\"\n"
+             "enrichment: {fido: {base_url: http://f}, retailer: {base_url: http://r}}\nflags: {file: f}\n");
+    CHECKF(c != NULL, "%s", err);
+    CHECK_EQ_STR(c->neo4j.user, "from-b");
+    CHECK_EQ_STR(c->neo4j.database, "deep");
+    CHECK_EQ_STR(c->neo4j.password, "pre-from-b-post");
+    CHECK_EQ_STR(c->valkey.host, "from-b");          /* the unused default is not looked at */
+    CHECK_EQ_STR(c->valkey.key_prefix, "${x}");
+    config_free(c);
+    CHECK_EQ_STR(load_err("kafka:\n  brokers: ${CGW_T_UNSET:-${CGW_T_UNSET2}}\n"),
+                 "config: kafka.brokers: environment variable CGW_T_UNSET2 is not set and has no default (test.yaml:2)");
+    CHECK_EQ_STR(load_err("kafka:\n  brokers: ${CGW_T_UNSET:-${CGW_T_B}\n"),
+                 "config: kafka.brokers: unterminated ${ in value (test.yaml:2)");
+    CHECK_EQ_STR(load_err("kafka:\n  brokers: \"${U:-${U:-${U:-${U:-${U:-${U:-${U:-${U:-${U:-x}}}}}}}}}\"\n"),
+                 "config: kafka.brokers: environment references nested deeper than 8 levels (test.yaml:2)");
+}
+
+/* Issue 10: CR/LF in a token or a base URL was accepted by check-config. */
+TEST(control_characters_are_refused_in_every_string) {
+    CHECK_EQ_STR(load_err("flags: {source: http, http_url: \"http://fl\", http_token: \"abc\\r\\nX-Evil: 1\"}\n"),
+                 "config: flags.http_token: must not contain control characters (found CR) (test.yaml:1)");
+    CHECK_EQ_STR(load_err("enrichment: {fido: {base_url: \"http://f/\\nx\"}}\n"),
+                 "config: enrichment.fido.base_url: must not contain control characters (found LF) (test.yaml:1)");
+    CHECK_EQ_STR(load_err("schema_registry: {username: \"u\\tv\"}\n"),
+                 "config: schema_registry.username: must not contain control characters (found TAB) (test.yaml:1)");
+    CHECK_EQ_STR(load_err("kafka:\n  properties: {sasl.oauthbearer.config: \"a\\nb\"}\n"),
+                 "config: kafka.properties.sasl.oauthbearer.config: must not contain control characters (found LF) (test.yaml:2)");
+    /* a PEM document in a *.pem property keeps its line breaks */
+    struct cgw_config *c = load("kafka:\n  brokers: b:1\n  properties: {ssl.ca.pem: \"-----BEGIN-----\\nAAA\\n-----END-----\\n\"}\n"
+             "neo4j: {uri: bolt://n}\nenrichment: {fido: {base_url: http://f}, retailer: {base_url: http://r}}\n"
+             "flags: {file: f}\n");
+    CHECKF(c != NULL, "%s", err);
+    config_free(c);
+}
+
+/* Issue 10: port 99999 and userinfo where the subsystem refuses it. */
+TEST(urls_ports_and_userinfo) {
+    CHECK_EQ_STR(load_err("enrichment: {fido: {base_url: \"http://f:99999\"}}\n"),
+                 "config: enrichment.fido.base_url: expected an http:// or https:// URL that has a port outside 1..65535, got \"http://f:99999\" (test.yaml:1)");
+    CHECK_EQ_STR(load_err("schema_registry: {url: \"https://bob:hunter2@reg\"}\n"),
+                 "config: schema_registry.url: expected an http:// or https:// URL that must not hold credentials (user:password@); use the credential keys, got \"https://<redacted>@reg\" (test.yaml:1)");
+    CHECK_EQ_STR(load_err("schema_registry: {url: \"https://reg/x?y=1\"}\n"),
+                 "config: schema_registry.url: expected an http:// or https:// URL that must not have a query (?...), got \"https://reg/x?y=1\" (test.yaml:1)");
+    CHECK_EQ_STR(load_err("neo4j: {uri: \"bolt://neo4j:hunter2@n:7687\"}\n"),
+                 "config: neo4j.uri: must not hold credentials (user:password@); use neo4j.user and neo4j.password, got \"bolt://<redacted>@n:7687\" (test.yaml:1)");
+    CHECK_EQ_STR(load_err("kafka: {brokers: \"k1:9092,k2:99999\"}\n"),
+                 "config: kafka.brokers: expected host:port[,host:port...] with ports 1..65535, got \"k1:9092,k2:99999\" (test.yaml:1)");
+    CHECK_EQ_STR(load_err("kafka: {brokers: \"u:hunter2@k1:9092\"}\n"),
+                 "config: kafka.brokers: brokers must not hold credentials (use kafka.sasl_username and kafka.sasl_password), got \"<redacted>\" (test.yaml:1)");
+    CHECK_EQ_STR(load_err("flags: {http_token_header: \"X-A: b\"}\n"),
+                 "config: flags.http_token_header: expected an HTTP header name (visible characters, no ':'), got \"X-A: b\" (test.yaml:1)");
+    /* the service URLs may carry Basic-auth credentials; the dump never shows them */
+    struct cgw_config *c = load("kafka: {brokers: \"SSL://k1:9093, k2\"}\nneo4j: {uri: bolt://n}\n"
+                                "enrichment: {fido: {base_url: \"http://svc:hunter2@f:8080\"}, retailer: {base_url: \"https://tok3n@r\"}}\n"
+                                "flags: {source: http, http_url: \"https://fl:pw4@flipper/api?x=1\"}\n");
+    CHECKF(c != NULL, "%s", err);
+    char *dump = NULL;
+    size_t dlen = 0;
+    FILE *m = open_memstream(&dump, &dlen);
+    config_redacted_dump(c, m);
+    fclose(m);
+    CHECKF(!strstr(dump, "hunter2") && !strstr(dump, "tok3n") && !strstr(dump, "pw4"), "%s", dump);
+    CHECK(strstr(dump, "enrichment.fido.base_url: \"http://<redacted>@f:8080\"\n") != NULL);
+    CHECK(strstr(dump, "enrichment.retailer.base_url: \"https://<redacted>@r\"\n") != NULL);
+    CHECK(strstr(dump, "flags.http_url: \"https://<redacted>@flipper/api?x=1\"\n") != NULL);
+    free(dump);
+    config_free(c);
+}
+
+/* What only the subsystems know, checked offline by the function both commands call. */
+static const char *check_err(const char *extra) {
+    static char buf[2048];
+    snprintf(buf, sizeof buf,
+             "kafka: {brokers: \"k1:9092\", %s}\nneo4j: {uri: \"%s\"}\n"
+             "enrichment: {fido: {base_url: http://f}, retailer: {base_url: http://r}}\nflags: {file: f}\n",
+             strncmp(extra, "neo4j=", 6) == 0 ? "" : extra,
+             strncmp(extra, "neo4j=", 6) == 0 ? extra + 6 : "bolt://n:7687");
+    struct cgw_config *c = load(buf);
+    if (!c) return err;
+    int rc = pipeline_check_config(c, err, sizeof err);
+    config_free(c);
+    return rc == 0 ? "(accepted)" : err;
+}
+
+TEST(subsystem_checks_without_connecting) {
+    CHECK_EQ_STR(check_err("properties: {fetch.max.bytes: \"1048576\", ssl.key.password: x}"), "(accepted)");
+    CHECK_EQ_STR(check_err("properties: {no.such.property: \"1\"}"),
+                 "config: kafka.properties.no.such.property: not a librdkafka 2.8.0 property");
+    CHECK_EQ_STR(check_err("properties: {partition.assignment.strategy: range}"),
+                 "config: kafka.properties.partition.assignment.strategy: is set by the worker itself and cannot be overridden here");
+    CHECK_EQ_STR(check_err("properties: {enable.auto.commit: \"true\"}"),
+                 "config: kafka.properties.enable.auto.commit: is set by the worker itself and cannot be overridden here");
+    CHECK(strstr(check_err("properties: {fetch.max.bytes: lots}"),
+                 "config: kafka.properties.fetch.max.bytes: ") == err);
+    CHECK_EQ_STR(check_err("properties: {ssl.keystore.password: \"\"}"), "(accepted)");
+    CHECK_EQ_STR(check_err("neo4j=bolt://n:99999"), "config: neo4j.uri: bad address: invalid port");
+    CHECK_EQ_STR(check_err("neo4j=neo4j://n:7687/db"), "config: neo4j.uri: bad URI: unexpected path");
 }
 
 TEST(missing_file) {

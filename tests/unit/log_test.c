@@ -146,8 +146,45 @@ TEST(long_value_is_cut_and_line_still_ends) {
     char *out = cap_end();
     free(v);
     CHECK(strlen(out) < LOG_VALUE_MAX + 200);
-    CHECK(strstr(out, "aaa...\" after=x\n") != NULL);
+    char mark[64];
+    snprintf(mark, sizeof mark, "aaa...[cut, %zu bytes]\" after=x\n", big);
+    CHECKF(strstr(out, mark) != NULL, "%s", out);
     free(out);
+}
+
+/* Issue 10: a 10 000-character record id made an 8.7 KB line. */
+TEST(ten_thousand_character_id_gives_a_short_line) {
+    char *id = malloc(10001);
+    memset(id, 'x', 10000);
+    id[10000] = '\0';
+    cap_begin(LOG_FORMAT_JSON, LOG_INFO);
+    LOG(LOG_WARN, "[WARN] Skipping receipt", LOG_STR("id", id), LOG_STR("reason", "digital"));
+    char *out = cap_end();
+    free(id);
+    CHECKF(strlen(out) < 1400, "line of %zu bytes", strlen(out));
+    json_t *o = json_loads(out, 0, NULL);
+    CHECKF(o != NULL, "invalid JSON: %.200s", out);
+    const char *v = json_string_value(json_object_get(o, "id"));
+    CHECK(v && strncmp(v, "xxxx", 4) == 0);
+    CHECK(v && strstr(v, "...[cut, 10000 bytes]") != NULL);
+    CHECK_EQ_STR(json_string_value(json_object_get(o, "reason")), "digital");
+    json_decref(o);
+    free(out);
+}
+
+/* Issue 10: the enrichment error line printed the service URL with its password. */
+TEST(url_userinfo_is_redacted_in_every_value) {
+    for (int fmt = LOG_FORMAT_LOGFMT; fmt <= LOG_FORMAT_JSON; fmt++) {
+        cap_begin((enum log_format)fmt, LOG_INFO);
+        LOG(LOG_ERROR, "[ERROR] Enrichment unavailable; the batch waits",
+            LOG_STR("error", "FIDO service: HTTP 503 (http://svc:hunter2@fido:8080/v1/products:batchGet)"),
+            LOG_STR("url", "https://token-abc@retailer/v1"));
+        char *out = cap_end();
+        CHECKF(strstr(out, "hunter2") == NULL && strstr(out, "token-abc") == NULL, "%s", out);
+        CHECKF(strstr(out, "http://<redacted>@fido:8080/v1/products:batchGet") != NULL, "%s", out);
+        CHECKF(strstr(out, "https://<redacted>@retailer/v1") != NULL, "%s", out);
+        free(out);
+    }
 }
 
 TEST(levels_filter_and_output) {
