@@ -503,7 +503,7 @@ static bool check_format(const struct config_key *k, const char *v, char *why, s
     case FMT_HTTP_URL: {
         unsigned allow = (k->flags & USERINFO ? HTTP_URL_USERINFO : 0) | (k->flags & QUERY ? HTTP_URL_QUERY : 0);
         if (http_url_check(v, allow, e, sizeof e) == 0) return true;
-        snprintf(why, len, "expected an http:// or https:// URL that %s", e);
+        snprintf(why, len, "the URL %s", e);
         return false;
     }
     case FMT_BOLT_URI: return bolt_uri_ok(v, why, len);

@@ -123,7 +123,7 @@ int http_url_check(const char *url, unsigned allow, char *err, size_t errlen) {
     const char *bad = NULL;
     CURLUcode rc = curl_url_set(u, CURLUPART_URL, url, 0);
     if (rc == CURLUE_BAD_PORT_NUMBER) bad = "has a port outside 1..65535";
-    else if (rc != CURLUE_OK) bad = "is not a valid URL";
+    else if (rc != CURLUE_OK) bad = "is not valid";
     else bad = url_problem(u, allow);
     curl_url_cleanup(u);
     if (bad) snprintf(err, errlen, "%s", bad);
