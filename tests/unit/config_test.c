@@ -410,6 +410,7 @@ TEST(shipped_local_yaml_loads) {
     unsetenv("NEO4J_PASSWORD");
     int rc = config_load("config/local.yaml", &c, err, sizeof err);
     CHECKF(rc == 0, "%s", err);
+    CHECKF(pipeline_check_config(c, err, sizeof err) == 0, "%s", err);
     CHECK_EQ_STR(c->kafka.brokers, "127.0.0.1:9092");
     CHECK_EQ_STR(c->neo4j.uri, "bolt://127.0.0.1:7687");
     CHECK_EQ_STR(c->neo4j.user, "neo4j");
