@@ -12,6 +12,7 @@
 
 #include "admin/admin.h"
 #include "admin/admin_internal.h"
+#include "kafka/kafka.h"
 
 static const char usage[] =
     "usage: cgw offsets show  (-c FILE | --brokers HOST:PORT) [--group G --topic T] [--json]\n"
@@ -247,8 +248,11 @@ int admin_run(int argc, char **argv, FILE *out, FILE *err) {
     if (rc) return rc == 1 ? 0 : 2;
     struct cgw_config *cfg = NULL;
     char msg[1024];
-    if (o.config_path && config_load(o.config_path, &cfg, msg, sizeof msg) != 0) {
+    /* The offset tools connect to Kafka only: its part of the configuration check applies. */
+    if (o.config_path && (config_load(o.config_path, &cfg, msg, sizeof msg) != 0 ||
+                          kafka_check_config(cfg, msg, sizeof msg) != 0)) {
         fprintf(err, "cgw: %s\n", msg);
+        config_free(cfg);
         return 2;
     }
     struct admin_ctx ctx = {.out = out, .err = err, .cfg = cfg};

@@ -265,8 +265,8 @@ static int fail(struct loader *ld, const yaml_node_t *node, const char *path, co
 
 /* A short printable rendering of a bad value for messages. Secrets are never echoed. */
 static const char *shown(const struct config_key *k, const char *v, char *buf, size_t len) {
-    if (k && (k->flags & SECRET)) return "\"<redacted>\"";
-    if (k && k->fmt == FMT_BROKERS && strchr(v, '@')) return "\"<redacted>\"";
+    if (k && (k->flags & SECRET)) return "\"" HTTP_REDACTED "\"";
+    if (k && k->fmt == FMT_BROKERS && strchr(v, '@')) return "\"" HTTP_REDACTED "\"";
     char red[512];
     http_redact_userinfo(v, red, sizeof red);      /* URLs: never their user:password@ */
     v = red;
@@ -1041,7 +1041,7 @@ void config_redacted_dump(const struct cgw_config *cfg, FILE *out) {
             const char *s = *(char **)f;
             fprintf(out, "%s: ", k->path);
             if (!s) fputs("~", out);
-            else if ((k->flags & SECRET) && *s) fputs("\"<redacted>\"", out);
+            else if ((k->flags & SECRET) && *s) fputs("\"" HTTP_REDACTED "\"", out);
             else dump_string(out, s);
             fputc('\n', out);
             break;
@@ -1068,7 +1068,7 @@ void config_redacted_dump(const struct cgw_config *cfg, FILE *out) {
             if (n == 0) fprintf(out, "%s: {}\n", k->path);
             for (size_t j = 0; j < n; j++) {
                 fprintf(out, "%s.%s: ", k->path, kv[j].key);
-                if (config_secret_property(kv[j].key)) fputs("\"<redacted>\"", out);
+                if (config_secret_property(kv[j].key)) fputs("\"" HTTP_REDACTED "\"", out);
                 else dump_string(out, kv[j].value);
                 fputc('\n', out);
             }
