@@ -447,7 +447,8 @@ TEST(shipped_production_example_loads_with_env) {
     int rc = config_load("config/production.example.yaml", &c, err, sizeof err);
     CHECKF(rc == 0, "%s", err);
     CHECK_EQ_STR(c->neo4j.uri, "neo4j+s://graph.example:7687");
-    CHECK_EQ_STR(c->kafka.sasl_mechanism, "OAUTHBEARER");
+    CHECKF(pipeline_check_config(c, err, sizeof err) == 0, "%s", err);   /* what run checks too */
+    CHECK_EQ_STR(c->kafka.sasl_mechanism, "OAUTHBEARER");   /* MSK IAM: no SASL password */
     CHECK(c->kafka.sasl_password == NULL);
     CHECK(c->valkey.password == NULL);
     CHECK(c->valkey.tls && !c->valkey.username && !c->valkey.tls_ca_file && !c->valkey.tls_server_name);
@@ -465,6 +466,7 @@ TEST(shipped_production_example_loads_with_env) {
     CHECK(strstr(dump, "neo-secret-2") == NULL);
     CHECK(strstr(dump, "flip-secret-3") == NULL);
     CHECK(strstr(dump, "sr-secret-4") == NULL);
+    CHECK(strstr(dump, "neo4j.password: \"<redacted>\"\n") != NULL);
     CHECK(strstr(dump, "neo4j.uri: \"neo4j+s://graph.example:7687\"\n") != NULL);
     CHECK(strstr(dump, "valkey.password: ~\n") != NULL);
     CHECK(strstr(dump, "consumers.receipt.batch_size: 500\n") != NULL);
