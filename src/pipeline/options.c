@@ -51,6 +51,18 @@ void pipeline_registry_options(const struct cgw_config *cfg, struct registry_opt
     o->allowed_ids_count = cfg->schema_registry.allowed_schema_ids_count;
 }
 
+void pipeline_valkey_options(const struct cgw_config *cfg, struct valkey_options *o) {
+    o->host = cfg->valkey.host;
+    o->port = cfg->valkey.port;
+    o->username = cfg->valkey.username;
+    o->password = cfg->valkey.password;
+    o->tls = cfg->valkey.tls;
+    o->tls_ca_file = cfg->valkey.tls_ca_file;
+    o->tls_cert_file = cfg->valkey.tls_cert_file;
+    o->tls_key_file = cfg->valkey.tls_key_file;
+    o->tls_server_name = cfg->valkey.tls_server_name;
+}
+
 void pipeline_idem_options(const struct cgw_config *cfg, const char *client_name,
                            struct idem_options *o) {
     idem_options_init(o);

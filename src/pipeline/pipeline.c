@@ -27,18 +27,6 @@ long long wall_ms(void) {
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void pipeline_valkey_options(const struct cgw_config *cfg, struct valkey_options *o) {
-    o->host = cfg->valkey.host;
-    o->port = cfg->valkey.port;
-    o->username = cfg->valkey.username;
-    o->password = cfg->valkey.password;
-    o->tls = cfg->valkey.tls;
-    o->tls_ca_file = cfg->valkey.tls_ca_file;
-    o->tls_cert_file = cfg->valkey.tls_cert_file;
-    o->tls_key_file = cfg->valkey.tls_key_file;
-    o->tls_server_name = cfg->valkey.tls_server_name;
-}
-
 bool pipeline_is_stopping(pipeline *p) { return atomic_load(&p->stopping); }
 
 bool pipeline_sleep(pipeline *p, long ms) {
