@@ -562,7 +562,7 @@ TEST(control_characters_are_refused_in_every_string) {
     CHECK_EQ_STR(load_err("flags: {source: http, http_url: \"http://fl\", http_token: \"abc\\r\\nX-Evil: 1\"}\n"),
                  "config: flags.http_token: must not contain control characters (found CR) (test.yaml:1)");
     CHECK_EQ_STR(load_err("enrichment: {fido: {base_url: \"http://f/\\nx\"}}\n"),
-                 "config: enrichment.fido.base_url: must not contain control characters (found LF) (test.yaml:1)");
+                 "config: enrichment.fido.base_url: the URL must not contain control characters (found LF), got \"http://f/\\x0ax\" (test.yaml:1)");
     CHECK_EQ_STR(load_err("schema_registry: {username: \"u\\tv\"}\n"),
                  "config: schema_registry.username: must not contain control characters (found TAB) (test.yaml:1)");
     CHECK_EQ_STR(load_err("kafka:\n  properties: {sasl.oauthbearer.config: \"a\\nb\"}\n"),
