@@ -15,9 +15,11 @@
  *
  * Ownership: a record_purchase owns all its strings; record_purchase_free() releases it.
  *
- * Guarantees of a RECORD_OK purchase: every string it holds is valid UTF-8 (proto3 demands
- * it, protobuf-c does not check, Bolt needs it: a record with invalid UTF-8 in a field the
- * purchase uses is an error), timestamps are within google.protobuf.Timestamp's range, and
+ * Guarantees of a RECORD_OK purchase: every string it holds is exactly what the wire says.
+ * A string field anywhere in the value (used or not) that holds U+0000 or invalid UTF-8
+ * makes the record an error naming the field (proto3 demands valid UTF-8, protobuf-c does
+ * not check and would cut a string at its NUL, merging distinct ids; Bolt needs UTF-8).
+ * Ids longer than Neo4j's index key limit allows (8157 bytes) are errors too. Timestamps are within google.protobuf.Timestamp's range, and
  * an order line whose quantity x unit price overflows int64 makes the record an error
  * rather than a saturated total. Values over 16 MiB, and values whose decoding would need
  * an unreasonable amount of memory, are errors too.
