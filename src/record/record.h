@@ -19,9 +19,9 @@
  * A string field anywhere in the value (used or not) that holds U+0000 or invalid UTF-8
  * makes the record an error naming the field (proto3 demands valid UTF-8, protobuf-c does
  * not check and would cut a string at its NUL, merging distinct ids; Bolt needs UTF-8).
- * Ids longer than Neo4j's index key limit allows (8157 bytes) are errors too. Timestamps are within google.protobuf.Timestamp's range, and
- * an order line whose quantity x unit price overflows int64 makes the record an error
- * rather than a saturated total. Values over 16 MiB, and values whose decoding would need
+ * Ids longer than Neo4j's index key limit allows (8156 bytes) are errors too. Timestamps
+ * are within google.protobuf.Timestamp's range, and an order line whose quantity x unit
+ * price overflows int64 makes the record an error rather than a saturated total. Values over 16 MiB, and values whose decoding would need
  * an unreasonable amount of memory, are errors too.
  */
 #ifndef CGW_RECORD_H

@@ -66,13 +66,15 @@ int record_check_wire_strings(const ProtobufCMessageDescriptor *d, const uint8_t
 const char *record_wire_string_fault(const uint8_t *s, size_t n);
 
 /* Longest id (receipt_id, order_id, factoid_id, user_id, retailer_id, fido), in bytes.
- * Every id becomes the key of a uniqueness constraint (contract §6), and Neo4j's range
- * indexes behind those constraints refuse a key above 8167 bytes, a single string key
- * taking 2 + its UTF-8 length (Neo4j Operations Manual, "Index key calculations";
- * Knowledge Base "Index limitations and workarounds"): 8165 bytes of string. purchase_id
- * prefixes "receipt:" (8 bytes) to receipt_id, so 8157 bytes is the bound that keeps every
- * key writable; a longer id would fail its whole batch in Neo4j instead. */
-#define RECORD_ID_MAX_BYTES 8157
+ * Every id becomes the key of a uniqueness constraint (contract §6), and Neo4j refuses a
+ * key its index cannot hold: the documented native key limit is 8167 bytes, a single
+ * string taking 2 + its UTF-8 length (Neo4j Operations Manual, "Index key calculations";
+ * Knowledge Base "Index limitations and workarounds"); the range-1.0 index of Neo4j 5.26
+ * behind the constraints takes one byte less: 8164 bytes of string, measured against the
+ * local stack (tests/py/test_e2e_poison.py keeps checking it). purchase_id prefixes
+ * "receipt:" (8 bytes) to receipt_id, so 8156 bytes keeps every key writable; a longer id
+ * would be refused by Neo4j at write time instead ("Property value is too large to index"). */
+#define RECORD_ID_MAX_BYTES 8156
 /* Fail out and return -1 when id is longer than RECORD_ID_MAX_BYTES; 0 otherwise. */
 int record_check_id_len(record_result *out, const char *what, const char *field,
                         const char *id);

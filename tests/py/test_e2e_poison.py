@@ -83,16 +83,16 @@ def test_nul_in_ids_is_an_error_and_nothing_merges(tmp_path, fakes, clean_graph,
 
 def test_id_length_limit_is_neo4js(tmp_path, fakes, clean_graph, proto_classes):
     """The longest id the worker accepts is one Neo4j's index accepts as a key (purchase_id
-    "receipt:" + 8157 bytes); one byte more is a decode error, not a refused batch."""
+    "receipt:" + 8156 bytes); one byte more is a decode error, not a refused batch."""
     R = proto_classes["receipt"]
     sc = Scenario(tmp_path, fakes.ports)
-    longest, too_long = "x" * 8157, "y" * 8158
-    produce(sc.receipt_topic, [(b"a", receipt(R, longest, "u1", fidos=("F" * 8157,))),
+    longest, too_long = "x" * 8156, "y" * 8157
+    produce(sc.receipt_topic, [(b"a", receipt(R, longest, "u1", fidos=("F" * 8156,))),
                                (b"b", receipt(R, too_long, "u1"))])
     sc.start()
     sc.wait_drained("receipt")
     assert sc.counter("cgw_records_persisted_total", consumer="receipt") == 1
     assert purchases(clean_graph) == ["receipt:" + longest]
-    assert any("id too long: receipt field receipt_id has 8158 bytes" in l
+    assert any("id too long: receipt field receipt_id has 8157 bytes" in l
                for l in sc.log_lines("[ERROR] Cannot decode record"))
     sc.stop()

@@ -575,7 +575,7 @@ TEST(nul_in_other_string_fields_is_an_error) {
 }
 
 TEST(id_length_limit) {
-    char *max = rt_long_id(8157), *over = rt_long_id(8158);
+    char *max = rt_long_id(8156), *over = rt_long_id(8157);
     for (size_t i = 0; i < sizeof FACTOID_IDS / sizeof *FACTOID_IDS; i++) {
         rt_factoid f;
         record_result res;
@@ -586,8 +586,8 @@ TEST(id_length_limit) {
         CHECKF(res.status == RECORD_OK, "%s: %s", FACTOID_IDS[i], res.error);
         record_purchase_free(res.purchase);
         set_factoid_id(&f, i, over);
-        snprintf(want, sizeof want, "id too long: factoid field %s has 8158 bytes (at most "
-                 "8157", FACTOID_IDS[i]);
+        snprintf(want, sizeof want, "id too long: factoid field %s has 8157 bytes (at most "
+                 "8156", FACTOID_IDS[i]);
         expect_error(&f, want);
     }
     free(max);
