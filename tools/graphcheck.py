@@ -39,7 +39,7 @@ def wipe(drv):
     """Delete the model's nodes in batches (a test needs an empty graph to count against)."""
     with drv.session(database="neo4j") as s:
         for label in LABELS:
-            while s.run("MATCH (n:%s) WITH n LIMIT 10000 DETACH DELETE n RETURN count(*) AS c"
+            while s.run("MATCH (n:%s) WITH n LIMIT 1000 DETACH DELETE n RETURN count(*) AS c"
                         % label).single()["c"]:
                 pass
 

@@ -45,9 +45,18 @@ void record_result_init(record_result *out) {
     out->fido_count = -1;
 }
 
+const char *record_error_kind_name(record_error_kind k) {
+    switch (k) {
+    case RECORD_ERR_INVALID_STRING: return "invalid_string";
+    case RECORD_ERR_ID_TOO_LONG: return "id_too_long";
+    default: return "undecodable";
+    }
+}
+
 void record_fail(record_result *out, const char *fmt, ...) {
     va_list ap;
     out->status = RECORD_ERROR;
+    out->error_kind = RECORD_ERR_UNDECODABLE;
     out->reason = RECORD_REASON_NONE;
     va_start(ap, fmt);
     vsnprintf(out->error, sizeof out->error, fmt, ap);
@@ -86,6 +95,7 @@ int record_check_id_len(record_result *out, const char *what, const char *field,
     if (n <= RECORD_ID_MAX_BYTES) return 0;
     record_fail(out, "id too long: %s field %s has %zu bytes (at most %d: Neo4j's index key "
                 "limit)", what, field, n, RECORD_ID_MAX_BYTES);
+    out->error_kind = RECORD_ERR_ID_TOO_LONG;
     return -1;
 }
 

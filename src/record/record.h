@@ -87,6 +87,16 @@ typedef struct record_purchase {
     int32_t fido_count;         /* orders: the producer's fido_count; receipts: -1 */
 } record_purchase;
 
+/* What kind of error a RECORD_ERROR is (the dead-letter reason). */
+typedef enum record_error_kind {
+    RECORD_ERR_UNDECODABLE = 0,    /* framing, protobuf, missing ids, out-of-range values */
+    RECORD_ERR_INVALID_STRING,     /* a string field holds U+0000 or invalid UTF-8 */
+    RECORD_ERR_ID_TOO_LONG         /* an id beyond RECORD_ID_MAX_BYTES */
+} record_error_kind;
+
+/* "undecodable", "invalid_string", "id_too_long". */
+const char *record_error_kind_name(record_error_kind k);
+
 /* The result of decoding one record. On RECORD_OK, purchase is set and owned by the caller.
  * On RECORD_SKIP, reason is set and detail may name e.g. the status (a copy, in detail).
  * On RECORD_ERROR, error holds a one-line message without record contents beyond ids. */
@@ -98,6 +108,7 @@ typedef struct record_result {
                                    source name for _SOURCE, order id for a factoid's
                                    _NO_FIDOS; printable ASCII, at most 64 bytes */
     char error[256];
+    record_error_kind error_kind;  /* with RECORD_ERROR */
     /* Factoids: the record's schema id (from the frame or the header), -1 if none. */
     int32_t schema_id;
     /* Orders: fido_count disagreed with the items that carry a fido. */

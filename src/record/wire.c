@@ -128,5 +128,6 @@ int record_check_wire_strings(const ProtobufCMessageDescriptor *d, const uint8_t
     wire_walk w = {.path = "", .fault = NULL};
     if (wire_message(&w, d, (wire_reader){buf, buf + len}, 0) == 0) return 0;
     record_fail(out, "invalid protobuf: %s field %s %s", what, w.path, w.fault);
+    out->error_kind = RECORD_ERR_INVALID_STRING;
     return -1;
 }
