@@ -106,20 +106,25 @@ def test_id_length_limit_is_neo4js(tmp_path, fakes, clean_graph, proto_classes):
 
 
 # ---- batches too big for Neo4j (issue 10 item 2) -------------------------------------------
+#
+# The issue's receipts had 25 000 lines; on this 2-core machine Neo4j takes about a minute to
+# write one of them (the CONTAINS MERGE on one Purchase grows with its lines), far beyond a
+# test's budget. Records of about 800 KB made of 20 lines with 40 KB descriptions carry as
+# many bytes with few lines: 100 of them in one transaction exceed the local stack's 64 MiB
+# per-transaction cap (scripts/stack: db.memory.transaction.max) within seconds.
 
-BIG_LINES = 25000
+BIG_N, BIG_LINES, BIG_DESC = 100, 20, 40000
 
 
-def big_receipts(R, n):
-    """n receipts of BIG_LINES lines each (about 700 KB apiece), each its own user."""
-    return [(b"big%d" % i, receipt(R, "big-%d" % i, "big-user-%d" % i, lines=BIG_LINES))
-            for i in range(n)]
-
-
-def contains_per_purchase(drv):
-    with drv.session() as s:
-        return s.run("MATCH (p:Purchase)-[c:CONTAINS]->() RETURN p.purchase_id AS id, count(c) AS n "
-                     "ORDER BY id").data()
+def big_receipts(R, n=BIG_N):
+    out = []
+    for i in range(n):
+        m = R.FromString(receipt(R, "big-%d" % i, "big-user-%d" % i, fidos=["F%d" % k for k in range(BIG_LINES)]))
+        m.total_cents = 1000 + i
+        for k, it in enumerate(m.items):
+            it.description = ("%d-%d " % (i, k)) * (BIG_DESC // 8)
+        out.append((b"big%d" % i, m.SerializeToString()))
+    return out
 
 
 def vm_hwm_kb(pid):
@@ -130,6 +135,39 @@ def vm_hwm_kb(pid):
     raise AssertionError("no VmHWM for pid %d" % pid)
 
 
+def test_batch_too_big_for_neo4j_is_split(tmp_path, fakes, clean_graph, proto_classes):
+    """Neo4j's memory error is a TransientError; retried as is, the batch never passed and
+    blocked its partition. Now it is written in halves until every record persists."""
+    sc = Scenario(tmp_path, fakes.ports)
+    with_consumer_keys(sc, "receipt", {"batch_max_bytes": 268435456, "linger_ms": 3000})
+    produce(sc.receipt_topic, big_receipts(proto_classes["receipt"]))
+    sc.start()
+    sc.wait_drained("receipt", timeout=300)
+    assert sc.counter("cgw_records_persisted_total", consumer="receipt") == BIG_N
+    assert sc.counter("cgw_records_errors_total", consumer="receipt") == 0
+    assert sc.counter("cgw_graph_batch_splits_total", consumer="receipt") >= 1
+    halves = sc.log_lines("writing it in halves")
+    assert any("MemoryPoolOutOfMemoryError" in l or "TransactionMemoryLimit" in l for l in halves), halves
+    sc.stop()
+    assert len(purchases(clean_graph)) == BIG_N
+
+
+def test_byte_cap_keeps_the_worker_small(tmp_path, fakes, clean_graph, proto_classes):
+    """With the default batch_max_bytes such records persist without a split, and the
+    worker's peak RSS (VmHWM, the release build: sanitizers multiply memory) stays < 64 MB."""
+    sc = Scenario(tmp_path, fakes.ports)
+    with_consumer_keys(sc, "receipt", {"linger_ms": 3000})
+    produce(sc.receipt_topic, big_receipts(proto_classes["receipt"], 40))
+    sc.start(build="build/release")
+    sc.wait_drained("receipt", timeout=300)
+    hwm = vm_hwm_kb(sc.proc.pid)
+    assert sc.counter("cgw_records_persisted_total", consumer="receipt") == 40
+    assert sc.counter("cgw_graph_batch_splits_total", consumer="receipt") == 0
+    assert hwm < 64 * 1024, "peak RSS %d kB" % hwm
+    sc.stop()
+    assert len(purchases(clean_graph)) == 40
+
+
 def with_consumer_keys(sc, consumer, keys):
     """Add keys to a consumer's line of the scenario's config."""
     with open(sc.config_path) as f:
@@ -137,7 +175,14 @@ def with_consumer_keys(sc, consumer, keys):
     prefix = "  %s: {" % consumer
     start = text.index(prefix)
     end = text.index("}", start)
-    text = text[:end] + "".join(", %s: %s" % kv for kv in keys.items()) + text[end:]
+    line = text[start:end]
+    for k, v in keys.items():
+        if (" %s: " % k) in line:           # replace the scenario's own value
+            head, _, rest = line.partition(" %s: " % k)
+            line = head + " %s: %s" % (k, v) + (rest[rest.index(","):] if "," in rest else "")
+        else:
+            line += ", %s: %s" % (k, v)
+    text = text[:start] + line + text[end:]
     with open(sc.config_path, "w") as f:
         f.write(text)
 
@@ -269,6 +314,10 @@ def test_dead_letters_with_headers_then_replayed(tmp_path, fakes, clean_graph, p
     assert sorted(purchases(clean_graph)) == ["order:o-ok", "receipt:ok-1", "receipt:same-total"]
 
 
+def state(sc, consumer):
+    return next((c["state"] for c in sc.status()["consumers"] if c["name"] == consumer), None)
+
+
 def test_unwritable_dead_letter_topic_makes_the_partition_wait(tmp_path, fakes, clean_graph, proto_classes):
     R = proto_classes["receipt"]
     sc = Scenario(tmp_path, fakes.ports)
@@ -278,7 +327,7 @@ def test_unwritable_dead_letter_topic_makes_the_partition_wait(tmp_path, fakes, 
                                (b"ok-2", receipt(R, "ok-2", "u2", retailer="R2"))])
     sc.start()
     sc.wait_for("waiting for the dead-letter topic",
-                lambda: sc.consumer_status("receipt")["state"] == "waiting_for_dead_letter_topic")
+                lambda: state(sc, "receipt") == "waiting_for_dead_letter_topic")
     assert sc.lag("receipt") == 3, "nothing of the batch is committed while its dead letter waits"
     create_topics([dlq], partitions=1)
     sc.wait_drained("receipt", timeout=120)
