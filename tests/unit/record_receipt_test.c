@@ -287,6 +287,7 @@ TEST(nul_in_every_id_field_is_an_error) {
         free(buf);
         snprintf(want, sizeof want, "receipt field %s holds U+0000", RECEIPT_IDS[i]);
         CHECK_EQ_INT(res.status, RECORD_ERROR);
+        CHECK_EQ_STR(record_error_kind_name(res.error_kind), "invalid_string");
         CHECK(res.purchase == NULL);
         CHECKF(strstr(res.error, want) != NULL, "error \"%s\" lacks \"%s\"", res.error, want);
     }
@@ -339,6 +340,8 @@ TEST(id_length_limit) {
         snprintf(want, sizeof want, "id too long: receipt field %s has 8157 bytes (at most "
                  "8156", RECEIPT_IDS[i]);
         expect_error(&r, want);
+        decode(&r, &res);
+        CHECK_EQ_STR(record_error_kind_name(res.error_kind), "id_too_long");
     }
     free(max);
     free(over);
