@@ -13,32 +13,17 @@ import os
 import subprocess
 import time
 
-import pytest
-
 from cgw_worker import BOOTSTRAP, ROOT, Scenario, binary, create_topics
-import graphcheck
+from test_e2e_receipts import clean_graph, neo4j  # noqa: F401 (fixtures)
 
 
-@pytest.fixture(scope="module")
-def neo4j():
-    drv = graphcheck.driver()
-    yield drv
-    drv.close()
-
-
-@pytest.fixture
-def clean_graph(neo4j):
-    graphcheck.wipe(neo4j)
-    return neo4j
-
-
-def receipt(cls, rid, user, fidos=("F1",), retailer="R1", lines=None):
+def receipt(cls, rid, user, fidos=("F1",), retailer="R1"):
     """A FINISHED paper receipt (protobuf bytes) with one line per fido."""
     m = cls()
     m.receipt_id, m.user_id, m.status, m.total_cents, m.currency = rid, user, 2, 100, "USD"
     m.retailer.retailer_id = retailer
     m.purchased_at.seconds = 1700000000
-    for i, f in enumerate(fidos if lines is None else ["F%d" % (k % 500) for k in range(lines)]):
+    for i, f in enumerate(fidos):
         it = m.items.add()
         it.line_number, it.fido, it.quantity, it.unit_price_cents = i + 1, f, 1.0, 100
         it.total_price_cents, it.description = 100, "LINE %d" % (i + 1)
@@ -163,6 +148,7 @@ def test_byte_cap_keeps_the_worker_small(tmp_path, fakes, clean_graph, proto_cla
     hwm = vm_hwm_kb(sc.proc.pid)
     assert sc.counter("cgw_records_persisted_total", consumer="receipt") == 40
     assert sc.counter("cgw_graph_batch_splits_total", consumer="receipt") == 0
+    print("byte cap: peak RSS %d kB" % hwm)
     assert hwm < 64 * 1024, "peak RSS %d kB" % hwm
     sc.stop()
     assert len(purchases(clean_graph)) == 40
