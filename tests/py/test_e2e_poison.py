@@ -14,7 +14,6 @@ import subprocess
 import time
 
 from cgw_worker import BOOTSTRAP, ROOT, Scenario, binary, create_topics
-from test_e2e_receipts import clean_graph, neo4j  # noqa: F401 (fixtures)
 
 
 def receipt(cls, rid, user, fidos=("F1",), retailer="R1"):
