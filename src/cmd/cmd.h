@@ -4,5 +4,7 @@
 #define CGW_CMD_H
 
 int cmd_status(int argc, char **argv);
+/* `cgw dlq show|replay`: the dead-letter topics (dlq_cmd.c). */
+int cmd_dlq(int argc, char **argv);
 
 #endif

@@ -30,6 +30,10 @@ static const char usage[] =
     "                     committed offsets, end offsets and lag; reset by time, to earliest or\n"
     "                     latest (cgw offsets --help)\n"
     "  group delete ...   delete a consumer group (cgw group --help)\n"
+    "  dlq show -c FILE [--consumer C]\n"
+    "                     list the dead letters of each consumer with their reasons\n"
+    "  dlq replay -c FILE --to-source [--consumer C] [--reason R] [--execute]\n"
+    "                     put dead letters back on their source topic (dry run by default)\n"
     "  --version          print the version and the versions of the libraries linked in\n"
     "  --help             this text\n";
 
@@ -122,6 +126,7 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "run")) return cmd_run(argc, argv);
     if (!strcmp(argv[1], "check-config")) return cmd_check_config(argc, argv);
     if (!strcmp(argv[1], "status")) return cmd_status(argc, argv);
+    if (!strcmp(argv[1], "dlq")) return cmd_dlq(argc, argv);
     if (!strcmp(argv[1], "offsets") || !strcmp(argv[1], "group"))
         return admin_main(argc - 1, argv + 1);
     if (!strcmp(argv[1], "config-reference") || !strcmp(argv[1], "--config-reference")) {

@@ -60,6 +60,20 @@ static long long num(json_t *o, const char *k) {
     return (long long)json_integer_value(json_object_get(o, k));
 }
 
+static void print_dead_letters(json_t *d) {
+    const char *topic = json_string_value(json_object_get(d, "topic"));
+    const char *reason;
+    json_t *n;
+    if (!topic) {
+        printf("  dead-letter topic: none\n");
+        return;
+    }
+    printf("  dead-letter topic %s: %lld records", topic, num(d, "total"));
+    json_object_foreach(json_object_get(d, "by_reason"), reason, n)
+        if (json_integer_value(n)) printf(", %s %lld", reason, (long long)json_integer_value(n));
+    printf("\n");
+}
+
 static void print_consumer(json_t *c) {
     printf("\n%s consumer: %s (killswitch %s)\n  topic %s, group %s\n", str(c, "name"),
            str(c, "state"), json_is_true(json_object_get(c, "killswitch")) ? "ON" : "off",
@@ -67,6 +81,7 @@ static void print_consumer(json_t *c) {
     printf("  consumed %lld, persisted %lld, errors %lld, writes in the last 10 minutes %lld, "
            "lag %lld\n", num(c, "consumed"), num(c, "persisted"), num(c, "errors"),
            num(c, "writes_last_10m"), num(c, "lag"));
+    print_dead_letters(json_object_get(c, "dead_letters"));
     printf("  %-16s %10s %8s\n", "filter", "count", "share");
     size_t i;
     json_t *f;

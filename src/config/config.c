@@ -99,7 +99,13 @@ static const char *const choices_flags[] = { "file", "http", "valkey", NULL };
     KINT("consumers." #name ".batch_size", consumers.name.batch_size, "500", 1, 10000,            \
          "Records written to Neo4j in one transaction, at most."),                                \
     KMS("consumers." #name ".linger_ms", consumers.name.linger_ms, "200", 0, 60000,               \
-        "How long a partial batch waits for more records before it is written.")
+        "How long a partial batch waits for more records before it is written."),                 \
+    KINT("consumers." #name ".batch_max_bytes", consumers.name.batch_max_bytes, "1048576", 1024,  \
+         268435456, "Bytes of record values (and keys) in one batch, at most; a larger record "   \
+         "is a batch alone. Bounds the worker's memory whatever the record sizes."),              \
+    KSTR("consumers." #name ".dlq_topic", consumers.name.dlq_topic, NULL, 0,                      \
+         "Dead-letter topic: records that can never succeed are produced there (original key "   \
+         "and value, headers with the reason) before their offsets are committed. Unset: off.")
 
 #define SERVICE_KEYS(name, label)                                                                 \
     KFMT("enrichment." #name ".base_url", enrichment.name.base_url, NULL, REQUIRED | USERINFO,     \

@@ -57,6 +57,8 @@ struct config_consumer {
     enum config_offset_reset auto_offset_reset;
     int batch_size;
     int linger_ms;
+    int batch_max_bytes;
+    char *dlq_topic;            /* NULL: no dead-letter topic */
 };
 
 struct config_service {

@@ -340,12 +340,45 @@ typedef struct statement {
 typedef struct write_ctx {
     statement st[4];
     graph_stats *stats;
+    size_t npurchases;
 } write_ctx;
 
 static void add_counters(graph_stats *s, const bolt_counters *c) {
     s->nodes_created += c->nodes_created;
     s->relationships_created += c->relationships_created;
     s->properties_set += c->properties_set;
+}
+
+static int is_memory_error(const bolt_error *e) {
+    static const char *const codes[] = {
+        "Neo.TransientError.General.MemoryPoolOutOfMemoryError",
+        "Neo.TransientError.General.TransactionMemoryLimit",
+        "Neo.TransientError.General.OutOfMemoryError",
+    };
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++)
+        if (!strcmp(e->neo4j_code, codes[i])) return 1;
+    return 0;
+}
+
+/* ClientErrors about the server, the credentials or the worker's own query text: every
+ * record would fail the same way, so they are outages, not the records' fault. */
+static int is_environment_error(const char *code) {
+    static const char *const prefixes[] = {
+        "Neo.ClientError.Database.", "Neo.ClientError.Security.", "Neo.ClientError.Cluster.",
+        "Neo.ClientError.Statement.SyntaxError", "Neo.ClientError.Procedure.",
+        "Neo.ClientError.Transaction.", "Neo.ClientError.General.",
+    };
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+        if (!strncmp(code, prefixes[i], strlen(prefixes[i]))) return 1;
+    return 0;
+}
+
+int graph_error_is_batch_caused(const bolt_error *e) {
+    if (e->code == BOLT_ENOMEM || e->code == BOLT_ELIMIT) return 1;   /* encoding it */
+    if (e->code != BOLT_ESERVER) return 0;
+    if (is_memory_error(e)) return 1;
+    if (e->retryable) return 0;
+    return !is_environment_error(e->neo4j_code);
 }
 
 /* The transaction function: may run several times, so it starts from zero each time. */
@@ -357,6 +390,9 @@ static int write_work(bolt_conn *c, void *ud, bolt_error *err) {
         bolt_summary sum;
         int rc = bolt_query_enc(c, w->st[i].query, w->st[i].params, NULL, NULL, NULL, &sum,
                                 err);
+        /* Retrying a batch too big for the transaction memory meets the same limit: the
+         * caller splits it instead. One purchase alone is retried (the pool is shared). */
+        if (rc != BOLT_OK && w->npurchases > 1 && is_memory_error(err)) err->retryable = 0;
         if (rc != BOLT_OK) return rc;
         add_counters(&fresh, &sum.counters);
     }
@@ -394,14 +430,14 @@ static int encode_all(write_ctx *w, const graph_batch *b) {
 int graph_write(bolt_driver *d, const char *db, const graph_batch *b, graph_stats *stats,
                 bolt_error *err) {
     graph_stats local = {0};
-    write_ctx w = {.stats = stats ? stats : &local};
+    write_ctx w = {.stats = stats ? stats : &local, .npurchases = b->npurchases};
     *w.stats = (graph_stats){0};
     if (!b->npurchases) return BOLT_OK;
     if (encode_all(&w, b) != 0) {
         free_statements(&w);
         if (err) {
             bolt_error_clear(err);
-            err->code = BOLT_ENOMEM;
+            err->code = BOLT_ENOMEM;       /* or a PackStream limit: too big either way */
             snprintf(err->message, sizeof err->message, "graph: out of memory encoding a batch");
         }
         return BOLT_ENOMEM;

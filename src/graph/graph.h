@@ -58,9 +58,23 @@ typedef struct graph_stats {
 int graph_ensure_schema(bolt_driver *d, const char *db, bolt_error *err);
 
 /* Write a batch in one transaction, retried by the driver on transient failures within its
- * max_retry_time_ms. On failure nothing of the batch is committed. */
+ * max_retry_time_ms. On failure nothing of the batch is committed. A batch of several
+ * purchases that exceeds Neo4j's transaction memory is not retried as is (the caller
+ * splits it, graph_error_is_batch_caused()); a single purchase is, since the memory pool
+ * is shared with other transactions. */
 int graph_write(bolt_driver *d, const char *db, const graph_batch *b, graph_stats *stats,
                 bolt_error *err);
+
+/* Whether a failed graph_write was caused by the batch itself (its size or its content),
+ * so that the same records in smaller batches may succeed and a record that fails alone
+ * never will: Neo4j's transaction memory limits (MemoryPoolOutOfMemoryError,
+ * TransactionMemoryLimit, OutOfMemoryError: TransientErrors by name, yet retrying the same
+ * batch meets the same limit), a statement the client cannot encode, and the server's
+ * refusals of the data (constraint, type, argument errors: non-transient ClientErrors and
+ * DatabaseErrors). Not: lost connections, timeouts, transient server states, and the
+ * ClientErrors that are about the server or the worker rather than the records (database
+ * missing, security, cluster, syntax). Those are outages: wait and retry the batch. */
+int graph_error_is_batch_caused(const bolt_error *err);
 
 /* Nodes and relationships one purchase touches (for its "[SUCCESS] Persisted graph data"
  * line): User, Purchase, its products, retailer and their categories; MADE, AT, CONTAINS,

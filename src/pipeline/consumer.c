@@ -20,9 +20,11 @@
  * threads keep the group membership alive until max.poll.interval.ms, after which the group
  * moves the partitions elsewhere and the uncommitted batch is simply read again there.
  *
- * A batch that Neo4j refuses for a reason that retrying cannot fix (a non-transient
- * server error) is split: records are written one by one, and only those that fail alone
- * become [ERROR]s, so one poisonous record never blocks its partition.
+ * A batch that fails because of itself (too big for Neo4j's transaction memory, or data
+ * Neo4j refuses: graph_error_is_batch_caused) is written in halves, recursively, down to
+ * single records; only records that fail alone become [ERROR]s, so neither one poisonous
+ * record nor one huge batch blocks its partition. Batches are also cut by bytes
+ * (batch_max_bytes), so the worker's memory stays bounded whatever the record sizes.
  */
 #include "pipeline/pipeline_internal.h"
 
@@ -34,6 +36,7 @@
 
 #include "graph/graph.h"
 #include "idem/idem.h"
+#include "kafka/dlq.h"
 #include "kafka/kafka.h"
 #include "registry/registry.h"
 
@@ -53,6 +56,8 @@ struct consumer {
     consumer_metrics m;
     struct log_latch idem_outage, enrich_outage, neo4j_outage, registry_outage;
     struct registry *registry;     /* factoids only */
+    kafka_dlq *dlq;                /* NULL when the consumer has no dlq_topic */
+    struct log_latch dlq_outage;
     consumer_status st;            /* read by the status page from another thread */
 };
 
@@ -61,7 +66,11 @@ typedef struct entry {
     rd_kafka_message_t *msg;
     record_result res;
     bool persisted;
+    const char *dlq_reason;        /* set with every RECORD_ERROR: one of consumer_dlq_reasons */
 } entry;
+
+const char *const consumer_dlq_reasons[CONSUMER_DLQ_REASONS] = {
+    "undecodable", "invalid_string", "id_too_long", "schema_refused", "neo4j_refused"};
 
 static void set_state(consumer *c, consumer_state s) { status_set_state(&c->st, s, wall_ms()); }
 
@@ -114,6 +123,10 @@ static void register_metrics(consumer *c) {
     m->graph_failures = metrics_register_counter(r, "cgw_graph_write_failures_total",
                                                  "Batches whose write failed and was retried later",
                                                  "consumer", n, NULL);
+    m->graph_splits = metrics_register_counter(
+        r, "cgw_graph_batch_splits_total",
+        "Batches written in halves because Neo4j refused them for their size or content",
+        "consumer", n, NULL);
     m->idem_unavailable = metrics_register_counter(
         r, "cgw_idempotency_unavailable_total",
         "Batches processed without the idempotency cache (Valkey unreachable)", "consumer", n,
@@ -124,6 +137,12 @@ static void register_metrics(consumer *c) {
     m->fido_count_mismatch = metrics_register_counter(
         r, "cgw_fido_count_mismatch_total", "Orders whose fido_count disagrees with the items",
         "consumer", n, NULL);
+    for (int i = 0; i < CONSUMER_DLQ_REASONS; i++)
+        m->dead_lettered[i] = metrics_register_counter(
+            r, "cgw_records_dead_lettered_total",
+            "Records written to the dead-letter topic, by reason", "consumer", n, "reason",
+            consumer_dlq_reasons[i], NULL);
+    m->dlq_topic = c->cc->dlq_topic;
     static const double sizes[] = {1, 10, 50, 100, 250, 500, 1000, 2500, 5000};
     static const double secs[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
     m->batch_size = metrics_register_histogram(r, "cgw_batch_records", "Records per batch",
@@ -224,10 +243,13 @@ static void leave_group(consumer *c) {
 
 /* ------------------------------------------------------------------ collecting a batch */
 
+/* At most batch_size records, and no more once they hold batch_max_bytes of values (the
+ * first record is always taken, whatever its size). */
 static size_t collect(consumer *c, entry *batch) {
-    size_t n = 0;
+    size_t n = 0, bytes = 0;
     long long deadline = 0;
-    while (n < (size_t)c->cc->batch_size && !pipeline_is_stopping(c->p)) {
+    while (n < (size_t)c->cc->batch_size && bytes < (size_t)c->cc->batch_max_bytes &&
+           !pipeline_is_stopping(c->p)) {
         int timeout = 500;
         if (n) {
             long long left = deadline - now_ms();
@@ -247,6 +269,7 @@ static size_t collect(consumer *c, entry *batch) {
             continue;
         }
         batch[n++] = (entry){.msg = m};
+        bytes += m->len + m->key_len;
         if (n == 1) deadline = now_ms() + c->cc->linger_ms;
     }
     return n;
@@ -315,6 +338,7 @@ static int check_schema(consumer *c, entry *e) {
             e->res.fido_count_mismatch = 0;
             snprintf(e->res.error, sizeof e->res.error, "schema id %d refused: %.200s",
                      (int)e->res.schema_id, why);
+            e->dlq_reason = "schema_refused";
             return 0;
         }
         set_state(c, CONSUMER_STATE_WAITING_REGISTRY);
@@ -339,6 +363,7 @@ static int decode(consumer *c, entry *e) {
             LOG_INT("partition", m->partition), LOG_INT("offset", m->offset));
     if (e->res.fido_count_mismatch) metrics_inc_counter(c->m.fido_count_mismatch);
     if (e->res.status == RECORD_ERROR) {
+        if (!e->dlq_reason) e->dlq_reason = record_error_kind_name(e->res.error_kind);
         metrics_inc_counter(c->m.errors_decode);
         LOG(LOG_ERROR, "[ERROR] Cannot decode record", LOG_STR("consumer", c->name),
             LOG_STR("topic", c->cc->topic), LOG_INT("partition", m->partition),
@@ -512,11 +537,6 @@ static int write_purchases(consumer *c, const metadata *md, const record_purchas
     return rc;
 }
 
-/* A refusal that retrying cannot fix: the server rejected the data, not the moment. */
-static bool is_poison(const bolt_error *be) {
-    return be->code == BOLT_ESERVER && !be->retryable;
-}
-
 static void mark_graph_error(consumer *c, entry *e, const bolt_error *be) {
     e->res.status = RECORD_ERROR;
     metrics_inc_counter(c->m.errors_graph);
@@ -524,44 +544,62 @@ static void mark_graph_error(consumer *c, entry *e, const bolt_error *be) {
         LOG_STR("id", e->res.purchase->id), LOG_INT("partition", e->msg->partition),
         LOG_INT("offset", e->msg->offset), LOG_STR("neo4j_code", be->neo4j_code),
         LOG_STR("error", be->message));
+    e->dlq_reason = "neo4j_refused";
+    snprintf(e->res.error, sizeof e->res.error, "Neo4j refused the record: %.60s: %.160s",
+             be->neo4j_code[0] ? be->neo4j_code : bolt_code_name(be->code), be->message);
     record_purchase_free(e->res.purchase);
     e->res.purchase = NULL;
 }
 
-/* Record by record, after the batch as a whole was refused. */
-static int write_one_by_one(consumer *c, const metadata *md, entry **todo, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        const record_purchase *one = todo[i]->res.purchase;
-        bolt_error be;
-        int rc = write_purchases(c, md, &one, 1, &be);
-        if (rc == BOLT_OK) todo[i]->persisted = true;
-        else if (is_poison(&be)) mark_graph_error(c, todo[i], &be);
-        else return -1; /* an outage after all: the caller waits and retries */
+/* Writes todo[0..n) in one transaction; when the batch itself is the cause of a failure
+ * (too big for the transaction memory, or data Neo4j refuses), writes each half on its
+ * own, down to single records: only a record that fails alone becomes an error. BOLT_OK
+ * when every record is persisted or an error; anything else is an outage (some records
+ * may be persisted already: the caller retries the rest). */
+static int write_split(consumer *c, const metadata *md, entry **todo,
+                       const record_purchase **ps, size_t n, bolt_error *be) {
+    int rc = write_purchases(c, md, ps, n, be);
+    if (rc == BOLT_OK) {
+        for (size_t i = 0; i < n; i++) todo[i]->persisted = true;
+        return BOLT_OK;
     }
-    return 0;
+    if (!graph_error_is_batch_caused(be)) return rc;
+    if (n == 1) {
+        mark_graph_error(c, todo[0], be);
+        return BOLT_OK;
+    }
+    size_t half = n / 2;
+    metrics_inc_counter(c->m.graph_splits);
+    LOG(LOG_WARN, "Neo4j refused a batch for its size or content; writing it in halves",
+        LOG_STR("consumer", c->name), LOG_UINT("records", n),
+        LOG_STR("neo4j_code", be->neo4j_code[0] ? be->neo4j_code : bolt_code_name(be->code)));
+    rc = write_split(c, md, todo, ps, half, be);
+    if (rc == BOLT_OK) rc = write_split(c, md, todo + half, ps + half, n - half, be);
+    return rc;
+}
+
+/* The records of the batch still to write; returns how many. */
+static size_t pending(entry *batch, size_t n, entry **todo, const record_purchase **ps) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (batch[i].res.status == RECORD_OK && !batch[i].persisted) {
+            todo[k] = &batch[i];
+            ps[k++] = batch[i].res.purchase;
+        }
+    return k;
 }
 
 /* Writes the batch's purchases; waits out Neo4j outages. -1 only when stopping. */
 static int persist(consumer *c, entry *batch, size_t n, const metadata *md) {
     entry **todo = malloc((n ? n : 1) * sizeof *todo);
     const record_purchase **ps = malloc((n ? n : 1) * sizeof *ps);
-    size_t k = 0;
     int result = -1;
     if (!todo || !ps) goto out;
-    for (size_t i = 0; i < n; i++)
-        if (batch[i].res.status == RECORD_OK && !batch[i].persisted) {
-            todo[k] = &batch[i];
-            ps[k++] = batch[i].res.purchase;
-        }
     long backoff = BACKOFF_MIN_MS;
-    while (k) {
+    size_t k;
+    while ((k = pending(batch, n, todo, ps)) > 0) {
         bolt_error be;
-        int rc = write_purchases(c, md, ps, k, &be);
-        if (rc == BOLT_OK) {
-            for (size_t i = 0; i < k; i++) todo[i]->persisted = true;
-        } else if (is_poison(&be)) {
-            rc = write_one_by_one(c, md, todo, k);
-        }
+        int rc = write_split(c, md, todo, ps, k, &be);
         log_report_outage(&c->neo4j_outage, rc != BOLT_OK, LOG_ERROR,
                           "[ERROR] Neo4j write failed; batch waits and retries",
                           "Neo4j writes succeed again", rc == BOLT_OK ? "" : be.message);
@@ -576,6 +614,51 @@ out:
     free(todo);
     free(ps);
     return result;
+}
+
+/* ------------------------------------------------------------------ dead letters */
+
+static int dlq_reason_index(const char *reason) {
+    for (int i = 0; i < CONSUMER_DLQ_REASONS; i++)
+        if (!strcmp(reason, consumer_dlq_reasons[i])) return i;
+    return 0;
+}
+
+/* The batch's errors, each produced to the dead-letter topic, before any offset of the
+ * batch is stored. While the topic cannot be written the batch waits (nothing is lost);
+ * -1 only when the worker stops meanwhile (the batch is then read again). */
+static int dead_letter(consumer *c, entry *batch, size_t n) {
+    kafka_dlq_letter *l = c->dlq ? calloc(n ? n : 1, sizeof *l) : NULL;
+    size_t k = 0;
+    long backoff = BACKOFF_MIN_MS;
+    int rc = -1;
+    if (!c->dlq) return 0;
+    if (!l) return -1;
+    for (size_t i = 0; i < n; i++)
+        if (batch[i].res.status == RECORD_ERROR)
+            l[k++] = (kafka_dlq_letter){batch[i].msg, batch[i].dlq_reason, batch[i].res.error,
+                                        c->name, CGW_VERSION};
+    while (k) {
+        char err[512] = "";
+        int st = kafka_dlq_send(c->dlq, c->cc->dlq_topic, l, k, err, sizeof err);
+        log_report_outage(&c->dlq_outage, st != 0, LOG_ERROR,
+                          "[ERROR] Dead-letter topic cannot be written; partition waits",
+                          "Dead-letter topic written again", err);
+        if (st == 0) break;
+        set_state(c, CONSUMER_STATE_WAITING_DLQ);
+        if (pipeline_sleep(c->p, backoff)) goto out;
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+    for (size_t i = 0; i < k; i++) {
+        metrics_inc_counter(c->m.dead_lettered[dlq_reason_index(l[i].reason)]);
+        LOG(LOG_WARN, "Record dead-lettered", LOG_STR("consumer", c->name),
+            LOG_STR("dlq_topic", c->cc->dlq_topic), LOG_STR("reason", l[i].reason),
+            LOG_INT("partition", l[i].msg->partition), LOG_INT("offset", l[i].msg->offset));
+    }
+    rc = 0;
+out:
+    free(l);
+    return rc;
 }
 
 /* ------------------------------------------------------------------ after the commit */
@@ -694,6 +777,7 @@ static int process_batch(consumer *c, entry *batch, size_t n) {
     metadata md = {0};
     int rc = enrich_batch(c, batch, n, &md);
     if (rc == 0) rc = persist(c, batch, n, &md);
+    if (rc == 0) rc = dead_letter(c, batch, n);
     if (rc == 0) {
         mark_done(c, batch, n);
         log_success(c, batch, n, &md);
@@ -811,6 +895,15 @@ static int open_registry(consumer *c, char *err, size_t errlen) {
     return 0;
 }
 
+static int open_dlq(consumer *c, char *err, size_t errlen) {
+    kafka_dlq_options o;
+    kafka_dlq_options_init(&o);
+    o.cfg = c->p->cfg;
+    o.client_suffix = c->kind == CONSUMER_RECEIPT ? "receipt-dlq" : "factoid-dlq";
+    c->dlq = kafka_dlq_new(&o, err, errlen);
+    return c->dlq ? 0 : -1;
+}
+
 consumer *consumer_new(pipeline *p, consumer_kind kind, char *err, size_t errlen) {
     consumer *c = calloc(1, sizeof *c);
     if (!c) { snprintf(err, errlen, "out of memory"); return NULL; }
@@ -829,7 +922,8 @@ consumer *consumer_new(pipeline *p, consumer_kind kind, char *err, size_t errlen
         consumer_free(c);
         return NULL;
     }
-    if (!c->idem || !(c->rk = new_kafka(c, err, errlen))) {
+    if (!c->idem || !(c->rk = new_kafka(c, err, errlen)) ||
+        (c->cc->dlq_topic && open_dlq(c, err, errlen) != 0)) {
         consumer_free(c);
         return NULL;
     }
@@ -858,6 +952,7 @@ void consumer_free(consumer *c) {
     if (c->rk) rd_kafka_destroy(c->rk);
     if (c->idem) idem_free(c->idem);
     if (c->registry) registry_free(c->registry);
+    kafka_dlq_free(c->dlq);
     flags_release_reader(&c->flags_reader);
     status_destroy(&c->st);
     free(c);

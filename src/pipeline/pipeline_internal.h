@@ -25,11 +25,16 @@ typedef enum consumer_state {
     CONSUMER_STATE_WAITING_ENRICHMENT, /* a batch waits out an enrichment outage */
     CONSUMER_STATE_WAITING_NEO4J,      /* a batch waits out a Neo4j outage */
     CONSUMER_STATE_WAITING_REGISTRY,   /* a factoid of an unknown schema id waits for the registry */
+    CONSUMER_STATE_WAITING_DLQ,        /* a batch waits until its dead letters are written */
     CONSUMER_STATE_STOPPED,
     CONSUMER_STATE_COUNT
 } consumer_state;
 
 const char *consumer_state_name(consumer_state s);
+
+/* Why a record went to the dead-letter topic, in the order of the pipeline's steps. */
+#define CONSUMER_DLQ_REASONS 5
+extern const char *const consumer_dlq_reasons[CONSUMER_DLQ_REASONS];
 
 /* Metrics of one consumer; registered once, updated lock-free from its thread. */
 typedef struct consumer_metrics {
@@ -39,9 +44,11 @@ typedef struct consumer_metrics {
     struct metrics_counter *errors_decode, *errors_enrich, *errors_graph;
     struct metrics_counter *persisted;
     struct metrics_counter *nodes_created, *relationships_created;
-    struct metrics_counter *graph_retries, *graph_failures;
+    struct metrics_counter *graph_retries, *graph_failures, *graph_splits;
     struct metrics_counter *idem_unavailable, *enrich_unavailable;
     struct metrics_counter *fido_count_mismatch;
+    struct metrics_counter *dead_lettered[CONSUMER_DLQ_REASONS]; /* consumer_dlq_reasons */
+    const char *dlq_topic;             /* NULL: no dead-letter topic */
     struct metrics_histogram *batch_size, *write_seconds;
     struct metrics_gauge *lag;
     struct metrics_gauge *killswitch;                        /* 1 while the killswitch flag is ON */

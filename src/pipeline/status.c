@@ -30,6 +30,7 @@ const char *consumer_state_name(consumer_state s) {
     case CONSUMER_STATE_WAITING_ENRICHMENT: return "waiting_for_enrichment";
     case CONSUMER_STATE_WAITING_NEO4J: return "waiting_for_neo4j";
     case CONSUMER_STATE_WAITING_REGISTRY: return "waiting_for_schema_registry";
+    case CONSUMER_STATE_WAITING_DLQ: return "waiting_for_dead_letter_topic";
     case CONSUMER_STATE_STOPPED: return "stopped";
     case CONSUMER_STATE_COUNT: break;
     }
@@ -142,6 +143,20 @@ static json_t *partitions(consumer_status *st, int64_t *total) {
     return a;
 }
 
+/* Records written to the dead-letter topic, by reason; null topic when there is none. */
+static json_t *dead_letters(const consumer_metrics *m) {
+    json_t *by = json_object();
+    json_int_t total = 0;
+    for (int i = 0; i < CONSUMER_DLQ_REASONS; i++) {
+        json_int_t n = (json_int_t)metrics_read_counter(m->dead_lettered[i]);
+        total += n;
+        json_object_set_new(by, consumer_dlq_reasons[i], json_integer(n));
+    }
+    return json_pack("{s:o, s:I, s:o}", "topic",
+                     m->dlq_topic ? json_string(m->dlq_topic) : json_null(), "total", total,
+                     "by_reason", by);
+}
+
 static json_t *per_minute(consumer_status *st, long long now) {
     uint64_t per[STATUS_HISTORY_MINUTES];
     status_writes_per_minute(st, now, per);
@@ -189,6 +204,7 @@ static json_t *consumer_json(pipeline *p, consumer *c, long long now) {
     if (!j) return NULL;
     json_object_set_new(j, "auto_offset_reset", json_string(consumer_config(cfg, st->name)->auto_offset_reset ==
                                                                     CONFIG_OFFSET_LATEST ? "latest" : "earliest"));
+    json_object_set_new(j, "dead_letters", dead_letters(m));
     json_t *counts = counts_json(m);
     json_object_update(j, counts);
     json_decref(counts);

@@ -6,7 +6,8 @@
  *
  *   1. the frame: its message path must be [0], Factoid being the file's first message
  *   2. unpack with the bounded allocator           -> error "invalid protobuf"
- *   3. factoid_id and user_id non-empty UTF-8       -> error (missing / invalid ids)
+ *      and every string field, as the wire has it, strict UTF-8 without U+0000 (wire.c)
+ *   3. factoid_id and user_id non-empty, ids within RECORD_ID_MAX_BYTES -> error
  *   4. contract §2 filters, in order: source, type, no_fidos -> skip
  *      (a SHOP ORDER_FINALIZED is flagged for the "Shop order received" line even when
  *      it is then skipped; its fido_count is compared with the items)
@@ -69,8 +70,9 @@ static int record_factoid_check_ids(const record_factoid_msg *m, record_result *
         record_fail(out, "missing ids: factoid %s has an empty user_id", fid);
         return -1;
     }
-    return record_check_utf8(out, "factoid", "factoid_id", m->factoid_id, "user_id",
-                             m->user_id, (const char *)NULL);
+    return record_check_id_len(out, "factoid", "factoid_id", m->factoid_id) < 0 ||
+                   record_check_id_len(out, "factoid", "user_id", m->user_id) < 0
+               ? -1 : 0;
 }
 
 static size_t record_order_fidos(const record_order_msg *o) {
@@ -125,8 +127,7 @@ static int record_factoid_filter(const record_factoid_msg *m, record_result *out
 
 static int record_order_item(const Factoids__V1__ShopOrderItem *it, record_item *dst,
                              record_result *out) {
-    if (record_check_utf8(out, "shop order item", "fido", it->fido, "title", it->title,
-                          (const char *)NULL) < 0)
+    if (record_check_id_len(out, "factoid", "shop_order.items.fido", it->fido) < 0)
         return -1;
     if (__builtin_mul_overflow((int64_t)it->quantity, it->unit_price_cents,
                                &dst->total_price_cents)) {
@@ -170,8 +171,8 @@ static record_purchase *record_factoid_purchase(const record_factoid_msg *m,
     p->source = RECORD_SOURCE_SHOP_ORDER;
     p->total_cents = o->total_cents;
     p->fido_count = o->fido_count;
-    if (record_check_utf8(out, "shop order", "order_id", o->order_id, "retailer_id",
-                          o->retailer_id, "currency", o->currency, (const char *)NULL) < 0 ||
+    if (record_check_id_len(out, "factoid", "shop_order.order_id", o->order_id) < 0 ||
+        record_check_id_len(out, "factoid", "shop_order.retailer_id", o->retailer_id) < 0 ||
         record_set_timestamp(p, m->occurred_at, "occurred_at", out) < 0 ||
         record_order_items(o, p, out) < 0)
         goto fail;
@@ -216,7 +217,9 @@ void record_decode_factoid(const void *value, size_t len, int32_t header_schema_
                     "than allowed to decode" : "invalid protobuf: factoid does not decode");
         return;
     }
-    if (record_factoid_check_ids(m, out) == 0 && record_factoid_filter(m, out) == 0) {
+    if (record_check_wire_strings(&factoids__v1__factoid__descriptor, buf + off, len - off,
+                                  "factoid", out) == 0 &&
+        record_factoid_check_ids(m, out) == 0 && record_factoid_filter(m, out) == 0) {
         out->purchase = record_factoid_purchase(m, out);
         if (out->purchase) out->status = RECORD_OK;
     }

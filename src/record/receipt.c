@@ -3,7 +3,8 @@
  * The value is plain protobuf (no framing). Steps, each ending the record when it decides:
  *
  *   1. unpack with the bounded allocator         -> error "invalid protobuf"
- *   2. receipt_id and user_id non-empty UTF-8    -> error (missing / invalid ids)
+ *      and every string field, as the wire has it, strict UTF-8 without U+0000 (wire.c)
+ *   2. receipt_id and user_id non-empty, ids within RECORD_ID_MAX_BYTES -> error
  *   3. contract §2 filters, in its order: digital, status, no_fidos -> skip
  *   4. copy what the graph needs into a record_purchase -> OK (or error on a bad field)
  *
@@ -47,8 +48,9 @@ static int record_receipt_check_ids(const record_receipt_msg *m, record_result *
         record_fail(out, "missing ids: receipt %s has an empty user_id", rid);
         return -1;
     }
-    return record_check_utf8(out, "receipt", "receipt_id", m->receipt_id, "user_id",
-                             m->user_id, (const char *)NULL);
+    return record_check_id_len(out, "receipt", "receipt_id", m->receipt_id) < 0 ||
+                   record_check_id_len(out, "receipt", "user_id", m->user_id) < 0
+               ? -1 : 0;
 }
 
 /* Step 3. Returns 1 when out is now a skip. */
@@ -79,9 +81,7 @@ static int record_receipt_items(const record_receipt_msg *m, record_purchase *p,
         const Receipts__V1__ReceiptItem *it = m->items[i];
         record_item *dst = &p->items[p->nitems];
         if (record_str_empty(it->fido)) continue;
-        if (record_check_utf8(out, "receipt item", "fido", it->fido, "description",
-                              it->description, (const char *)NULL) < 0)
-            return -1;
+        if (record_check_id_len(out, "receipt", "items.fido", it->fido) < 0) return -1;
         p->nitems++;                       /* counted now, so free releases what follows */
         dst->line = it->line_number;
         dst->quantity = it->quantity;
@@ -105,8 +105,7 @@ static record_purchase *record_receipt_purchase(const record_receipt_msg *m,
     if (!p) goto oom;
     p->source = RECORD_SOURCE_RECEIPT;
     p->total_cents = m->total_cents;
-    if (record_check_utf8(out, "receipt", "retailer_id", retailer ? retailer : "",
-                          "currency", m->currency, (const char *)NULL) < 0 ||
+    if (record_check_id_len(out, "receipt", "retailer.retailer_id", retailer) < 0 ||
         record_set_timestamp(p, m->purchased_at, "purchased_at", out) < 0 ||
         record_receipt_items(m, p, out) < 0)
         goto fail;
@@ -147,7 +146,9 @@ void record_decode_receipt(const void *value, size_t len, record_result *out) {
                     "than allowed to decode" : "invalid protobuf: receipt does not decode");
         return;
     }
-    if (record_receipt_check_ids(m, out) == 0 && record_receipt_filter(m, out) == 0) {
+    if (record_check_wire_strings(&receipts__v1__processed_receipt_event__descriptor,
+                                  value ? value : empty, len, "receipt", out) == 0 &&
+        record_receipt_check_ids(m, out) == 0 && record_receipt_filter(m, out) == 0) {
         out->purchase = record_receipt_purchase(m, out);
         if (out->purchase) out->status = RECORD_OK;
     }

@@ -45,9 +45,18 @@ void record_result_init(record_result *out) {
     out->fido_count = -1;
 }
 
+const char *record_error_kind_name(record_error_kind k) {
+    switch (k) {
+    case RECORD_ERR_INVALID_STRING: return "invalid_string";
+    case RECORD_ERR_ID_TOO_LONG: return "id_too_long";
+    default: return "undecodable";
+    }
+}
+
 void record_fail(record_result *out, const char *fmt, ...) {
     va_list ap;
     out->status = RECORD_ERROR;
+    out->error_kind = RECORD_ERR_UNDECODABLE;
     out->reason = RECORD_REASON_NONE;
     va_start(ap, fmt);
     vsnprintf(out->error, sizeof out->error, fmt, ap);
@@ -80,50 +89,14 @@ int record_str_empty(const char *s) {
     return s == NULL || s[0] == '\0';
 }
 
-/* Strict UTF-8 (RFC 3629): no overlongs, no surrogates, nothing above U+10FFFF. proto3
- * requires string fields to be valid UTF-8 but protobuf-c does not check, and the graph
- * (Bolt strings are UTF-8) must not receive anything else. */
-int record_utf8_valid(const char *str) {
-    const unsigned char *s = (const unsigned char *)str;
-    while (s && *s) {
-        unsigned char c = *s;
-        size_t n;
-        unsigned char lo = 0x80, hi = 0xbf;
-        if (c < 0x80) { s++; continue; }
-        if (c >= 0xc2 && c <= 0xdf) n = 1;
-        else if (c >= 0xe0 && c <= 0xef) {
-            n = 2;
-            if (c == 0xe0) lo = 0xa0;
-            if (c == 0xed) hi = 0x9f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3;
-            if (c == 0xf0) lo = 0x90;
-            if (c == 0xf4) hi = 0x8f;
-        } else return 0;
-        /* The NUL terminator fails the range test, so this never runs past the string. */
-        if (s[1] < lo || s[1] > hi) return 0;
-        for (size_t i = 2; i <= n; i++)
-            if (s[i] < 0x80 || s[i] > 0xbf) return 0;
-        s += n + 1;
-    }
-    return 1;
-}
-
-int record_check_utf8(record_result *out, const char *what, ...) {
-    va_list ap;
-    const char *name;
-    int rc = 0;
-    va_start(ap, what);
-    while ((name = va_arg(ap, const char *)) != NULL) {
-        const char *value = va_arg(ap, const char *);
-        if (!record_utf8_valid(value)) {
-            record_fail(out, "invalid protobuf: %s field %s is not valid UTF-8", what, name);
-            rc = -1;
-            break;
-        }
-    }
-    va_end(ap);
-    return rc;
+int record_check_id_len(record_result *out, const char *what, const char *field,
+                        const char *id) {
+    size_t n = id ? strlen(id) : 0;
+    if (n <= RECORD_ID_MAX_BYTES) return 0;
+    record_fail(out, "id too long: %s field %s has %zu bytes (at most %d: Neo4j's index key "
+                "limit)", what, field, n, RECORD_ID_MAX_BYTES);
+    out->error_kind = RECORD_ERR_ID_TOO_LONG;
+    return -1;
 }
 
 int record_dup(char **dst, const char *s, int null_if_empty) {

@@ -15,11 +15,13 @@
  *
  * Ownership: a record_purchase owns all its strings; record_purchase_free() releases it.
  *
- * Guarantees of a RECORD_OK purchase: every string it holds is valid UTF-8 (proto3 demands
- * it, protobuf-c does not check, Bolt needs it: a record with invalid UTF-8 in a field the
- * purchase uses is an error), timestamps are within google.protobuf.Timestamp's range, and
- * an order line whose quantity x unit price overflows int64 makes the record an error
- * rather than a saturated total. Values over 16 MiB, and values whose decoding would need
+ * Guarantees of a RECORD_OK purchase: every string it holds is exactly what the wire says.
+ * A string field anywhere in the value (used or not) that holds U+0000 or invalid UTF-8
+ * makes the record an error naming the field (proto3 demands valid UTF-8, protobuf-c does
+ * not check and would cut a string at its NUL, merging distinct ids; Bolt needs UTF-8).
+ * Ids longer than Neo4j's index key limit allows (8156 bytes) are errors too. Timestamps
+ * are within google.protobuf.Timestamp's range, and an order line whose quantity x unit
+ * price overflows int64 makes the record an error rather than a saturated total. Values over 16 MiB, and values whose decoding would need
  * an unreasonable amount of memory, are errors too.
  */
 #ifndef CGW_RECORD_H
@@ -85,6 +87,16 @@ typedef struct record_purchase {
     int32_t fido_count;         /* orders: the producer's fido_count; receipts: -1 */
 } record_purchase;
 
+/* What kind of error a RECORD_ERROR is (the dead-letter reason). */
+typedef enum record_error_kind {
+    RECORD_ERR_UNDECODABLE = 0,    /* framing, protobuf, missing ids, out-of-range values */
+    RECORD_ERR_INVALID_STRING,     /* a string field holds U+0000 or invalid UTF-8 */
+    RECORD_ERR_ID_TOO_LONG         /* an id beyond RECORD_ID_MAX_BYTES */
+} record_error_kind;
+
+/* "undecodable", "invalid_string", "id_too_long". */
+const char *record_error_kind_name(record_error_kind k);
+
 /* The result of decoding one record. On RECORD_OK, purchase is set and owned by the caller.
  * On RECORD_SKIP, reason is set and detail may name e.g. the status (a copy, in detail).
  * On RECORD_ERROR, error holds a one-line message without record contents beyond ids. */
@@ -96,6 +108,7 @@ typedef struct record_result {
                                    source name for _SOURCE, order id for a factoid's
                                    _NO_FIDOS; printable ASCII, at most 64 bytes */
     char error[256];
+    record_error_kind error_kind;  /* with RECORD_ERROR */
     /* Factoids: the record's schema id (from the frame or the header), -1 if none. */
     int32_t schema_id;
     /* Orders: fido_count disagreed with the items that carry a fido. */

@@ -50,16 +50,34 @@ void record_skip(record_result *out, record_reason reason, const char *detail);
 void record_safe_copy(char *dst, size_t dstlen, const char *s);
 
 int record_str_empty(const char *s);
-int record_utf8_valid(const char *s);
 
 /* *dst = copy of s, or NULL when s is empty and null_if_empty. Returns -1 on OOM. */
 int record_dup(char **dst, const char *s, int null_if_empty);
 /* *dst = prefix followed by s. Returns -1 on OOM. */
 int record_dup_prefixed(char **dst, const char *prefix, const char *s);
 
-/* Check each string of a NULL-terminated list of (name, value) pairs for valid UTF-8;
- * on the first invalid one, fail out naming the field and return -1. */
-int record_check_utf8(record_result *out, const char *what, ...);
+/* wire.c: walk the value's wire bytes with the message descriptor d (recursing into
+ * sub-messages) and check every string field: U+0000 or invalid UTF-8 fails out naming the
+ * field ("<what> field items.fido holds U+0000") and returns -1. Call it after a successful
+ * unpack, before trusting any C string of the unpacked message. */
+int record_check_wire_strings(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
+                              size_t len, const char *what, record_result *out);
+/* NULL when the n bytes are strict UTF-8 without U+0000, else what is wrong with them. */
+const char *record_wire_string_fault(const uint8_t *s, size_t n);
+
+/* Longest id (receipt_id, order_id, factoid_id, user_id, retailer_id, fido), in bytes.
+ * Every id becomes the key of a uniqueness constraint (contract §6), and Neo4j refuses a
+ * key its index cannot hold: the documented native key limit is 8167 bytes, a single
+ * string taking 2 + its UTF-8 length (Neo4j Operations Manual, "Index key calculations";
+ * Knowledge Base "Index limitations and workarounds"); the range-1.0 index of Neo4j 5.26
+ * behind the constraints takes one byte less: 8164 bytes of string, measured against the
+ * local stack (tests/py/test_e2e_poison.py keeps checking it). purchase_id prefixes
+ * "receipt:" (8 bytes) to receipt_id, so 8156 bytes keeps every key writable; a longer id
+ * would be refused by Neo4j at write time instead ("Property value is too large to index"). */
+#define RECORD_ID_MAX_BYTES 8156
+/* Fail out and return -1 when id is longer than RECORD_ID_MAX_BYTES; 0 otherwise. */
+int record_check_id_len(record_result *out, const char *what, const char *field,
+                        const char *id);
 
 /* Copy a Timestamp into p; absent leaves has_purchased_at 0. A timestamp outside
  * google.protobuf.Timestamp's own range (years 1..9999, nanos 0..999999999) fails out

@@ -5,7 +5,7 @@
  * frame form, one file each, into tests/fuzz/record_receipt/ and tests/fuzz/record_factoid/
  * (the committed seeds are its output). From the repository root, after a build:
  *
- *   g=build/gen; cc -std=gnu11 -Isrc -I$g -Itests/unit tests/fuzz/record_seeds.c \
+ *   g=build/gen; cc -std=gnu11 -D_GNU_SOURCE -Isrc -I$g -Itests/unit tests/fuzz/record_seeds.c \
  *      $g/receipts/v1/processed_receipt_event.pb-c.c $g/factoids/v1/factoid.pb-c.c \
  *      $g/google/protobuf/timestamp.pb-c.c -lprotobuf-c -o build/record_seeds && \
  *      build/record_seeds
@@ -41,6 +41,25 @@ static void factoid_seed(const rt_factoid *f, const uint8_t *prefix, size_t plen
     free(buf);
 }
 
+/* A string holding U+0000 (the wire-level check's case): marked, packed, then patched. */
+static void receipt_seed_nul(rt_receipt *r, const char *name) {
+    size_t len;
+    r->msg.receipt_id = "r1" RT_NUL "aaa";
+    uint8_t *buf = rt_pack_receipt(r, &len);
+    rt_put_nul(buf, len, "r1" RT_NUL "aaa");
+    write_file("tests/fuzz/record_receipt", name, buf, len);
+    free(buf);
+}
+
+static void factoid_seed_nul(rt_factoid *f, const char *name) {
+    size_t len;
+    f->items[3].fido = "F9" RT_NUL "x";
+    uint8_t *buf = rt_pack_factoid(f, &len);
+    rt_put_nul(buf, len, "F9" RT_NUL "x");
+    write_file("tests/fuzz/record_factoid", name, buf, len);
+    free(buf);
+}
+
 static void receipts(void) {
     rt_receipt r;
     rt_receipt_init(&r);
@@ -62,6 +81,8 @@ static void receipts(void) {
     r.item_ptrs[0] = &r.items[3];
     r.items[3].description = "Caf\xc3\xa9 \xf0\x9f\x8d\xba";
     receipt_seed(&r, "minimal_utf8");
+    rt_receipt_init(&r);
+    receipt_seed_nul(&r, "nul_in_id");
 }
 
 static void factoids(void) {
@@ -87,6 +108,8 @@ static void factoids(void) {
     rt_factoid_init(&f);
     f.msg.payload_case = FACTOIDS__V1__FACTOID__PAYLOAD__NOT_SET;
     factoid_seed(&f, rt_frame0, sizeof rt_frame0, "no_shop_order");
+    rt_factoid_init(&f);
+    factoid_seed_nul(&f, "nul_in_fido");
 }
 
 int main(void) {

@@ -30,8 +30,8 @@ NEO4J_PORT = int(os.environ.get("NEO4J_BOLT_PORT", "7687"))
 SANITIZER = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:")
 
 
-def binary():
-    return os.path.join(ROOT, os.environ.get("CGW_BUILD", "build/asan"), "cgw")
+def binary(build=None):
+    return os.path.join(ROOT, build or os.environ.get("CGW_BUILD", "build/asan"), "cgw")
 
 
 def free_port():
@@ -157,12 +157,14 @@ schema_registry: {{url: "http://127.0.0.1:{self.fakes_ports['registry']}", usern
         """The worker's command line (tests/py/test_image.py runs the container image instead)."""
         return [binary(), "run", "-c", self.config_path]
 
-    def start(self):
+    def start(self, build=None):
+        """build: another build directory than CGW_BUILD's (build/release to measure memory)."""
         self.runs += 1
         self.log_path = os.path.join(self.tmp, "worker-%d.log" % self.runs)
         self.err_path = os.path.join(self.tmp, "worker-%d.err" % self.runs)
         env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0")
-        self.proc = subprocess.Popen(self.command(),
+        cmd = self.command() if build is None else [binary(build), "run", "-c", self.config_path]
+        self.proc = subprocess.Popen(cmd,
                                      stdout=open(self.log_path, "w"), stderr=open(self.err_path, "w"),
                                      env=env, cwd=ROOT)
         deadline = time.time() + 60

@@ -509,6 +509,94 @@ TEST(invalid_utf8_and_timestamp_are_errors) {
     expect_error(&f, "occurred_at is outside the Timestamp range");
 }
 
+static const char *const FACTOID_IDS[] = {"factoid_id", "user_id", "shop_order.order_id",
+                                          "shop_order.retailer_id", "shop_order.items.fido"};
+
+static void set_factoid_id(rt_factoid *f, size_t which, const char *v) {
+    switch (which) {
+    case 0: f->msg.factoid_id = (char *)v; break;
+    case 1: f->msg.user_id = (char *)v; break;
+    case 2: f->order.order_id = (char *)v; break;
+    case 3: f->order.retailer_id = (char *)v; break;
+    default: f->items[3].fido = (char *)v; break;
+    }
+}
+
+/* protobuf-c would cut "o1\0aaa" at the NUL, merging distinct ids: an error instead. */
+TEST(nul_in_every_id_field_is_an_error) {
+    for (size_t i = 0; i < sizeof FACTOID_IDS / sizeof *FACTOID_IDS; i++) {
+        rt_factoid f;
+        record_result res;
+        size_t len;
+        char want[96];
+        rt_factoid_init(&f);
+        set_factoid_id(&f, i, "o1" RT_NUL "aaa");
+        uint8_t *buf = rt_pack_factoid(&f, &len);
+        rt_put_nul(buf, len, "o1" RT_NUL "aaa");
+        decode_bytes(buf, len, -1, &res);
+        free(buf);
+        snprintf(want, sizeof want, "factoid field %s holds U+0000", FACTOID_IDS[i]);
+        CHECK_EQ_INT(res.status, RECORD_ERROR);
+        CHECK_EQ_STR(record_error_kind_name(res.error_kind), "invalid_string");
+        CHECK(res.purchase == NULL);
+        CHECKF(strstr(res.error, want) != NULL, "error \"%s\" lacks \"%s\"", res.error, want);
+    }
+}
+
+TEST(invalid_utf8_in_every_id_field_is_an_error) {
+    static const char *const bad[] = {"o\xff", "caf\xc3", "\xed\xa0\x80", "\xc0\xaf",
+                                      "\xf4\x90\x80\x80"};
+    for (size_t i = 0; i < sizeof FACTOID_IDS / sizeof *FACTOID_IDS; i++)
+        for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+            rt_factoid f;
+            char want[96];
+            rt_factoid_init(&f);
+            set_factoid_id(&f, i, bad[k]);
+            snprintf(want, sizeof want, "factoid field %s is not valid UTF-8", FACTOID_IDS[i]);
+            expect_error(&f, want);
+        }
+}
+
+/* Also in a string the worker never reads, and in the unframed (header) mode. */
+TEST(nul_in_other_string_fields_is_an_error) {
+    rt_factoid f;
+    record_result res;
+    size_t len;
+    rt_factoid_init(&f);
+    f.msg.type = "ORDER" RT_NUL "FINALIZED";
+    uint8_t *buf = rt_pack(&f.msg.base, &len);
+    rt_put_nul(buf, len, "ORDER" RT_NUL "FINALIZED");
+    decode_bytes(buf, len, RT_SCHEMA_ID, &res);
+    free(buf);
+    CHECK_EQ_INT(res.status, RECORD_ERROR);
+    CHECK(strstr(res.error, "factoid field type holds U+0000") != NULL);
+    rt_factoid_init(&f);
+    f.items[1].title = "\xfe";
+    expect_error(&f, "factoid field shop_order.items.title is not valid UTF-8");
+}
+
+TEST(id_length_limit) {
+    char *max = rt_long_id(8156), *over = rt_long_id(8157);
+    for (size_t i = 0; i < sizeof FACTOID_IDS / sizeof *FACTOID_IDS; i++) {
+        rt_factoid f;
+        record_result res;
+        char want[96];
+        rt_factoid_init(&f);
+        set_factoid_id(&f, i, max);
+        decode(&f, &res);
+        CHECKF(res.status == RECORD_OK, "%s: %s", FACTOID_IDS[i], res.error);
+        record_purchase_free(res.purchase);
+        set_factoid_id(&f, i, over);
+        snprintf(want, sizeof want, "id too long: factoid field %s has 8157 bytes (at most "
+                 "8156", FACTOID_IDS[i]);
+        expect_error(&f, want);
+        decode(&f, &res);
+        CHECK_EQ_STR(record_error_kind_name(res.error_kind), "id_too_long");
+    }
+    free(max);
+    free(over);
+}
+
 TEST(every_truncation_of_a_good_record_is_handled) {
     rt_factoid f;
     size_t len;

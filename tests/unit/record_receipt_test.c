@@ -246,7 +246,7 @@ TEST(invalid_utf8_is_an_error) {
     rt_receipt r;
     rt_receipt_init(&r);
     r.items[3].fido = "F\xff";
-    expect_error(&r, "fido is not valid UTF-8");
+    expect_error(&r, "items.fido is not valid UTF-8");
     rt_receipt_init(&r);
     r.items[0].description = "caf\xc3";    /* cut in the middle of a character */
     expect_error(&r, "description is not valid UTF-8");
@@ -256,6 +256,95 @@ TEST(invalid_utf8_is_an_error) {
     rt_receipt_init(&r);
     r.msg.receipt_id = "\xc0\xaf";        /* overlong '/' */
     expect_error(&r, "receipt_id is not valid UTF-8");
+}
+
+/* The receipt's id fields, by their path in the message. */
+static const char *const RECEIPT_IDS[] = {"receipt_id", "user_id", "retailer.retailer_id",
+                                          "items.fido"};
+
+static void set_receipt_id(rt_receipt *r, size_t which, const char *v) {
+    switch (which) {
+    case 0: r->msg.receipt_id = (char *)v; break;
+    case 1: r->msg.user_id = (char *)v; break;
+    case 2: r->retailer.retailer_id = (char *)v; break;
+    default: r->items[3].fido = (char *)v; break;
+    }
+}
+
+/* "r1\0aaa" and "r1\0bbb" were both receipt "r1" (protobuf-c cut them at the NUL): one
+ * purchase, one idempotency key. Now every id field with a NUL is an error naming it. */
+TEST(nul_in_every_id_field_is_an_error) {
+    for (size_t i = 0; i < sizeof RECEIPT_IDS / sizeof *RECEIPT_IDS; i++) {
+        rt_receipt r;
+        record_result res;
+        size_t len;
+        char want[96];
+        rt_receipt_init(&r);
+        set_receipt_id(&r, i, "r1" RT_NUL "aaa");
+        uint8_t *buf = rt_pack_receipt(&r, &len);
+        rt_put_nul(buf, len, "r1" RT_NUL "aaa");
+        record_decode_receipt(buf, len, &res);
+        free(buf);
+        snprintf(want, sizeof want, "receipt field %s holds U+0000", RECEIPT_IDS[i]);
+        CHECK_EQ_INT(res.status, RECORD_ERROR);
+        CHECK_EQ_STR(record_error_kind_name(res.error_kind), "invalid_string");
+        CHECK(res.purchase == NULL);
+        CHECKF(strstr(res.error, want) != NULL, "error \"%s\" lacks \"%s\"", res.error, want);
+    }
+}
+
+TEST(invalid_utf8_in_every_id_field_is_an_error) {
+    static const char *const bad[] = {"r\xff", "caf\xc3", "\xed\xa0\x80", "\xc0\xaf",
+                                      "\xf4\x90\x80\x80"};
+    for (size_t i = 0; i < sizeof RECEIPT_IDS / sizeof *RECEIPT_IDS; i++)
+        for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+            rt_receipt r;
+            char want[96];
+            rt_receipt_init(&r);
+            set_receipt_id(&r, i, bad[k]);
+            snprintf(want, sizeof want, "receipt field %s is not valid UTF-8", RECEIPT_IDS[i]);
+            expect_error(&r, want);
+        }
+}
+
+/* Not only ids: any string field, also one the worker does not use. */
+TEST(nul_in_other_string_fields_is_an_error) {
+    rt_receipt r;
+    record_result res;
+    size_t len;
+    rt_receipt_init(&r);
+    r.retailer.name = "ACME" RT_NUL "#12";
+    uint8_t *buf = rt_pack_receipt(&r, &len);
+    rt_put_nul(buf, len, "ACME" RT_NUL "#12");
+    record_decode_receipt(buf, len, &res);
+    free(buf);
+    CHECK_EQ_INT(res.status, RECORD_ERROR);
+    CHECK(strstr(res.error, "receipt field retailer.name holds U+0000") != NULL);
+    rt_receipt_init(&r);
+    r.items[1].barcode = "\x80";
+    expect_error(&r, "receipt field items.barcode is not valid UTF-8");
+}
+
+TEST(id_length_limit) {
+    char *max = rt_long_id(8156), *over = rt_long_id(8157);
+    for (size_t i = 0; i < sizeof RECEIPT_IDS / sizeof *RECEIPT_IDS; i++) {
+        rt_receipt r;
+        record_result res;
+        char want[96];
+        rt_receipt_init(&r);
+        set_receipt_id(&r, i, max);
+        decode(&r, &res);
+        CHECKF(res.status == RECORD_OK, "%s: %s", RECEIPT_IDS[i], res.error);
+        record_purchase_free(res.purchase);
+        set_receipt_id(&r, i, over);
+        snprintf(want, sizeof want, "id too long: receipt field %s has 8157 bytes (at most "
+                 "8156", RECEIPT_IDS[i]);
+        expect_error(&r, want);
+        decode(&r, &res);
+        CHECK_EQ_STR(record_error_kind_name(res.error_kind), "id_too_long");
+    }
+    free(max);
+    free(over);
 }
 
 TEST(valid_utf8_passes) {

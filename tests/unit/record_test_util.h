@@ -160,4 +160,25 @@ static inline uint8_t *rt_pack_receipt(const rt_receipt *r, size_t *len) {
     return rt_pack(&r->msg.base, len);
 }
 
+/* protobuf-c packs C strings, so a string holding U+0000 is written by packing it with the
+ * marker byte RT_NUL (DEL) instead and turning the markers of that string, found in the
+ * packed bytes, into NULs. The marked string must occur once in the buffer. */
+#define RT_NUL "\x7f"
+static inline void rt_put_nul(uint8_t *buf, size_t len, const char *marked) {
+    size_t n = strlen(marked);
+    uint8_t *hit = (uint8_t *)memmem(buf, len, marked, n);
+    if (!hit) abort();
+    for (size_t i = 0; i < n; i++)
+        if (hit[i] == 0x7f) hit[i] = 0;
+}
+
+/* A string of n bytes 'x' (free() it): for the id length limit. */
+static inline char *rt_long_id(size_t n) {
+    char *s = malloc(n + 1);
+    if (!s) abort();
+    memset(s, 'x', n);
+    s[n] = '\0';
+    return s;
+}
+
 #endif
