@@ -5,7 +5,9 @@
 # once every port is bound; `proto_classes` compiles the contract .proto files into a descriptor
 # set with protoc or protoc-c (whichever is installed; scripts/deps installs protoc-c) and loads
 # them into the official `protobuf` runtime; `kafka_bootstrap` is the project's stack
-# (scripts/stack up), and tests needing it fail when nothing listens on 127.0.0.1:$KAFKA_PORT.
+# (scripts/stack up), and tests needing it fail when nothing listens on 127.0.0.1:$KAFKA_PORT;
+# `msk_iam` is that Kafka's SASL_SSL listener for MSK-style IAM tokens (tests/py/msk_iam.py:
+# port $KAFKA_SASL_PORT, CA file, region, test access keys, tokens of AWS's signer).
 # `clean_graph` is the stack's Neo4j with the model's nodes wiped, for the end-to-end tests.
 import json
 import os
@@ -124,3 +126,16 @@ def kafka_bootstrap():
     except OSError:
         pytest.fail("no Kafka on 127.0.0.1:%d: start the stack (scripts/stack up)" % port)
     return "127.0.0.1:%d" % port
+
+
+@pytest.fixture(scope="session")
+def msk_iam():
+    from msk_iam import Listener
+    listener = Listener()
+    try:
+        socket.create_connection(("127.0.0.1", listener.port), timeout=2).close()
+    except OSError:
+        pytest.fail("no Kafka IAM listener on %s: start the stack (scripts/stack up kafka)" % listener.bootstrap)
+    if not os.path.exists(listener.ca_path):
+        pytest.fail("no CA file %s: the stack makes it (scripts/stack up kafka)" % listener.ca_path)
+    return listener
