@@ -2,7 +2,8 @@
 # stand-in for Amazon MSK's IAM listener, shown without the worker: a real Kafka client
 # (confluent-kafka's librdkafka) with tokens made by AWS's own signer produces and consumes
 # through it, over TLS verified against the stack's CA, and every token that is wrong in one
-# respect (secret, expiry, action, host, region, key, session token, altered URL) or is not an
+# respect (secret, expiry, action, host, region, key, session token, altered URL, a SASL
+# extension beside it) or is not an
 # MSK token at all is refused: the client gets an authentication error and the broker log says
 # why, without any secret. Runs against the stack (scripts/stack up kafka).
 import base64
@@ -156,3 +157,12 @@ def test_tls_is_verified_against_the_stacks_ca(msk_iam):
     wait_for(lambda: producer.poll(0.2) is not None and
              any(e.code() == KafkaError._SSL and "certificate verify failed" in e.str() for e in errors),
              "a certificate verification error (errors: %s)" % errors)
+
+
+def test_sasl_extensions_are_refused(msk_iam):
+    # MSK IAM tokens travel alone; a validly signed token with a SASL extension is refused.
+    conf = msk_iam.config(lambda: None)
+    key = msk_iam.user_key
+    conf["oauth_cb"] = lambda _cfg: (msk_iam.token(key), time.time() + 900, key.access_key_id,
+                                     {"logicalCluster": "lkc-1"})
+    refused(msk_iam, conf, r"SASL extension logicalCluster \(MSK IAM tokens carry none\)")
