@@ -4,7 +4,8 @@
 # through it, over TLS verified against the stack's CA, and every token that is wrong in one
 # respect (secret, expiry, action, host, region, key, session token, altered URL, a SASL
 # extension beside it) or is not an MSK token at all is refused: the client gets an
-# authentication error and the broker log says why, without any secret. Runs against the stack (scripts/stack up kafka).
+# authentication error and the broker log says why, without any secret. Runs against the
+# stack (scripts/stack up kafka).
 import base64
 import datetime
 import re
