@@ -29,7 +29,8 @@
  * sorted, header "host", payload hash of the empty body. The principal is the key's configured
  * principal, else its access key id. MSK tokens carry no SASL extensions, so any is refused.
  * A refusal answers the client with status invalid_token (as a real broker gives no reason) and
- * logs "MSK IAM: refused: <reason>" with the access key id, never a secret or a signature.
+ * logs "MSK IAM: refused: <reason>" with the access key id, never a secret or a signature; values
+ * from a token are logged printable and short, so a token cannot forge log lines.
  */
 
 import java.io.IOException;
@@ -227,7 +228,7 @@ public class MskIamValidatorCallbackHandler implements AuthenticateCallbackHandl
             if (eq <= 0) throw new Refusal("malformed query parameter in presigned URL");
             String name = percentDecode(pair.substring(0, eq));
             if (out.put(name, percentDecode(pair.substring(eq + 1))) != null)
-                throw new Refusal("query parameter " + name + " repeated");
+                throw new Refusal("query parameter " + shown(name) + " repeated");
         }
         return out;
     }
@@ -253,6 +254,12 @@ public class MskIamValidatorCallbackHandler implements AuthenticateCallbackHandl
         return new String(out, 0, n, StandardCharsets.UTF_8);
     }
 
+    /** A value from a token as the log may show it: printable ASCII, at most 64 characters. */
+    static String shown(String v) {
+        String t = v.length() > 64 ? v.substring(0, 64) + "..." : v;
+        return t.replaceAll("[^\\x20-\\x7e]", "?");
+    }
+
     static String required(Map<String, String> q, String name) throws Refusal {
         String v = q.get(name);
         if (v == null) throw new Refusal("presigned URL has no " + name);
@@ -261,7 +268,7 @@ public class MskIamValidatorCallbackHandler implements AuthenticateCallbackHandl
 
     static void expect(Map<String, String> q, String name, String want) throws Refusal {
         String got = required(q, name);
-        if (!got.equals(want)) throw new Refusal(name + " is " + got + ", expected " + want);
+        if (!got.equals(want)) throw new Refusal(name + " is " + shown(got) + ", expected " + want);
     }
 
     /** {access key id, date} of "akid/date/region/service/aws4_request", all parts checked. */
@@ -269,8 +276,10 @@ public class MskIamValidatorCallbackHandler implements AuthenticateCallbackHandl
         String[] p = credential.split("/", -1);
         if (p.length != 5 || p[0].isEmpty() || !p[1].matches("\\d{8}"))
             throw new Refusal("X-Amz-Credential is not <access key id>/<date>/<region>/<service>/aws4_request");
-        if (!p[2].equals(region)) throw new Refusal("credential scope region " + p[2] + ", expected " + region);
-        if (!p[3].equals(SERVICE)) throw new Refusal("credential scope service " + p[3] + ", expected " + SERVICE);
+        if (!p[0].matches("[A-Za-z0-9]{16,128}"))
+            throw new Refusal("access key id " + shown(p[0]) + " is not 16 to 128 letters and digits");
+        if (!p[2].equals(region)) throw new Refusal("credential scope region " + shown(p[2]) + ", expected " + region);
+        if (!p[3].equals(SERVICE)) throw new Refusal("credential scope service " + shown(p[3]) + ", expected " + SERVICE);
         if (!p[4].equals("aws4_request")) throw new Refusal("credential scope does not end in aws4_request");
         return new String[] {p[0], p[1]};
     }
@@ -282,12 +291,12 @@ public class MskIamValidatorCallbackHandler implements AuthenticateCallbackHandl
         try {
             signedAt = LocalDateTime.parse(date, AMZ_DATE).toEpochSecond(ZoneOffset.UTC);
         } catch (DateTimeParseException e) {
-            throw new Refusal("X-Amz-Date " + date + " is not yyyyMMddTHHmmssZ");
+            throw new Refusal("X-Amz-Date " + shown(date) + " is not yyyyMMddTHHmmssZ");
         }
         if (!date.startsWith(scopeDate)) throw new Refusal("X-Amz-Date and credential scope date differ");
         String exp = required(q, "X-Amz-Expires");
         if (!exp.matches("\\d{1,6}") || Long.parseLong(exp) < 1 || Long.parseLong(exp) > MAX_EXPIRES_SECONDS)
-            throw new Refusal("X-Amz-Expires " + exp + " is not 1.." + MAX_EXPIRES_SECONDS);
+            throw new Refusal("X-Amz-Expires " + shown(exp) + " is not 1.." + MAX_EXPIRES_SECONDS);
         long now = Math.floorDiv(nowMs, 1000);
         if (signedAt > now + skewSeconds)
             throw new Refusal("token of " + akid + " signed " + (signedAt - now) + " s in the future");

@@ -108,6 +108,9 @@ BAD_TOKENS = [
      r"token of {user} signed \d+ s in the future"),
     ("another_action", lambda l: l.token(l.user_key, action="kafka-cluster:AlterCluster"),
      "Action is kafka-cluster:AlterCluster, expected kafka-cluster:Connect"),
+    ("another_action_forging_a_log_line",
+     lambda l: l.token(l.user_key, action="kafka-cluster:Connect\nMSK IAM: forged line"),
+     r"Action is kafka-cluster:Connect\?MSK IAM: forged line, expected kafka-cluster:Connect"),
     ("another_host", lambda l: l.token(l.user_key, endpoint="https://sts.{}.amazonaws.com/"),
      r"token is not a presigned URL for https://kafka\.{region}\.amazonaws\.com/"),
     ("another_region", lambda l: l.token(l.user_key, region=other_region(l.region),
@@ -135,6 +138,7 @@ def test_bad_token_is_refused_with_its_reason(msk_iam, make, reason):
                            user=msk_iam.user_key.access_key_id, role=msk_iam.role_key.access_key_id)
     log = refused(msk_iam, msk_iam.config(lambda: token), reason)
     assert "MSK IAM: authenticated" not in log
+    assert "\nMSK IAM: forged" not in log
     assert_no_secret(log, msk_iam.user_key)
     assert_no_secret(log, msk_iam.role_key)
 
