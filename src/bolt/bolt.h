@@ -55,6 +55,7 @@ typedef enum bolt_code {
     BOLT_ECOMMIT_UNKNOWN, /* the connection broke during COMMIT: outcome unknown */
     BOLT_ECALLBACK,       /* a user callback returned an error */
     BOLT_ELIMIT,          /* a size limit was exceeded (message, nesting, string) */
+    BOLT_ECANCELLED,      /* bolt_driver_cancel was called; never retried */
     BOLT_CODE_COUNT_
 } bolt_code;
 
@@ -252,7 +253,10 @@ typedef struct bolt_config {
     const char *default_db;        /* sent with every BEGIN/RUN; default "neo4j" */
     const char *ca_file;           /* extra CA bundle for +s (NULL: system store) */
     int connect_timeout_ms;        /* default 5000 */
-    int io_timeout_ms;             /* per read/write; 0 = none (default) */
+    int io_timeout_ms;             /* per read/write; 0 = none (default). Past it the
+                                    * connection is defunct; it also bounds unacknowledged
+                                    * sent data (TCP_USER_TIMEOUT). TCP keepalive probes idle
+                                    * connections after 30 s, every 5 s, 3 times. */
     int64_t fetch_size;            /* PULL n; default 1000; -1 = all */
     int notifications_off;         /* default 1: notifications_minimum_severity "OFF" (5.2+) */
     int max_version;               /* highest Bolt version proposed, major*256+minor: 0x0508
@@ -394,6 +398,11 @@ int bolt_driver_acquire(bolt_driver *d, const char *db, int read_only, bolt_conn
                         bolt_error *err);
 /* Give it back; a defunct one is closed, one not READY is RESET first. */
 void bolt_driver_release(bolt_driver *d, bolt_conn *c);
+/* Fails every call on d with BOLT_ECANCELLED at once: those blocked in a read, a write, a
+ * connect or a retry pause now, and every later one. For shutting down while a server does
+ * not answer. Thread-safe (a write to an eventfd every socket of d polls beside its own);
+ * cannot be undone. */
+void bolt_driver_cancel(bolt_driver *d);
 /* Connections currently idle / in use, all servers (for tests and metrics). */
 void bolt_driver_pool_stats(bolt_driver *d, int *idle, int *in_use);
 

@@ -84,8 +84,9 @@ int bolt_split_address(const char *addr, char **host, int *port, bolt_error *err
 /* ---- net.c: a socket with optional TLS */
 
 typedef struct bolt_sock bolt_sock;
+/* cancel_fd: -1, or a descriptor that becomes readable to cancel every wait of the socket. */
 int bolt_sock_connect(const char *host, int port, int tls, const char *ca_file,
-                      int connect_timeout_ms, int io_timeout_ms, bolt_sock **out,
+                      int connect_timeout_ms, int io_timeout_ms, int cancel_fd, bolt_sock **out,
                       bolt_error *err);
 int bolt_sock_write(bolt_sock *s, const uint8_t *p, size_t n, bolt_error *err);
 /* Reads at least 1 byte; returns bytes read (> 0) or -code. */
@@ -98,6 +99,7 @@ void bolt_sock_close(bolt_sock *s);
 typedef struct bolt_settings {
     bolt_config cfg;            /* its strings point into the fields below */
     char *user_agent, *auth_scheme, *principal, *credentials, *default_db, *ca_file;
+    int cancel_fd;              /* the driver's cancel eventfd; -1 outside a driver */
 } bolt_settings;
 
 int bolt_settings_init(bolt_settings *s, const bolt_config *cfg);

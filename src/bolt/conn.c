@@ -47,6 +47,7 @@ int bolt_settings_init(bolt_settings *s, const bolt_config *cfg) {
         cfg = &dflt;
     }
     s->cfg = *cfg;
+    s->cancel_fd = -1;
     int rc = dup_opt(&s->user_agent, cfg->user_agent, "cgw-bolt/0.1");
     rc |= dup_opt(&s->auth_scheme, cfg->auth_scheme, cfg->principal ? "basic" : "none");
     rc |= dup_opt(&s->principal, cfg->principal, NULL);
@@ -454,7 +455,7 @@ int bolt_conn_open(const bolt_settings *s, const char *address, int tls,
         return bolt_err(err, BOLT_ENOMEM, "out of memory");
     }
     rc = bolt_sock_connect(host, port, tls, s->ca_file, s->cfg.connect_timeout_ms,
-                           s->cfg.io_timeout_ms, &c->sock, err);
+                           s->cfg.io_timeout_ms, s->cancel_fd, &c->sock, err);
     free(host);
     if (!rc) rc = handshake(c, err);
     if (!rc) rc = hello(c, routing_ctx, err);

@@ -12,11 +12,18 @@
  * refreshed when expired, when the needed role is empty, or after the session layer
  * reports a lost server or NotALeader (driver_forget). Discovery asks the known routers in
  * turn and falls back to the seed address of the URI.
+ *
+ * Cancel: an eventfd every socket of the driver polls beside its own; bolt_driver_cancel
+ * makes it readable, so blocked reads, writes, connects and retry pauses end at once with
+ * BOLT_ECANCELLED and later calls fail before touching the network (shutdown).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bolt/driver_internal.h"
 
@@ -35,6 +42,8 @@ int bolt_driver_new(const char *uri, const bolt_config *cfg, bolt_driver **out,
         return rc;
     }
     if (d->settings.cfg.max_pool_size <= 0) d->settings.cfg.max_pool_size = 16;
+    d->cancel_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    d->settings.cancel_fd = d->cancel_fd;
     pthread_mutex_init(&d->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -74,9 +83,31 @@ void bolt_driver_free(bolt_driver *d) {
     }
     pthread_cond_destroy(&d->cond);
     pthread_mutex_destroy(&d->mu);
+    if (d->cancel_fd >= 0) close(d->cancel_fd);
     bolt_settings_free(&d->settings);
     bolt_uri_free(d->uri);
     free(d);
+}
+
+/* ------------------------------------------------------------------ cancel */
+
+void bolt_driver_cancel(bolt_driver *d) {
+    atomic_store(&d->cancelled, 1);
+    uint64_t one = 1;
+    if (d->cancel_fd >= 0 && write(d->cancel_fd, &one, sizeof one) < 0) { /* already set */ }
+    pthread_mutex_lock(&d->mu);
+    pthread_cond_broadcast(&d->cond);   /* callers waiting for a pooled connection */
+    pthread_mutex_unlock(&d->mu);
+}
+
+int driver_cancelled(bolt_driver *d) { return atomic_load(&d->cancelled); }
+
+void driver_sleep(bolt_driver *d, int64_t ms) {
+    if (ms <= 0) return;
+    struct pollfd p = {d->cancel_fd, POLLIN, 0};
+    int64_t until = bolt_now_ms() + ms;
+    for (int64_t left = ms; left > 0 && !driver_cancelled(d); left = until - bolt_now_ms())
+        if (poll(&p, d->cancel_fd >= 0 ? 1 : 0, (int)left) > 0) break;
 }
 
 /* ------------------------------------------------------------------ pools */
@@ -119,6 +150,7 @@ static int pool_take(bolt_driver *d, pool *p, bolt_conn **c, bolt_error *err) {
     int64_t deadline = bolt_now_ms() + d->settings.cfg.acquire_timeout_ms;
     *c = NULL;
     for (;;) {
+        if (driver_cancelled(d)) return bolt_err(err, BOLT_ECANCELLED, "cancelled");
         if (p->nidle > 0) {
             *c = p->idle[--p->nidle];
             p->in_use++;

@@ -4,6 +4,7 @@
 #define BOLT_DRIVER_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "bolt/bolt_internal.h"
 
@@ -35,7 +36,13 @@ struct bolt_driver {
     pool *pools;
     rtable *tables;
     unsigned rr;
+    int cancel_fd;            /* eventfd: readable once bolt_driver_cancel was called */
+    atomic_int cancelled;
 };
+
+/* Sleeps ms, or less when the driver is cancelled meanwhile. */
+void driver_sleep(bolt_driver *d, int64_t ms);
+int driver_cancelled(bolt_driver *d);
 
 int driver_pool_acquire(bolt_driver *d, const char *address, bolt_conn **out, bolt_error *err);
 /* Drop a server from routing tables: from every role after a connection failure, or only

@@ -32,6 +32,7 @@ static const char *const code_names[BOLT_CODE_COUNT_] = {
     [BOLT_ECOMMIT_UNKNOWN] = "BOLT_ECOMMIT_UNKNOWN",
     [BOLT_ECALLBACK] = "BOLT_ECALLBACK",
     [BOLT_ELIMIT] = "BOLT_ELIMIT",
+    [BOLT_ECANCELLED] = "BOLT_ECANCELLED",
 };
 
 const char *bolt_code_name(int code) {

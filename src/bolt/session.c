@@ -5,8 +5,9 @@
  * a lost connection, a routing change) rolls back, returns the connection, and runs the
  * function again on a freshly acquired one. Delays grow x2 from retry_initial_delay_ms
  * with +-20% jitter (Go driver throttler.go), and the whole call gives up once
- * max_retry_time_ms has passed. A connection that died mid-transaction is retried without
- * sleeping: the new connection is the remedy, not time.
+ * max_retry_time_ms has passed or the driver is cancelled (bolt_driver_cancel). A connection
+ * that died mid-transaction is retried without sleeping: the new connection is the remedy,
+ * not time.
  *
  * COMMIT whose outcome is unknown (the connection broke before its answer) is not retried
  * unless retry_unknown_commit is set, because a non-idempotent transaction would run twice.
@@ -27,12 +28,6 @@ int bolt_session_last_attempts(void) { return last_attempts; }
 static int is_lost_connection(int code) {
     return code == BOLT_EIO || code == BOLT_ETIMEDOUT || code == BOLT_EDEFUNCT ||
            code == BOLT_ECOMMIT_UNKNOWN;
-}
-
-static void sleep_ms(int64_t ms) {
-    if (ms <= 0) return;
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
-    while (nanosleep(&ts, &ts) != 0) {}
 }
 
 static int64_t jittered(int64_t delay) {
@@ -120,10 +115,10 @@ static int run_with_retries(bolt_driver *d, const work *w, bolt_error *err) {
         if (!retry) return rc;
         note_failure(d, w->opts ? w->opts->db : NULL, address, err);
         int64_t now = bolt_now_ms();
-        if (now >= deadline) return rc;
+        if (now >= deadline || driver_cancelled(d)) return rc;
         if (!is_lost_connection(rc)) {
             int64_t pause = jittered(delay);
-            sleep_ms(pause < deadline - now ? pause : deadline - now);
+            driver_sleep(d, pause < deadline - now ? pause : deadline - now);
             delay *= 2;
         }
     }

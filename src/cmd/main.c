@@ -1,9 +1,12 @@
 /* src/cmd/main.c: the cgw command line. Parses the sub-command and hands over to the
- * subsystem that implements it; nothing below main() exits the process. */
+ * subsystem that implements it; nothing below main() exits the process. `run` ends it with
+ * _exit when the shutdown deadline passes with threads still blocked (pipeline_stop says so):
+ * their resources cannot be freed under them, and nothing uncommitted is lost. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -93,8 +96,9 @@ static int cmd_run(int argc, char **argv) {
     } else {
         int sig = 0;
         sigwait(&sigs, &sig);
-        LOG(LOG_INFO, "Stopping: finishing the batches in flight", LOG_INT("signal", sig));
-        pipeline_stop(p);
+        LOG(LOG_INFO, "Stopping: finishing the batches in flight", LOG_INT("signal", sig),
+            LOG_INT("shutdown_timeout_ms", cfg->shutdown_timeout_ms));
+        if (pipeline_stop(p) != 0) _exit(1);
     }
     pipeline_free(p);
     log_event(LOG_INFO, "Stopped", NULL);

@@ -127,6 +127,10 @@ static const struct config_key config_keys[] = {
           "With log_only: commit the offsets of logged records (default: no, so turning log_only off later processes them)."),
     KBOOL("dry_run", dry_run, "false", DEPRECATED,
           "Deprecated: switched the notification dispatcher off, which is gone. Accepted with a warning."),
+    KMS("stall_after_ms", stall_after_ms, "3000", 100, 60000,
+        "A call to a server unanswered this long counts as a stall: the consumer shows waiting_for_<server>, the outage's start is logged and /readyz refuses."),
+    KMS("shutdown_timeout_ms", shutdown_timeout_ms, "20000", 1000, 3600000,
+        "SIGTERM ends the process within this time (keep it below the orchestrator's stop timeout, 30 s on ECS); a batch still unwritten then is abandoned uncommitted and read again."),
 
     KFMT("kafka.brokers", kafka.brokers, NULL, REQUIRED, FMT_BROKERS,
          "Bootstrap brokers, host:port[,host:port...]."),
@@ -153,6 +157,8 @@ static const struct config_key config_keys[] = {
     KINT("neo4j.pool_size", neo4j.pool_size, "4", 1, 64, "Bolt connections kept open."),
     KMS("neo4j.connect_timeout_ms", neo4j.connect_timeout_ms, "5000", 1, 600000,
         "Timeout of connecting and authenticating one Bolt connection."),
+    KMS("neo4j.io_timeout_ms", neo4j.io_timeout_ms, "0", 0, 3600000,
+        "Timeout of one Bolt read or write; past it the connection is dropped and the batch retried. 0: max_retry_time_ms, at least 30 s (a cold Neo4j may plan a batch for seconds; a shorter timeout turns slowness into endless retries)."),
 
     KSTR("valkey.host", valkey.host, "127.0.0.1", NONEMPTY, "Valkey host (idempotency cache, Flipper keys)."),
     KINT("valkey.port", valkey.port, "6379", 1, 65535, "Valkey port."),
@@ -1095,4 +1101,11 @@ const char *config_choice_name(const char *path, int value) {
 const char *config_key_doc(const char *path) {
     const struct config_key *k = find_key(path);
     return k ? k->doc : NULL;
+}
+
+int config_neo4j_io_timeout_ms(const struct cgw_config *cfg) {
+    if (cfg->neo4j.io_timeout_ms > 0) return cfg->neo4j.io_timeout_ms;
+    int ms = cfg->neo4j.max_retry_time_ms;
+    if (ms < CONFIG_NEO4J_IO_TIMEOUT_MIN_MS) ms = CONFIG_NEO4J_IO_TIMEOUT_MIN_MS;
+    return ms > cfg->neo4j.connect_timeout_ms ? ms : cfg->neo4j.connect_timeout_ms;
 }

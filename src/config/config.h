@@ -79,6 +79,8 @@ struct cgw_config {
     bool log_only;
     bool log_only_commit_offsets;       /* with log_only: commit what was only logged */
     bool dry_run;                       /* deprecated, see deprecated[] */
+    int stall_after_ms;                 /* a call unanswered this long is a stall */
+    int shutdown_timeout_ms;            /* SIGTERM to exit, at most */
 
     struct {
         char *brokers;
@@ -104,6 +106,7 @@ struct cgw_config {
         int max_retry_time_ms;
         int pool_size;
         int connect_timeout_ms;
+        int io_timeout_ms;              /* 0: derived, see config_neo4j_io_timeout_ms */
     } neo4j;
 
     struct {
@@ -173,6 +176,13 @@ int config_load_string(const char *yaml, size_t len, const char *name, struct cg
                        char *err, size_t errlen);
 
 void config_free(struct cgw_config *cfg);
+
+/* The Bolt read/write timeout in force: neo4j.io_timeout_ms, or when it is 0 the retry budget
+ * (max_retry_time_ms: one answer may take as long as the whole retry would), at least 30 s and
+ * connect_timeout_ms: a read that times out before a slow but healthy answer makes the write
+ * fail, and the retry is as slow, so a short timeout turns slowness into an outage. */
+#define CONFIG_NEO4J_IO_TIMEOUT_MIN_MS 30000
+int config_neo4j_io_timeout_ms(const struct cgw_config *cfg);
 
 /* Writes the Markdown reference of every key (the README's configuration section). */
 void config_write_reference(FILE *out);

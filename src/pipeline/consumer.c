@@ -25,6 +25,12 @@
  * single records; only records that fail alone become [ERROR]s, so neither one poisonous
  * record nor one huge batch blocks its partition. Batches are also cut by bytes
  * (batch_max_bytes), so the worker's memory stays bounded whatever the record sizes.
+ *
+ * Waiting is visible (watch.c): every call to a server is bracketed by watch_call ..
+ * watch_done with the call's deadline from the config, and every Kafka poll or back-off
+ * sleep by watch_idle, so the status page, /readyz and /healthz can tell a thread waiting
+ * on a frozen server from a busy one while the call still blocks. Kafka outages come from
+ * librdkafka's ALL_BROKERS_DOWN event; their end from the next record or metadata answer.
  */
 #include "pipeline/pipeline_internal.h"
 
@@ -54,10 +60,11 @@ struct consumer {
     bool started;
     struct flags_reader flags_reader;
     consumer_metrics m;
-    struct log_latch idem_outage, enrich_outage, neo4j_outage, registry_outage;
     struct registry *registry;     /* factoids only */
     kafka_dlq *dlq;                /* NULL when the consumer has no dlq_topic */
     struct log_latch dlq_outage;
+    atomic_bool finished;          /* the thread has ended */
+    long long kafka_probe_ms;      /* last recovery probe during a Kafka outage */
     consumer_status st;            /* read by the status page from another thread */
 };
 
@@ -73,6 +80,27 @@ const char *const consumer_dlq_reasons[CONSUMER_DLQ_REASONS] = {
     "undecodable", "invalid_string", "id_too_long", "schema_refused", "neo4j_refused"};
 
 static void set_state(consumer *c, consumer_state s) { status_set_state(&c->st, s, wall_ms()); }
+
+/* How long one call to s may take at most, from the config's timeouts and retries. */
+static long budget(consumer *c, server s) {
+    const struct cgw_config *cfg = c->p->cfg;
+    long enrich_ms = cfg->enrichment.fido.timeout_ms > cfg->enrichment.retailer.timeout_ms
+                         ? cfg->enrichment.fido.timeout_ms : cfg->enrichment.retailer.timeout_ms;
+    long retries = cfg->enrichment.fido.retries > cfg->enrichment.retailer.retries
+                       ? cfg->enrichment.fido.retries : cfg->enrichment.retailer.retries;
+    switch (s) {
+    case SERVER_NEO4J:
+        return cfg->neo4j.max_retry_time_ms + cfg->neo4j.connect_timeout_ms +
+               4L * config_neo4j_io_timeout_ms(cfg);
+    case SERVER_VALKEY: return 4L * cfg->valkey.timeout_ms;
+    /* products then retailers, each (retries + 1) rounds with back-off up to 2 s */
+    case SERVER_ENRICHMENT: return 2 * ((retries + 1) * enrich_ms + retries * 2000L);
+    case SERVER_REGISTRY: return 3L * cfg->schema_registry.timeout_ms;
+    default: return 30000;
+    }
+}
+
+static void idle_for(consumer *c, long ms) { watch_idle(&c->st.watch, ms); }
 
 static long long now_ms(void) {
     struct timespec ts;
@@ -167,6 +195,36 @@ static void register_metrics(consumer *c) {
 
 /* ------------------------------------------------------------------ Kafka set-up */
 
+/* librdkafka's error events, served on the consumer thread by rd_kafka_consumer_poll. */
+static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+    (void)rk;
+    consumer *c = opaque;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
+        watch_report(&c->st.watch, SERVER_KAFKA, true, reason);
+        return;
+    }
+    LOG(watch_outage(&c->st.watch, SERVER_KAFKA) ? LOG_DEBUG : LOG_WARN, "Kafka error",
+        LOG_STR("consumer", c->name), LOG_STR("code", rd_kafka_err2name(err)),
+        LOG_STR("error", reason));
+}
+
+/* During a Kafka outage: a record, or a metadata answer (once a second when idle), ends it. */
+static void kafka_probe(consumer *c, size_t got) {
+    if (!watch_outage(&c->st.watch, SERVER_KAFKA)) return;
+    if (got) {
+        watch_report(&c->st.watch, SERVER_KAFKA, false, NULL);
+        return;
+    }
+    long long now = mono_ms();
+    if (now - c->kafka_probe_ms < 1000) return;
+    c->kafka_probe_ms = now;
+    const struct rd_kafka_metadata *md = NULL;
+    watch_call(&c->st.watch, SERVER_KAFKA, 3000);
+    rd_kafka_resp_err_t e = rd_kafka_metadata(c->rk, 0, NULL, &md, 2000);
+    if (md) rd_kafka_metadata_destroy(md);
+    watch_done(&c->st.watch, SERVER_KAFKA, e != RD_KAFKA_RESP_ERR_NO_ERROR, rd_kafka_err2str(e));
+}
+
 static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     (void)rk;
     enum log_level l = level <= 3 ? LOG_ERROR : level <= 4 ? LOG_WARN : level <= 6 ? LOG_INFO
@@ -203,6 +261,8 @@ static rd_kafka_t *new_kafka(consumer *c, char *err, size_t errlen) {
         return NULL;
     }
     rd_kafka_conf_set_log_cb(conf, kafka_log);
+    rd_kafka_conf_set_error_cb(conf, kafka_error);
+    rd_kafka_conf_set_opaque(conf, c);
     char e[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
     if (!rk) {
@@ -256,6 +316,7 @@ static size_t collect(consumer *c, entry *batch) {
             if (left <= 0) break;
             timeout = (int)left;
         }
+        idle_for(c, timeout + 1000L);
         rd_kafka_message_t *m = rd_kafka_consumer_poll(c->rk, timeout);
         if (!m) {
             if (!n) break; /* let the caller look at the stop flag */
@@ -325,10 +386,9 @@ static int check_schema(consumer *c, entry *e) {
     long backoff = BACKOFF_MIN_MS;
     for (;;) {
         char why[256] = "";
+        watch_call(&c->st.watch, SERVER_REGISTRY, budget(c, SERVER_REGISTRY));
         registry_verdict v = registry_check(c->registry, e->res.schema_id, why, sizeof why);
-        log_report_outage(&c->registry_outage, v == REGISTRY_UNAVAILABLE, LOG_ERROR,
-                          "[ERROR] Schema registry unavailable; records of unknown schema ids wait",
-                          "Schema registry available again", why);
+        watch_done(&c->st.watch, SERVER_REGISTRY, v == REGISTRY_UNAVAILABLE, why);
         if (v == REGISTRY_ACCEPTED) return 0;
         if (v == REGISTRY_REFUSED) {
             record_purchase_free(e->res.purchase);
@@ -342,6 +402,7 @@ static int check_schema(consumer *c, entry *e) {
             return 0;
         }
         set_state(c, CONSUMER_STATE_WAITING_REGISTRY);
+        idle_for(c, backoff);
         if (pipeline_sleep(c->p, backoff)) return -1;
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
     }
@@ -404,10 +465,9 @@ static void apply_duplicates(consumer *c, entry *batch, size_t n) {
         idx[k++] = i;
     }
     if (!k) goto out;
+    watch_call(&c->st.watch, SERVER_VALKEY, budget(c, SERVER_VALKEY));
     enum idem_status st = idem_check(c->idem, c->name, ids, k, seen);
-    log_report_outage(&c->idem_outage, st != IDEM_OK, LOG_WARN,
-                      "Idempotency cache unreachable; going on without it",
-                      "Idempotency cache reachable again", idem_last_error(c->idem));
+    watch_done(&c->st.watch, SERVER_VALKEY, st != IDEM_OK, idem_last_error(c->idem));
     if (st != IDEM_OK) {
         metrics_inc_counter(c->m.idem_unavailable);
         goto out;
@@ -498,16 +558,16 @@ static int build_graph_metadata(metadata *md) {
 static int enrich_batch(consumer *c, entry *batch, size_t n, metadata *md) {
     long backoff = BACKOFF_MIN_MS;
     for (;;) {
+        watch_call(&c->st.watch, SERVER_ENRICHMENT, budget(c, SERVER_ENRICHMENT));
         enum enrich_status st = fetch_metadata(c, batch, n, md);
-        log_report_outage(&c->enrich_outage, st != ENRICH_OK, LOG_ERROR,
-                          "[ERROR] Enrichment services unavailable; batch waits",
-                          "Enrichment services available again",
-                          st == ENRICH_OK ? "" : md->products.error[0] ? md->products.error
-                                                                       : md->retailers.error);
+        watch_done(&c->st.watch, SERVER_ENRICHMENT, st != ENRICH_OK,
+                   st == ENRICH_OK ? "" : md->products.error[0] ? md->products.error
+                                                                : md->retailers.error);
         if (st == ENRICH_OK) break;
         set_state(c, CONSUMER_STATE_WAITING_ENRICHMENT);
         metadata_free(md);
         metrics_inc_counter(c->m.enrich_unavailable);
+        idle_for(c, backoff);
         if (pipeline_sleep(c->p, backoff)) return -1;
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
     }
@@ -526,6 +586,7 @@ static int write_purchases(consumer *c, const metadata *md, const record_purchas
                            size_t n, bolt_error *be) {
     graph_batch gb = {ps, n, md->gp, md->ngp, md->gr, md->ngr};
     graph_stats gs;
+    watch_call(&c->st.watch, SERVER_NEO4J, budget(c, SERVER_NEO4J));
     long long t0 = now_ms();
     int rc = graph_write(c->p->neo4j, c->p->cfg->neo4j.database, &gb, &gs, be);
     metrics_observe(c->m.write_seconds, (double)(now_ms() - t0) / 1000.0);
@@ -600,12 +661,11 @@ static int persist(consumer *c, entry *batch, size_t n, const metadata *md) {
     while ((k = pending(batch, n, todo, ps)) > 0) {
         bolt_error be;
         int rc = write_split(c, md, todo, ps, k, &be);
-        log_report_outage(&c->neo4j_outage, rc != BOLT_OK, LOG_ERROR,
-                          "[ERROR] Neo4j write failed; batch waits and retries",
-                          "Neo4j writes succeed again", rc == BOLT_OK ? "" : be.message);
+        watch_done(&c->st.watch, SERVER_NEO4J, rc != BOLT_OK, rc == BOLT_OK ? "" : be.message);
         if (rc == BOLT_OK) break;
         set_state(c, CONSUMER_STATE_WAITING_NEO4J);
         metrics_inc_counter(c->m.graph_failures);
+        idle_for(c, backoff);
         if (pipeline_sleep(c->p, backoff)) goto out;
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
     }
@@ -675,8 +735,12 @@ static void mark_done(consumer *c, entry *batch, size_t n) {
                      (long long)m->offset) < 0) { vals[k] = NULL; goto out; }
         ids[k++] = batch[i].res.purchase->id;
     }
-    if (k && idem_mark(c->idem, c->name, ids, (const char *const *)vals, k) != IDEM_OK)
-        metrics_inc_counter(c->m.idem_unavailable);
+    if (k) {
+        watch_call(&c->st.watch, SERVER_VALKEY, budget(c, SERVER_VALKEY));
+        enum idem_status st = idem_mark(c->idem, c->name, ids, (const char *const *)vals, k);
+        watch_done(&c->st.watch, SERVER_VALKEY, st != IDEM_OK, idem_last_error(c->idem));
+        if (st != IDEM_OK) metrics_inc_counter(c->m.idem_unavailable);
+    }
 out:
     for (size_t i = 0; i < k; i++) free(vals[i]);
     free(ids);
@@ -813,9 +877,11 @@ fail:
 /* Kafka connection down: leave the group (librdkafka commits what was stored) and close. */
 static void disconnect_kafka(consumer *c) {
     if (!c->rk) return;
+    idle_for(c, 30000);   /* bounded by leave_group's polls and librdkafka's close */
     leave_group(c);
     rd_kafka_destroy(c->rk);
     c->rk = NULL;
+    idle_for(c, 0);
     pthread_mutex_lock(&c->st.mu);
     c->st.npartitions = 0;
     pthread_mutex_unlock(&c->st.mu);
@@ -837,11 +903,14 @@ static void *consumer_main(void *arg) {
     consumer *c = arg;
     /* No consumer runs before the flags have been read once (contract §4). */
     set_state(c, CONSUMER_STATE_WAITING_FLAGS);
-    while (!atomic_load(&c->p->flags.generation))
-        if (pipeline_sleep(c->p, 100)) return NULL;
+    while (!atomic_load(&c->p->flags.generation)) {
+        idle_for(c, 100);
+        if (pipeline_sleep(c->p, 100)) goto out;
+    }
     entry *batch = calloc((size_t)c->cc->batch_size, sizeof *batch);
     bool subscribed = false;
     while (batch && !pipeline_is_stopping(c->p)) {
+        idle_for(c, 5000);
         if (killswitch_on(c)) {
             if (subscribed) {
                 disconnect_kafka(c);
@@ -861,6 +930,7 @@ static void *consumer_main(void *arg) {
             subscribed = true;
         }
         size_t n = collect(c, batch);
+        kafka_probe(c, n);
         if (n && process_batch(c, batch, n) != 0)
             LOG(LOG_WARN, "Batch abandoned at shutdown; it will be read again",
                 LOG_STR("consumer", c->name), LOG_UINT("records", n));
@@ -872,8 +942,11 @@ static void *consumer_main(void *arg) {
     }
     free(batch);
     disconnect_kafka(c);
-    set_state(c, CONSUMER_STATE_STOPPED);
     LOG(LOG_INFO, "Consumer stopped", LOG_STR("consumer", c->name));
+out:
+    set_state(c, CONSUMER_STATE_STOPPED);
+    atomic_store(&c->st.watch.running, false);
+    atomic_store(&c->finished, true);
     return NULL;
 }
 
@@ -913,6 +986,11 @@ consumer *consumer_new(pipeline *p, consumer_kind kind, char *err, size_t errlen
     c->cc = kind == CONSUMER_RECEIPT ? &p->cfg->consumers.receipt : &p->cfg->consumers.factoid;
     register_metrics(c);
     status_init(&c->st, c->name, c->cc->topic, c->cc->group);
+    static const server watched[] = {SERVER_KAFKA, SERVER_NEO4J, SERVER_VALKEY,
+                                     SERVER_ENRICHMENT, SERVER_REGISTRY, SERVER_NONE};
+    watch_init(&c->st.watch, c->name, p->cfg->stall_after_ms, p->metrics, watched);
+    atomic_store(&c->st.watch.running, false);   /* until the thread starts */
+    atomic_store(&c->finished, true);
     c->st.metrics = &c->m;
     const struct cgw_config *cfg = p->cfg;
     struct idem_options io;
@@ -931,7 +1009,12 @@ consumer *consumer_new(pipeline *p, consumer_kind kind, char *err, size_t errlen
 }
 
 int consumer_start(consumer *c, char *err, size_t errlen) {
+    watch_idle(&c->st.watch, 5000);
+    atomic_store(&c->st.watch.running, true);
+    atomic_store(&c->finished, false);
     if (pthread_create(&c->thread, NULL, consumer_main, c) != 0) {
+        atomic_store(&c->st.watch.running, false);
+        atomic_store(&c->finished, true);
         snprintf(err, errlen, "cannot start the %s consumer thread", c->name);
         return -1;
     }
@@ -945,6 +1028,10 @@ void consumer_join(consumer *c) {
 }
 
 const consumer_status *consumer_get_status(const consumer *c) { return &c->st; }
+
+consumer_status *consumer_status_of(consumer *c) { return &c->st; }
+
+bool consumer_finished(consumer *c) { return atomic_load(&c->finished); }
 
 void consumer_free(consumer *c) {
     if (!c) return;

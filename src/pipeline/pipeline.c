@@ -7,6 +7,13 @@
  * "FlagPoller: flag=<name> changed" per flag), and keeps the last snapshot in force while the
  * source fails, logging that once per outage. Consumers start consuming only after the first
  * snapshot is published.
+ *
+ * The watchdog is a thread of its own too: every WATCHDOG_MS it looks at each thread's call
+ * in flight (watch.c) and logs the start of an outage as soon as a call has been unanswered
+ * for stall_after_ms, while it still blocks. Liveness and readiness are derived from the same
+ * watches. Shutdown has a deadline (shutdown_timeout_ms): threads that do not end in time
+ * first get their Neo4j calls cancelled (bolt_driver_cancel), and past the deadline
+ * pipeline_stop gives up on them so main can end the process.
  */
 #include "pipeline/pipeline_internal.h"
 
@@ -18,6 +25,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#define WATCHDOG_MS 250
+#define FLAGS_CALL_BUDGET_MS 60000
 
 /* ------------------------------------------------------------------ stop and sleep */
 
@@ -79,10 +89,9 @@ static int poll_source(pipeline *p, struct flags_set **next, char *err, size_t e
 static int poll_flags_once(pipeline *p) {
     char err[512] = "";
     struct flags_set *next = NULL;
+    watch_call(&p->flag_watch, SERVER_FLAGS, FLAGS_CALL_BUDGET_MS);
     int rc = poll_source(p, &next, err, sizeof err);
-    log_report_outage(&p->flag_outage, rc < 0, LOG_ERROR,
-                      "[ERROR] FlagPoller: cannot read flags; last values stay in force",
-                      "FlagPoller: flags readable again", err);
+    watch_done(&p->flag_watch, SERVER_FLAGS, rc < 0, err);
     atomic_store(&p->flags_source_ok, rc >= 0);
     if (rc < 0) {
         metrics_inc_counter(p->flags_errors);
@@ -116,8 +125,10 @@ static void *flag_thread_main(void *arg) {
         poll_flags_once(p);
         /* Until the first read succeeds consumers wait, so retry that one quickly. */
         long wait = atomic_load(&p->flags.generation) ? poll_interval_ms(p) : 1000;
+        watch_idle(&p->flag_watch, wait);
         if (pipeline_sleep(p, wait)) break;
     }
+    atomic_store(&p->flag_watch.running, false);
     return NULL;
 }
 
@@ -145,7 +156,10 @@ static int open_source(pipeline *p, char *err, size_t errlen) {
 
 static int start_flags(pipeline *p, char *err, size_t errlen) {
     if (open_source(p, err, errlen) != 0) return -1;
+    static const server watched[] = {SERVER_FLAGS, SERVER_NONE};
+    watch_init(&p->flag_watch, NULL, p->cfg->stall_after_ms, p->metrics, watched);
     if (pthread_create(&p->flag_thread, NULL, flag_thread_main, p) != 0) {
+        atomic_store(&p->flag_watch.running, false);
         snprintf(err, errlen, "cannot start the flag poller thread");
         return -1;
     }
@@ -172,6 +186,7 @@ static int connect_neo4j(pipeline *p, char *err, size_t errlen) {
     bc.auth_scheme = cfg->neo4j.user ? "basic" : "none";
     bc.default_db = cfg->neo4j.database;
     bc.connect_timeout_ms = cfg->neo4j.connect_timeout_ms;
+    bc.io_timeout_ms = config_neo4j_io_timeout_ms(cfg);
     bc.max_pool_size = cfg->neo4j.pool_size;
     bc.max_retry_time_ms = cfg->neo4j.max_retry_time_ms;
     bc.retry_initial_delay_ms = 200;
@@ -209,27 +224,77 @@ static int start_enrichment(pipeline *p, char *err, size_t errlen) {
     return p->enrich ? 0 : -1;
 }
 
-/* ------------------------------------------------------------------ metrics */
+/* ------------------------------------------------------------------ watchdog, probes */
 
-/* Liveness (/healthz): the process answers and is not shutting down. Whether its consumers
- * can work is readiness; an orchestrator restarts on liveness only. 0 when live. */
-static int live(void *ud, char *reason, size_t len) {
-    pipeline *p = ud;
-    if (pipeline_is_stopping(p)) {
-        snprintf(reason, len, "shutting down");
-        return 1;
+static void *watchdog_main(void *arg) {
+    pipeline *p = arg;
+    while (!pipeline_sleep(p, WATCHDOG_MS)) {
+        long long now = mono_ms();
+        watch_check_stall(&p->flag_watch, now);
+        for (int k = 0; k < CONSUMER_COUNT; k++)
+            if (p->consumers[k]) {
+                consumer_status *st = consumer_status_of(p->consumers[k]);
+                watch_check_stall(&st->watch, now);
+                status_publish_state(st, now, p->cfg->stall_after_ms);
+            }
     }
-    return 0;
+    return NULL;
 }
 
-/* Readiness (/readyz): the flags have been read once, so consumers may run. 0 when ready. */
-static int ready(void *ud, char *reason, size_t len) {
-    pipeline *p = ud;
-    if (!atomic_load(&p->flags.generation)) {
-        snprintf(reason, len, "flags not read yet");
-        return 1;
+bool pipeline_live(pipeline *p, char *reason, size_t len) {
+    if (pipeline_is_stopping(p)) {
+        if (reason) snprintf(reason, len, "shutting down");
+        return false;
     }
-    return 0;
+    long long now = mono_ms();
+    if (!watch_live(&p->flag_watch, now)) {
+        if (reason) snprintf(reason, len, "flag poller blocked past its deadline");
+        return false;
+    }
+    for (int k = 0; k < CONSUMER_COUNT; k++) {
+        if (!p->consumers[k]) continue;
+        consumer_status *st = consumer_status_of(p->consumers[k]);
+        if (watch_live(&st->watch, now)) continue;
+        if (reason)
+            snprintf(reason, len, "%s consumer blocked past its deadline (%s)", st->name,
+                     server_name((server)atomic_load(&st->watch.server)));
+        return false;
+    }
+    return true;
+}
+
+static bool state_ready(consumer_state s) {
+    return s == CONSUMER_STATE_RUNNING || s == CONSUMER_STATE_KILLSWITCHED ||
+           s == CONSUMER_STATE_RUNNING_NO_VALKEY;
+}
+
+bool pipeline_ready(pipeline *p, char *reason, size_t len) {
+    if (!atomic_load(&p->flags.generation)) {
+        if (reason) snprintf(reason, len, "flags not read yet");
+        return false;
+    }
+    long long now = mono_ms();
+    for (int k = 0; k < CONSUMER_COUNT; k++) {
+        if (!p->consumers[k]) continue;
+        consumer_status *st = consumer_status_of(p->consumers[k]);
+        consumer_state s = status_effective_state(st, now, p->cfg->stall_after_ms);
+        if (state_ready(s)) continue;
+        if (reason) snprintf(reason, len, "%s consumer: %s", st->name, consumer_state_name(s));
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ metrics */
+
+/* Liveness (/healthz, pipeline_live) and readiness (/readyz, pipeline_ready): 0 when fine;
+ * otherwise the reason is served with a 503. An orchestrator restarts on liveness only. */
+static int live(void *ud, char *reason, size_t len) {
+    return pipeline_live(ud, reason, len) ? 0 : 1;
+}
+
+static int ready(void *ud, char *reason, size_t len) {
+    return pipeline_ready(ud, reason, len) ? 0 : 1;
 }
 
 #define STATUS_PAGE_REFRESH_SECONDS 15
@@ -303,25 +368,79 @@ int pipeline_new(const struct cgw_config *cfg, pipeline **out, char *err, size_t
 int pipeline_start(pipeline *p, char *err, size_t errlen) {
     for (int k = 0; k < CONSUMER_COUNT; k++)
         if (p->consumers[k] && consumer_start(p->consumers[k], err, errlen) != 0) return -1;
+    if (pthread_create(&p->watchdog_thread, NULL, watchdog_main, p) != 0) {
+        snprintf(err, errlen, "cannot start the watchdog thread");
+        return -1;
+    }
+    p->watchdog_started = true;
     return 0;
 }
 
-void pipeline_stop(pipeline *p) {
+/* Every thread that blocks on a server has ended. */
+static bool threads_finished(pipeline *p) {
+    for (int k = 0; k < CONSUMER_COUNT; k++)
+        if (p->consumers[k] && !consumer_finished(p->consumers[k])) return false;
+    return !atomic_load(&p->flag_watch.running);
+}
+
+/* A consumer's Neo4j call in flight for at least min_ms. */
+static bool neo4j_waiting(pipeline *p, long long now, long min_ms) {
+    for (int k = 0; k < CONSUMER_COUNT; k++)
+        if (p->consumers[k] &&
+            watch_stalled(&consumer_status_of(p->consumers[k])->watch, now, min_ms) == SERVER_NEO4J)
+            return true;
+    return false;
+}
+
+/* Waits for the threads until the deadline; cancels Neo4j calls when they stall or at half
+ * of it. 0 when every thread ended in time. */
+static int wait_threads(pipeline *p) {
+    long long start = mono_ms(), deadline = start + p->cfg->shutdown_timeout_ms;
+    bool cancelled = false;
+    while (!threads_finished(p)) {
+        long long now = mono_ms();
+        if (!cancelled && (neo4j_waiting(p, now, p->cfg->stall_after_ms) ||
+                           now - start >= p->cfg->shutdown_timeout_ms / 2)) {
+            if (neo4j_waiting(p, now, 0))
+                LOG(LOG_WARN, "Shutdown: cancelling Neo4j calls in flight; their batches are read again",
+                    LOG_INT("waited_ms", now - start));
+            if (p->neo4j) bolt_driver_cancel(p->neo4j);
+            cancelled = true;
+        }
+        if (now >= deadline) return -1;
+        struct timespec ts = {0, 20 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+int pipeline_stop(pipeline *p) {
     pthread_mutex_lock(&p->stop_mu);
     atomic_store(&p->stopping, true);
     pthread_cond_broadcast(&p->stop_cv);
     pthread_mutex_unlock(&p->stop_mu);
+    if (wait_threads(p) != 0) {
+        LOG(LOG_ERROR, "[ERROR] Shutdown deadline passed; exiting with the batches in flight "
+                       "uncommitted (they are read again)",
+            LOG_INT("shutdown_timeout_ms", p->cfg->shutdown_timeout_ms));
+        return -1;
+    }
     for (int k = 0; k < CONSUMER_COUNT; k++)
         if (p->consumers[k]) consumer_join(p->consumers[k]);
     if (p->flag_thread_started) {
         pthread_join(p->flag_thread, NULL);
         p->flag_thread_started = false;
     }
+    if (p->watchdog_started) {
+        pthread_join(p->watchdog_thread, NULL);
+        p->watchdog_started = false;
+    }
+    return 0;
 }
 
 void pipeline_free(pipeline *p) {
     if (!p) return;
-    if (!atomic_load(&p->stopping)) pipeline_stop(p);
+    if (!atomic_load(&p->stopping) && pipeline_stop(p) != 0) return; /* threads still run */
     for (int k = 0; k < CONSUMER_COUNT; k++) consumer_free(p->consumers[k]);
     close_flags(p);
     if (p->enrich) enrich_client_free(p->enrich);

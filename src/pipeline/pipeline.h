@@ -4,6 +4,9 @@
  *
  *   main ─ pipeline_new(cfg) ─ pipeline_start ─ (signal) ─ pipeline_stop ─ pipeline_free
  *
+ * Health: pipeline_live() (liveness, /healthz) and pipeline_ready() (readiness, /readyz) are
+ * safe from any thread; the metrics server calls them.
+ *
  * Each consumer thread runs the same loop (consumer.c): collect a batch from Kafka, decode
  * and filter it, apply the rollout flag and the idempotency cache, enrich it, write it to
  * Neo4j in one transaction, mark it in the cache, and only then store its offsets for
@@ -12,6 +15,7 @@
 #ifndef CGW_PIPELINE_H
 #define CGW_PIPELINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "config/config.h"
@@ -32,9 +36,20 @@ int pipeline_new(const struct cgw_config *cfg, pipeline **out, char *err, size_t
 /* Starts the consumer threads. They wait for the first read of the flags before consuming. */
 int pipeline_start(pipeline *p, char *err, size_t errlen);
 
-/* Asks every consumer to finish its batch in flight, commit and leave its group; returns
- * when they have. Safe to call once from the main thread. */
-void pipeline_stop(pipeline *p);
+/* Asks every consumer to finish its batch in flight, commit and leave its group, within
+ * shutdown_timeout_ms: a Neo4j call that stalls (or still runs at half the deadline) is
+ * cancelled, so its batch is abandoned uncommitted and read again later. Returns 0 when every
+ * thread has ended; -1 when the deadline passed first (logged): threads still run, so the
+ * caller must not free p and should end the process. Call once, from the main thread. */
+int pipeline_stop(pipeline *p);
+
+/* Liveness: every thread of the worker (consumers, flag poller) makes progress: none is
+ * blocked past its own call's deadline (plus a grace). reason gets why not (may be NULL). */
+bool pipeline_live(pipeline *p, char *reason, size_t len);
+
+/* Readiness: flags loaded, and every enabled consumer connected and not waiting for a server
+ * (stopped by its killswitch or running without the Valkey cache count as ready). */
+bool pipeline_ready(pipeline *p, char *reason, size_t len);
 
 void pipeline_free(pipeline *p);
 

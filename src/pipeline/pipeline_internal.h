@@ -27,6 +27,9 @@ typedef enum consumer_state {
     CONSUMER_STATE_WAITING_REGISTRY,   /* a factoid of an unknown schema id waits for the registry */
     CONSUMER_STATE_WAITING_DLQ,        /* a batch waits until its dead letters are written */
     CONSUMER_STATE_STOPPED,
+    CONSUMER_STATE_WAITING_KAFKA,      /* no broker reachable (derived from the outage) */
+    CONSUMER_STATE_WAITING_VALKEY,     /* a Valkey call stalled (derived) */
+    CONSUMER_STATE_RUNNING_NO_VALKEY,  /* running without the idempotency cache (derived) */
     CONSUMER_STATE_COUNT
 } consumer_state;
 
@@ -57,6 +60,53 @@ typedef struct consumer_metrics {
 
 typedef struct consumer consumer;
 
+/* ---- what a thread waits on, and outages (watch.c) ---- */
+
+/* The servers a thread calls. Each call is bracketed by watch_call .. watch_done; between
+ * calls watch_idle says how long the thread may block (a Kafka poll, a back-off sleep). */
+typedef enum server {
+    SERVER_NONE = 0, SERVER_KAFKA, SERVER_NEO4J, SERVER_VALKEY, SERVER_ENRICHMENT,
+    SERVER_REGISTRY, SERVER_FLAGS, SERVER_COUNT
+} server;
+
+/* A thread's call in flight and its outages: written by the thread, read by the watchdog
+ * and the status page (all atomics; no lock). */
+typedef struct watch {
+    const char *name;               /* consumer name for log lines; NULL: none */
+    long stall_ms;                  /* stall_after_ms */
+    atomic_int server;              /* of the call in flight; SERVER_NONE between calls */
+    atomic_llong since_ms;          /* monotonic start of the current call or idle step */
+    atomic_llong deadline_ms;       /* monotonic: past it (and a grace) the thread is stuck */
+    atomic_bool stall_reported;     /* the watchdog logged this call's stall */
+    atomic_bool running;            /* the thread exists and has not ended */
+    struct log_latch outage[SERVER_COUNT];
+    atomic_llong last_slow_ms[SERVER_COUNT];  /* last stall or answer after stall_ms */
+    atomic_bool healthy[SERVER_COUNT];        /* the last answer came in time */
+    struct metrics_gauge *unavailable[SERVER_COUNT];
+} watch;
+
+long long mono_ms(void);
+const char *server_name(server s);
+/* Registers cgw_server_unavailable{consumer,server} gauges when r and name are given. */
+void watch_init(watch *w, const char *name, long stall_ms, struct metrics_registry *r,
+                const server *servers);
+void watch_call(watch *w, server s, long budget_ms);
+void watch_idle(watch *w, long budget_ms);
+/* Reports an outcome of s: the outage's start (failing) or its end, each logged once. */
+void watch_report(watch *w, server s, bool failing, const char *err);
+/* Ends the call to s and reports its outcome; a success slower than stall_ms counts as
+ * something gone wrong (it does not end an outage). */
+void watch_done(watch *w, server s, bool failing, const char *err);
+/* The server of a call in flight longer than stall_ms, else SERVER_NONE. */
+server watch_stalled(watch *w, long long now, long stall_ms);
+/* Watchdog: a stalled call starts its server's outage (logged once) while it still blocks;
+ * an outage whose server has been fine for the settle time ends (logged once). */
+void watch_check_stall(watch *w, long long now);
+bool watch_outage(watch *w, server s);
+/* Live: not running, or not past its own deadline plus WATCH_GRACE_MS. */
+#define WATCH_GRACE_MS 5000
+bool watch_live(watch *w, long long now);
+
 /* ---- what the status page shows of a consumer (status.c) ---- */
 
 
@@ -75,6 +125,7 @@ typedef struct consumer_status {
     atomic_int state;                  /* consumer_state */
     atomic_llong state_since_ms;       /* wall clock of the last change of state */
     atomic_bool killswitch;
+    watch watch;                       /* the consumer thread's calls and outages */
     const consumer_metrics *metrics;
     pthread_mutex_t mu;                /* guards what follows */
     partition_lag partitions[STATUS_MAX_PARTITIONS];
@@ -93,6 +144,12 @@ uint64_t status_writes_last(consumer_status *st, long long now_ms, int minutes);
 /* out[i]: writes in minute now-(STATUS_HISTORY_MINUTES-1-i); the last entry is this minute. */
 void status_writes_per_minute(consumer_status *st, long long now_ms, uint64_t out[STATUS_HISTORY_MINUTES]);
 const consumer_status *consumer_get_status(const consumer *c);
+consumer_status *consumer_status_of(consumer *c);
+/* The stored state, overridden by what the watch says: a stalled call, Kafka or Valkey down. */
+consumer_state status_effective_state(consumer_status *st, long long now, long stall_ms);
+/* Sets the cgw_consumer_state gauges to the effective state (the watchdog, every tick), so a
+ * consumer blocked on a frozen server shows waiting_for_<server> there too. */
+void status_publish_state(consumer_status *st, long long now, long stall_ms);
 /* The /status document, as `cgw status` prints it (json_t *, caller decrefs; NULL: out of
  * memory), and the same as text (caller frees). */
 struct json_t;
@@ -116,7 +173,9 @@ struct pipeline {
     struct flags_valkey *flag_valkey;
     struct metrics_counter *flags_errors;
     struct metrics_gauge *flags_last_read;  /* unix time of the last good read of the flags */
-    struct log_latch flag_outage;
+    watch flag_watch;                      /* the flag poller's calls and outage */
+    pthread_t watchdog_thread;
+    bool watchdog_started;
     atomic_bool flags_source_ok;           /* the last poll succeeded */
     atomic_llong flags_last_ok_ms;         /* wall clock of the last good poll */
     char flags_last_error[512];            /* written by the poller only; for status */
@@ -141,6 +200,8 @@ void pipeline_flags_http_options(const struct cgw_config *cfg, struct flags_http
 void pipeline_flags_valkey_options(const struct cgw_config *cfg, struct flags_valkey_options *o);
 
 consumer *consumer_new(pipeline *p, consumer_kind kind, char *err, size_t errlen);
+/* The thread has ended (or never started): joining it does not block. */
+bool consumer_finished(consumer *c);
 int consumer_start(consumer *c, char *err, size_t errlen);
 void consumer_join(consumer *c);
 void consumer_free(consumer *c);

@@ -6,6 +6,10 @@
  * which share, how far behind is each partition, which configuration is in force, and which
  * endpoints the worker talks to (credentials never shown).
  *
+ * A consumer's state is what its thread stored (running, waiting for ...) unless its watch
+ * (watch.c) says more: a call in flight past stall_after_ms shows waiting_for_<server> while
+ * it still blocks. "unavailable" lists the servers in an outage for that consumer.
+ *
  * Counts come from the same metrics the Prometheus page serves, so the two never disagree.
  * Consumer threads publish the little state the metrics do not hold (state and since when,
  * killswitch, per-partition lag, a ring of writes per minute over the last hour) into their
@@ -32,9 +36,35 @@ const char *consumer_state_name(consumer_state s) {
     case CONSUMER_STATE_WAITING_REGISTRY: return "waiting_for_schema_registry";
     case CONSUMER_STATE_WAITING_DLQ: return "waiting_for_dead_letter_topic";
     case CONSUMER_STATE_STOPPED: return "stopped";
+    case CONSUMER_STATE_WAITING_KAFKA: return "waiting_for_kafka";
+    case CONSUMER_STATE_WAITING_VALKEY: return "waiting_for_valkey";
+    case CONSUMER_STATE_RUNNING_NO_VALKEY: return "running_without_valkey";
     case CONSUMER_STATE_COUNT: break;
     }
     return "unknown";
+}
+
+static consumer_state waiting_for(server s) {
+    switch (s) {
+    case SERVER_KAFKA: return CONSUMER_STATE_WAITING_KAFKA;
+    case SERVER_VALKEY: return CONSUMER_STATE_WAITING_VALKEY;
+    case SERVER_ENRICHMENT: return CONSUMER_STATE_WAITING_ENRICHMENT;
+    case SERVER_REGISTRY: return CONSUMER_STATE_WAITING_REGISTRY;
+    default: return CONSUMER_STATE_WAITING_NEO4J;
+    }
+}
+
+/* A call stalled longer than stall_ms says what the thread waits for even while it blocks;
+ * a running consumer with no broker waits for Kafka; one without Valkey says so. */
+consumer_state status_effective_state(consumer_status *st, long long now, long stall_ms) {
+    consumer_state s = (consumer_state)atomic_load(&st->state);
+    if (s == CONSUMER_STATE_STOPPED) return s;
+    server stalled = watch_stalled(&st->watch, now, stall_ms);
+    if (stalled != SERVER_NONE) return waiting_for(stalled);
+    if (s != CONSUMER_STATE_RUNNING) return s;
+    if (watch_outage(&st->watch, SERVER_KAFKA)) return CONSUMER_STATE_WAITING_KAFKA;
+    if (watch_outage(&st->watch, SERVER_VALKEY)) return CONSUMER_STATE_RUNNING_NO_VALKEY;
+    return s;
 }
 
 /* ------------------------------------------------------------------ per-consumer state */
@@ -52,9 +82,15 @@ void status_destroy(consumer_status *st) { pthread_mutex_destroy(&st->mu); }
 void status_set_state(consumer_status *st, consumer_state s, long long now_ms) {
     int old = atomic_exchange(&st->state, (int)s);
     if (old != (int)s || !atomic_load(&st->state_since_ms)) atomic_store(&st->state_since_ms, now_ms);
+    status_publish_state(st, mono_ms(), st->watch.stall_ms);
+}
+
+void status_publish_state(consumer_status *st, long long now, long stall_ms) {
     if (!st->metrics) return;
-    if (old >= 0 && old < CONSUMER_STATE_COUNT) metrics_set_gauge(st->metrics->state[old], 0);
-    metrics_set_gauge(st->metrics->state[s], 1);
+    consumer_state s = status_effective_state(st, now, stall_ms);
+    /* All of them: a racing writer (the thread, the watchdog) is repaired at the next tick. */
+    for (int i = 0; i < CONSUMER_STATE_COUNT; i++)
+        metrics_set_gauge(st->metrics->state[i], i == (int)s ? 1 : 0);
 }
 
 void status_count_writes(consumer_status *st, long long now_ms, uint64_t n) {
@@ -157,6 +193,14 @@ static json_t *dead_letters(const consumer_metrics *m) {
                      "by_reason", by);
 }
 
+/* The servers in an outage for this consumer, by name. */
+static json_t *outages_json(consumer_status *st) {
+    json_t *a = json_array();
+    for (int s = SERVER_NONE + 1; s < SERVER_COUNT; s++)
+        if (watch_outage(&st->watch, (server)s)) json_array_append_new(a, json_string(server_name((server)s)));
+    return a;
+}
+
 static json_t *per_minute(consumer_status *st, long long now) {
     uint64_t per[STATUS_HISTORY_MINUTES];
     status_writes_per_minute(st, now, per);
@@ -191,7 +235,7 @@ static json_t *consumer_json(pipeline *p, consumer *c, long long now) {
     bool receipt = strcmp(st->name, "receipt") == 0;
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I, s:s, s:b, s:I, s:I, s:I, s:I, s:o, s:o, s:I, s:o}",
                           "name", st->name, "topic", st->topic, "group", st->group, "state",
-                          consumer_state_name((consumer_state)atomic_load(&st->state)),
+                          consumer_state_name(status_effective_state(st, mono_ms(), cfg->stall_after_ms)),
                           "state_since_ms", (json_int_t)atomic_load(&st->state_since_ms),
                           "killswitch_flag", receipt ? cfg->flags.receipt_killswitch_flag
                                                      : cfg->flags.factoid_killswitch_flag,
@@ -202,6 +246,7 @@ static json_t *consumer_json(pipeline *p, consumer *c, long long now) {
                           "writes_per_minute", per_minute(st, now), "filters",
                           filter_table(st, consumed), "lag", (json_int_t)lag, "partitions", parts);
     if (!j) return NULL;
+    json_object_set_new(j, "unavailable", outages_json(st));
     json_object_set_new(j, "auto_offset_reset", json_string(consumer_config(cfg, st->name)->auto_offset_reset ==
                                                                     CONFIG_OFFSET_LATEST ? "latest" : "earliest"));
     json_object_set_new(j, "dead_letters", dead_letters(m));

@@ -30,6 +30,13 @@ NEO4J_PORT = int(os.environ.get("NEO4J_BOLT_PORT", "7687"))
 SANITIZER = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:")
 
 
+def assert_graph(drv, truths):
+    """The graph equals the union of the generator's ground truths (tools/graphcheck.py)."""
+    import graphcheck
+    got, bad = graphcheck.compare(drv, truths)
+    assert not bad, "graph differs from the ground truth:\n" + "\n".join(bad[:30])
+
+
 def binary(build=None):
     return os.path.join(ROOT, build or os.environ.get("CGW_BUILD", "build/asan"), "cgw")
 
@@ -61,7 +68,8 @@ def generate(kind, topic, n, seed, truth_path, *extra):
 
 class Scenario:
     def __init__(self, tmp, fakes_ports, receipts=True, factoids=False, rollout="true", valkey_port=None,
-                 batch_size=200, extra_yaml="", flags_source="file", fakes=None, valkey_tls=False):
+                 batch_size=200, extra_yaml="", flags_source="file", fakes=None, valkey_tls=False,
+                 neo4j_yaml="", kafka_yaml="", enrichment_timeout_ms=1000):
         self.tmp = str(tmp)
         tag = uuid.uuid4().hex[:10]
         self.flags_source = flags_source
@@ -83,6 +91,9 @@ class Scenario:
         self.valkey_port = valkey_port or (VALKEY_TLS_PORT if valkey_tls else VALKEY_PORT)
         self.batch_size = batch_size
         self.extra_yaml = extra_yaml
+        self.neo4j_yaml = ", " + neo4j_yaml if neo4j_yaml else ""
+        self.kafka_yaml = ", " + kafka_yaml if kafka_yaml else ""
+        self.enrichment_timeout_ms = enrichment_timeout_ms
         # Over TLS the worker is the ACL user, who may only touch cgw:done:*.
         self.key_prefix = ("cgw:done:test:%s:" if valkey_tls else "cgw:test:%s:") % tag
         self.write_config()
@@ -122,15 +133,15 @@ class Scenario:
         with open(self.config_path, "w") as f:
             f.write(f"""
 log: {{format: logfmt, level: info}}
-kafka: {{brokers: "{BOOTSTRAP}"}}
+kafka: {{brokers: "{BOOTSTRAP}"{self.kafka_yaml}}}
 consumers:
   receipt: {{enabled: {str(self.receipts).lower()}, topic: {self.receipt_topic}, group: cgw-test-r-{g}, batch_size: {self.batch_size}, linger_ms: 100}}
   factoid: {{enabled: {str(self.factoids).lower()}, topic: {self.factoid_topic}, group: cgw-test-f-{g}, batch_size: {self.batch_size}, linger_ms: 100}}
-neo4j: {{uri: "bolt://127.0.0.1:{NEO4J_PORT}", user: neo4j, password: "${{NEO4J_PASSWORD:-cgw-local-password}}", max_retry_time_ms: 5000}}
+neo4j: {{uri: "bolt://127.0.0.1:{NEO4J_PORT}", user: neo4j, password: "${{NEO4J_PASSWORD:-cgw-local-password}}", max_retry_time_ms: 5000{self.neo4j_yaml}}}
 valkey: {{host: 127.0.0.1, port: {self.valkey_port}, timeout_ms: 300, key_prefix: "{key_prefix or self.key_prefix}"{self.valkey_tls_yaml()}}}
 enrichment:
-  fido: {{base_url: "http://127.0.0.1:{self.fakes_ports['fido']}", timeout_ms: 1000, retries: 2}}
-  retailer: {{base_url: "http://127.0.0.1:{self.fakes_ports['retailer']}", timeout_ms: 1000, retries: 2}}
+  fido: {{base_url: "http://127.0.0.1:{self.fakes_ports['fido']}", timeout_ms: {self.enrichment_timeout_ms}, retries: 2}}
+  retailer: {{base_url: "http://127.0.0.1:{self.fakes_ports['retailer']}", timeout_ms: {self.enrichment_timeout_ms}, retries: 2}}
 {self.flags_yaml()}
 metrics: {{listen: "127.0.0.1:{self.metrics_port}"}}
 schema_registry: {{url: "http://127.0.0.1:{self.fakes_ports['registry']}", username: cgw-bot, password: cgw-local-token, timeout_ms: 1000}}

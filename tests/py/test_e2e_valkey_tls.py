@@ -21,7 +21,7 @@ def test_tls_cache_skips_duplicates(tmp_path, fakes, clean_graph):
     sc.wait_drained("receipt")
     assert sc.outcome_counts("receipt") == truth["outcomes"]
     assert sc.counter("cgw_idempotency_unavailable_total", consumer="receipt") == 0
-    assert not sc.log_lines("Idempotency cache unreachable"), sc.output()[-2000:]
+    assert not sc.log_lines("[WARN] Valkey unavailable"), sc.output()[-2000:]
     # The worker's connection is the ACL user's, on the TLS port.
     plain = redis.Redis(port=VALKEY_PORT)
     clients = [c for c in plain.client_list() if c.get("name") == "cgw-receipt" and c.get("user") == "cgw"]
@@ -54,7 +54,7 @@ def test_wrong_ca_costs_only_the_cache_and_says_why(tmp_path, fakes, clean_graph
     sc.wait_drained("receipt")
     got = sc.outcome_counts("receipt")
     assert got["persisted"] + got["duplicate"] == truth["outcomes"]["persisted"] + truth["outcomes"]["duplicate"]
-    lines = sc.log_lines("Idempotency cache unreachable")
+    lines = sc.log_lines("[WARN] Valkey unavailable")
     assert len(lines) == 1, "logged once per outage"
     assert "certificate verify failed" in lines[0], lines[0]
     assert VALKEY_ACL_PASSWORD not in sc.output()

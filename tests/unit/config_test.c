@@ -645,3 +645,30 @@ TEST(missing_file) {
     CHECK(c == NULL);
     CHECK(strstr(err, "config: cannot open /nonexistent/cgw.yaml: ") == err);
 }
+
+/* The deadlines of issue 10: defaults, the derived Bolt I/O timeout, and the bounds. */
+TEST(deadline_keys_defaults_and_the_derived_bolt_timeout) {
+    struct cgw_config *c = load(BASE);
+    CHECKF(c != NULL, "%s", err);
+    CHECK_EQ_INT(c->stall_after_ms, 3000);
+    CHECK_EQ_INT(c->shutdown_timeout_ms, 20000);
+    CHECK_EQ_INT(c->neo4j.io_timeout_ms, 0);
+    CHECK_EQ_INT(config_neo4j_io_timeout_ms(c), 30000);   /* max_retry_time_ms */
+    config_free(c);
+    struct { const char *yaml; int want; } cases[] = {
+        {"kafka:\n  brokers: k1:9092\nneo4j:\n  uri: bolt://n:7687\n  max_retry_time_ms: 2m\n", 120000},
+        {"kafka:\n  brokers: k1:9092\nneo4j:\n  uri: bolt://n:7687\n  max_retry_time_ms: 5s\n", 30000},
+        {"kafka:\n  brokers: k1:9092\nneo4j:\n  uri: bolt://n:7687\n  io_timeout_ms: 2s\n", 2000},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char yaml[512];
+        snprintf(yaml, sizeof yaml, "%senrichment:\n  fido: {base_url: http://f}\n"
+                 "  retailer: {base_url: http://r}\nflags:\n  file: var/flags.json\n", cases[i].yaml);
+        c = load(yaml);
+        CHECKF(c != NULL, "%s", err);
+        CHECK_EQ_INT(config_neo4j_io_timeout_ms(c), cases[i].want);
+        config_free(c);
+    }
+    CHECK(strstr(load_err(BASE "shutdown_timeout_ms: 500\n"), "shutdown_timeout_ms") != NULL);
+    CHECK(strstr(load_err(BASE "stall_after_ms: 0\n"), "stall_after_ms") != NULL);
+}

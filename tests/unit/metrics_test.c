@@ -246,6 +246,14 @@ static int health_cb(void *ud, char *reason, size_t len) {
     return 1;
 }
 
+static int ready = 1;
+static int ready_cb(void *ud, char *reason, size_t len) {
+    (void)ud;
+    if (ready) return 0;
+    snprintf(reason, len, "receipt consumer: waiting_for_neo4j");
+    return 1;
+}
+
 static int status_hook(void *ud, const char *path, char **body, const char **ctype) {
     (void)ud;
     if (strcmp(path, "/status") != 0) return 0;
@@ -301,7 +309,7 @@ TEST(server_endpoints) {
     metrics_add_counter(c, 7);
     char err[256];
     struct metrics_server_options opt = { .listen = "127.0.0.1:0", .registry = r, .health = health_cb,
-                                          .handler = status_hook };
+                                          .ready = ready_cb, .handler = status_hook };
     struct metrics_server *srv = metrics_start_server(&opt, err, sizeof err);
     CHECKF(srv != NULL, "%s", err);
     int port = metrics_get_server_port(srv);
@@ -325,6 +333,17 @@ TEST(server_endpoints) {
     CHECK_EQ_INT(res->status, 503);
     CHECK_EQ_STR(res->body, "neo4j unreachable for 42 s\n");
     healthy = 1;
+
+    /* Readiness is its own callback: not ready while alive. */
+    ready = 0;
+    CHECK_EQ_INT(get(port, "/readyz", NULL, res), 0);
+    CHECK_EQ_INT(res->status, 503);
+    CHECK_EQ_STR(res->body, "receipt consumer: waiting_for_neo4j\n");
+    CHECK_EQ_INT(get(port, "/healthz", NULL, res), 0);
+    CHECK_EQ_INT(res->status, 200);
+    ready = 1;
+    CHECK_EQ_INT(get(port, "/readyz", NULL, res), 0);
+    CHECK_EQ_INT(res->status, 200);
 
     CHECK_EQ_INT(get(port, "/status", NULL, res), 0);
     CHECK_EQ_INT(res->status, 200);
