@@ -700,12 +700,14 @@ static int dead_letter(consumer *c, entry *batch, size_t n) {
                                         c->name, CGW_VERSION};
     while (k) {
         char err[512] = "";
+        idle_for(c, 60000);   /* liveness only: the producer's own delivery timeout bounds it */
         int st = kafka_dlq_send(c->dlq, c->cc->dlq_topic, l, k, err, sizeof err);
         log_report_outage(&c->dlq_outage, st != 0, LOG_ERROR,
                           "[ERROR] Dead-letter topic cannot be written; partition waits",
                           "Dead-letter topic written again", err);
         if (st == 0) break;
         set_state(c, CONSUMER_STATE_WAITING_DLQ);
+        idle_for(c, backoff);
         if (pipeline_sleep(c->p, backoff)) goto out;
         backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
     }
