@@ -35,7 +35,7 @@ CFLAGS_asan    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -f
 LDFLAGS_asan   := -fsanitize=address,undefined
 
 PKGCONF  := PKG_CONFIG_PATH=$(RDKAFKA_PREFIX)/lib/pkgconfig pkg-config
-PKGS     := libprotobuf-c libcurl openssl zlib yaml-0.1 jansson libmicrohttpd
+PKGS     := libprotobuf-c libcurl openssl zlib yaml-0.1 jansson libmicrohttpd expat
 # librdkafka is linked statically: the 2.8 build lives in the cache, not in the system.
 # Its own dependencies are linked as the system's shared libraries.
 RDKAFKA_LIBS := $(RDKAFKA_PREFIX)/lib/librdkafka.a -lsasl2 -lzstd -llz4 -lcurl -lssl -lcrypto -lz -ldl -lrt
@@ -61,6 +61,8 @@ LIB_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRC)) $(patsubst build/gen/%.c,$(B
 CMD_OBJ  := $(patsubst %.c,$(B)/obj/%.o,$(CMD_SRC))
 TEST_SRC := $(sort $(wildcard tests/unit/*_test.c tests/integration/*_test.c))
 TEST_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
+# Helper programs of the Python tests (tests/tools/*.c), built beside the test binaries.
+TOOL_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(sort $(wildcard tests/tools/*.c)))
 
 .PHONY: all asan check demo bench bench-bolt clean tests deps stack-up stack-down
 .DEFAULT_GOAL := all
@@ -69,7 +71,7 @@ TEST_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
 all: $(B)/cgw
 asan:
 	@$(MAKE) --no-print-directory MODE=asan $(B:build/$(MODE)=build/asan)/cgw tests
-tests: $(TEST_BIN)
+tests: $(TEST_BIN) $(TOOL_BIN)
 
 check:
 	@bash scripts/check
