@@ -19,6 +19,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "config/config.h"
+#include "kafka/kafka.h"
 
 #define ADMIN_TIMEOUT_MS 15000
 #define ADMIN_NO_OFFSET  (-1) /* no committed offset for the partition */
@@ -48,6 +49,8 @@ struct admin_ctx {
     const struct cgw_config *cfg;
     FILE *out;
     FILE *err;
+    kafka_auth *auth;           /* with cfg: resolved brokers, MSK IAM */
+    struct kafka_link link;     /* the handle's opaque: auth, and err for the log callback */
 };
 
 /* One partition of a (group, topic). Offsets are ADMIN_NO_OFFSET when unknown. */

@@ -16,14 +16,15 @@
 
 /* librdkafka's own errors (broker down, authentication) go to err as they happen. */
 static void kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
-    FILE *err = rd_kafka_opaque(rk);
+    FILE *err = kafka_user(rk);
     if (level <= 3 && err) fprintf(err, "cgw: kafka: %s: %s\n", fac, buf);
 }
 
-static rd_kafka_conf_t *new_conf(const struct admin_ctx *ctx, const char *brokers, char *err,
+static rd_kafka_conf_t *new_conf(struct admin_ctx *ctx, const char *brokers, char *err,
                                  size_t errlen) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    if ((ctx->cfg && kafka_conf_apply(conf, ctx->cfg, err, errlen)) ||
+    ctx->link = (struct kafka_link){ ctx->auth, ctx->err };
+    if ((ctx->cfg && kafka_conf_apply(conf, ctx->cfg, &ctx->link, err, errlen)) ||
         kafka_conf_set(conf, "bootstrap.servers", brokers, err, errlen) ||
         kafka_conf_set(conf, "client.id", "cgw-admin", err, errlen) ||
         kafka_conf_set(conf, "allow.auto.create.topics", "false", err, errlen) ||
@@ -31,14 +32,15 @@ static rd_kafka_conf_t *new_conf(const struct admin_ctx *ctx, const char *broker
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
-    rd_kafka_conf_set_opaque(conf, ctx->err);
+    if (!ctx->cfg) rd_kafka_conf_set_opaque(conf, &ctx->link);
     rd_kafka_conf_set_log_cb(conf, kafka_log);
     return conf;
 }
 
 int admin_connect(struct admin_ctx *ctx, const struct admin_opts *o, char *err, size_t errlen) {
     ctx->timeout_ms = o->timeout_ms;
-    const char *brokers = o->brokers ? o->brokers : ctx->cfg->kafka.brokers;
+    if (ctx->cfg && kafka_auth_new(ctx->cfg, &ctx->auth, err, errlen) < 0) return -1;
+    const char *brokers = o->brokers ? o->brokers : kafka_auth_brokers(ctx->auth);
     rd_kafka_conf_t *conf = new_conf(ctx, brokers, err, errlen);
     if (!conf) return -1;
     char e[512];
@@ -48,6 +50,7 @@ int admin_connect(struct admin_ctx *ctx, const struct admin_opts *o, char *err, 
         snprintf(err, errlen, "kafka: %s", e);
         return -1;
     }
+    if (kafka_handle_started(ctx->rk, &ctx->link, err, errlen) < 0) return -1;
     ctx->q = rd_kafka_queue_new(ctx->rk);
     return 0;
 }
@@ -55,8 +58,10 @@ int admin_connect(struct admin_ctx *ctx, const struct admin_opts *o, char *err, 
 void admin_disconnect(struct admin_ctx *ctx) {
     if (ctx->q) rd_kafka_queue_destroy(ctx->q);
     if (ctx->rk) rd_kafka_destroy(ctx->rk);
+    kafka_auth_free(ctx->auth);
     ctx->q = NULL;
     ctx->rk = NULL;
+    ctx->auth = NULL;
 }
 
 /* ------------------------------------------------------------------ requests */

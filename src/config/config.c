@@ -132,17 +132,30 @@ static const struct config_key config_keys[] = {
     KMS("shutdown_timeout_ms", shutdown_timeout_ms, "20000", 1000, 3600000,
         "SIGTERM ends the process within this time (keep it below the orchestrator's stop timeout, 30 s on ECS); a batch still unwritten then is abandoned uncommitted and read again."),
 
-    KFMT("kafka.brokers", kafka.brokers, NULL, REQUIRED, FMT_BROKERS,
-         "Bootstrap brokers, host:port[,host:port...]."),
+    KFMT("kafka.brokers", kafka.brokers, NULL, 0, FMT_BROKERS,
+         "Bootstrap brokers, host:port[,host:port...]; exactly one of kafka.brokers and kafka.msk_cluster_arn is required."),
+    KSTR("kafka.msk_cluster_arn", kafka.msk_cluster_arn, NULL, 0,
+         "Amazon MSK cluster ARN: the brokers come from the MSK API GetBootstrapBrokers (the IAM listener's) at start, instead of kafka.brokers."),
     KSTR("kafka.client_id", kafka.client_id, "consumer-graph-worker", NONEMPTY, "Kafka client.id."),
     KENUM("kafka.security_protocol", kafka.security_protocol, "plaintext", choices_security,
           "Kafka security.protocol."),
     KCHS("kafka.sasl_mechanism", kafka.sasl_mechanism, NULL, 0, choices_sasl,
-         "SASL mechanism; required with a sasl_* protocol (OAUTHBEARER for MSK IAM)."),
+         "SASL mechanism; required with a sasl_* protocol. OAUTHBEARER means MSK IAM: the worker signs AWS MSK IAM tokens itself (needs sasl_ssl; credentials from the environment, see aws.*)."),
     KSTR("kafka.sasl_username", kafka.sasl_username, NULL, 0, "SASL user (PLAIN, SCRAM)."),
     KSTR("kafka.sasl_password", kafka.sasl_password, NULL, SECRET, "SASL password (PLAIN, SCRAM)."),
     KMAP("kafka.properties", kafka.properties,
          "Extra librdkafka properties, name to value; unknown names and the ones the worker sets itself are refused."),
+
+    KSTR("aws.region", aws.region, NULL, 0,
+         "AWS region of MSK IAM and the MSK API; default: from kafka.msk_cluster_arn, else from broker host names (...kafka.<region>.amazonaws.com), else AWS_REGION / AWS_DEFAULT_REGION."),
+    KSTR("aws.role_arn", aws.role_arn, NULL, 0,
+         "IAM role assumed (STS AssumeRole) with the credentials found in the environment (env keys, web identity, ECS); unset: those credentials as they are."),
+    KSTR("aws.role_session_name", aws.role_session_name, "consumer-graph-worker", NONEMPTY,
+         "Session name of aws.role_arn and of web identity (unless AWS_ROLE_SESSION_NAME is set)."),
+    KFMT("aws.sts_endpoint", aws.sts_endpoint, NULL, 0, FMT_HTTP_URL,
+         "STS endpoint URL (default https://sts.<region>.amazonaws.com; a VPC endpoint; http only to loopback)."),
+    KFMT("aws.msk_endpoint", aws.msk_endpoint, NULL, 0, FMT_HTTP_URL,
+         "MSK API endpoint URL (default https://kafka.<region>.amazonaws.com; a VPC endpoint; http only to loopback)."),
 
     CONSUMER_KEYS(receipt, "ProcessedReceiptEvent", "consumer-graph-receipt"),
     CONSUMER_KEYS(factoid, "factoid-stream", "consumer-graph-factoid"),
@@ -886,6 +899,120 @@ static int check_cross(struct loader *ld) {
     return check_valkey(ld);
 }
 
+/* ---- MSK IAM and the MSK API ---------------------------------------------------------------- */
+
+/* "us-east-1", "us-gov-west-1", "eu-central-2": letters, dash-separated words, a number. */
+static bool is_region(const char *s, size_t n) {
+    size_t i = 0, words = 0;
+    while (i < n) {
+        size_t start = i;
+        while (i < n && islower((unsigned char)s[i])) i++;
+        if (i == start) break;
+        words++;
+        if (i >= n || s[i] != '-') return false;
+        i++;
+    }
+    size_t digits = i;
+    while (i < n && isdigit((unsigned char)s[i])) i++;
+    return words >= 2 && i == n && i > digits;
+}
+
+/* arn:<partition>:kafka:<region>:<12 digits>:cluster/<name>/<id>; the region into out. */
+static bool parse_cluster_arn(const char *arn, char *region, size_t rlen) {
+    char part[32], reg[64], acct[32], res[512];
+    int n = 0;
+    if (sscanf(arn, "arn:%31[a-z-]:kafka:%63[a-z0-9-]:%31[0-9]:%511s%n", part, reg, acct, res, &n) != 4 ||
+        arn[n] || strlen(acct) != 12 || strncmp(res, "cluster/", 8) != 0 || !strchr(res + 8, '/') ||
+        !is_region(reg, strlen(reg)))
+        return false;
+    snprintf(region, rlen, "%s", reg);
+    return true;
+}
+
+/* The region of the first broker named like b-1.x.y.kafka.<region>.amazonaws.com[:port]. */
+static bool region_from_brokers(const char *brokers, char *region, size_t rlen) {
+    for (const char *p = brokers; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+        size_t len = strcspn(p, ",:");
+        const char *end = memmem(p, len, ".amazonaws.com", 14);
+        for (const char *k = p; end && k < end; k++) {
+            const char *r = NULL;
+            if (!strncmp(k, ".kafka.", 7)) r = k + 7;
+            else if (!strncmp(k, ".kafka-serverless.", 18)) r = k + 18;
+            if (r && r < end && is_region(r, (size_t)(end - r))) {
+                snprintf(region, rlen, "%.*s", (int)(end - r), r);
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static bool loopback_http(const char *url) {
+    static const char *const ok[] = { "http://127.", "http://localhost:", "http://localhost/",
+                                      "http://[::1]", NULL };
+    if (strncmp(url, "http://", 7) != 0) return true;   /* https */
+    for (int i = 0; ok[i]; i++)
+        if (strncmp(url, ok[i], strlen(ok[i])) == 0) return true;
+    return !strcmp(url, "http://localhost");
+}
+
+/* Fills aws.region when it is unset (the derivation order of the table). */
+static int derive_region(struct loader *ld, const char *why) {
+    struct cgw_config *c = ld->cfg;
+    char region[64] = "";
+    if (!empty(c->aws.region)) {
+        if (!is_region(c->aws.region, strlen(c->aws.region)))
+            return fail(ld, NULL, "aws.region", "expected an AWS region such as eu-west-1, got \"%.60s\"", c->aws.region);
+        return 0;
+    }
+    bool found = (!empty(c->kafka.msk_cluster_arn) && parse_cluster_arn(c->kafka.msk_cluster_arn, region, sizeof region)) ||
+                 (!empty(c->kafka.brokers) && region_from_brokers(c->kafka.brokers, region, sizeof region));
+    const char *e = getenv("AWS_REGION");
+    if (!found && (!e || !*e)) e = getenv("AWS_DEFAULT_REGION");
+    if (!found && e && *e) {
+        if (!is_region(e, strlen(e)))
+            return fail(ld, NULL, "aws.region", "AWS_REGION / AWS_DEFAULT_REGION is not an AWS region: \"%.60s\"", e);
+        snprintf(region, sizeof region, "%s", e);
+        found = true;
+    }
+    if (!found)
+        return fail(ld, NULL, "aws.region", "required with %s and not derivable (no region in "
+                    "kafka.msk_cluster_arn or the broker host names, AWS_REGION unset)", why);
+    c->aws.region = strdup(region);
+    return c->aws.region ? 0 : fail(ld, NULL, "aws.region", "out of memory");
+}
+
+/* Exactly one of kafka.brokers and kafka.msk_cluster_arn (checked with the required keys,
+ * in the table's order). */
+static int check_brokers(struct loader *ld) {
+    const struct cgw_config *c = ld->cfg;
+    bool arn = !empty(c->kafka.msk_cluster_arn), brokers = !empty(c->kafka.brokers);
+    if (!arn && !brokers)
+        return fail(ld, NULL, "kafka.brokers", "required value is missing (or set kafka.msk_cluster_arn)");
+    if (arn && brokers)
+        return fail(ld, NULL, "kafka.msk_cluster_arn", "set either kafka.brokers or kafka.msk_cluster_arn, not both");
+    return 0;
+}
+
+static int check_aws(struct loader *ld) {
+    const struct cgw_config *c = ld->cfg;
+    bool arn = !empty(c->kafka.msk_cluster_arn);
+    char region[64];
+    if (arn && !parse_cluster_arn(c->kafka.msk_cluster_arn, region, sizeof region))
+        return fail(ld, NULL, "kafka.msk_cluster_arn",
+                    "expected arn:aws:kafka:<region>:<account>:cluster/<name>/<id>, got \"%.200s\"", c->kafka.msk_cluster_arn);
+    bool iam = c->kafka.sasl_mechanism && !strcmp(c->kafka.sasl_mechanism, "OAUTHBEARER");
+    if (iam && c->kafka.security_protocol != CONFIG_SECURITY_SASL_SSL)
+        return fail(ld, NULL, "kafka.security_protocol",
+                    "must be sasl_ssl with OAUTHBEARER (MSK IAM tokens are only sent over TLS)");
+    if (!iam && !arn) return 0;
+    const char *const urls[] = { "aws.sts_endpoint", c->aws.sts_endpoint, "aws.msk_endpoint", c->aws.msk_endpoint };
+    for (int i = 0; i < 4; i += 2)
+        if (urls[i + 1] && !loopback_http(urls[i + 1]))
+            return fail(ld, NULL, urls[i], "http:// is allowed only to a loopback address (tests); use https");
+    return derive_region(ld, iam ? "kafka.sasl_mechanism OAUTHBEARER (MSK IAM)" : "kafka.msk_cluster_arn");
+}
+
 /* ---- load / free ----------------------------------------------------------------------------- */
 
 static int apply_defaults(struct loader *ld) {
@@ -924,7 +1051,8 @@ static int load_parser(yaml_parser_t *parser, const char *name, struct cgw_confi
         yaml_document_delete(&extra);
         if (more) { snprintf(err, errlen, "config: %s: holds more than one YAML document", name); goto done; }
     }
-    if (check_required(&ld) < 0 || check_cross(&ld) < 0) goto done;
+    if (check_brokers(&ld) < 0 || check_required(&ld) < 0 || check_cross(&ld) < 0 || check_aws(&ld) < 0)
+        goto done;
     rc = 0;
 done:
     yaml_document_delete(&doc);

@@ -83,7 +83,8 @@ struct cgw_config {
     int shutdown_timeout_ms;            /* SIGTERM to exit, at most */
 
     struct {
-        char *brokers;
+        char *brokers;                  /* NULL when msk_cluster_arn is set */
+        char *msk_cluster_arn;          /* brokers from the MSK API instead */
         char *client_id;
         enum config_security_protocol security_protocol;
         char *sasl_mechanism;
@@ -92,6 +93,16 @@ struct cgw_config {
         struct config_kv *properties;   /* extra librdkafka properties, in file order */
         size_t properties_count;
     } kafka;
+
+    /* MSK IAM (kafka.sasl_mechanism OAUTHBEARER) and the MSK API. region is the effective
+     * one after loading (set, or derived: see the table) whenever either is used. */
+    struct {
+        char *region;
+        char *role_arn;
+        char *role_session_name;
+        char *sts_endpoint;
+        char *msk_endpoint;
+    } aws;
 
     struct {
         struct config_consumer receipt;

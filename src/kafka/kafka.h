@@ -18,7 +18,19 @@
  *   msk-iam: kafka-cluster:WriteData              dlq-topic  Produce to the dead-letter topics
  *   msk-iam: kafka-cluster:WriteDataIdempotently  cluster    InitProducerId of the idempotent dead-letter producer
  *                                                            (Kafka's IDEMPOTENT_WRITE is a cluster ACL)
- *   msk-iam: kafka:GetBootstrapBrokers            cluster    the MSK API call behind kafka.msk_cluster_arn */
+ *   msk-iam: kafka:GetBootstrapBrokers            cluster    the MSK API call behind kafka.msk_cluster_arn
+ *
+ * MSK IAM: with kafka.sasl_mechanism OAUTHBEARER every handle gets a token refresh callback
+ * that signs AWS MSK IAM tokens (src/aws), run on librdkafka's background thread so that a
+ * consumer waiting out an outage, or an admin tool between requests, still refreshes. With
+ * kafka.msk_cluster_arn the broker list comes from the MSK API, once per kafka_auth.
+ *
+ *   kafka_auth_new(cfg)              once per process (cgw run, cgw offsets/group): resolves
+ *                                    the brokers, prepares the signer
+ *   kafka_conf_apply(conf, cfg, l)   per handle, l embedded in the handle's owner
+ *   rd_kafka_new(...)
+ *   kafka_handle_started(rk, l)      per handle: background SASL callbacks
+ */
 #ifndef CGW_KAFKA_H
 #define CGW_KAFKA_H
 
@@ -29,14 +41,42 @@
 
 #include "config/config.h"
 
+typedef struct kafka_auth kafka_auth;
+
+/* The conf opaque of a handle: src/kafka's callbacks reach the process's kafka_auth through
+ * it, and the handle's owner keeps its own pointer in user (kafka_user). It must live as
+ * long as the handle: embed it in the struct that owns the handle. */
+struct kafka_link {
+    kafka_auth *auth;       /* NULL: no MSK IAM */
+    void *user;
+};
+
+/* Resolves the brokers (GetBootstrapBrokers when kafka.msk_cluster_arn is set: the only
+ * network call) and, with OAUTHBEARER, prepares the MSK IAM signer. 0, or -1 with err. */
+int kafka_auth_new(const struct cgw_config *cfg, kafka_auth **out, char *err, size_t errlen);
+void kafka_auth_free(kafka_auth *ka);
+
+/* The bootstrap brokers: kafka.brokers, or the MSK API's answer. */
+const char *kafka_auth_brokers(const kafka_auth *ka);
+
+/* The user pointer of the handle's kafka_link. */
+void *kafka_user(const rd_kafka_t *rk);
+
 /* rd_kafka_conf_set with the key in the message; a NULL value sets nothing. 0 or -1. */
 int kafka_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err,
                    size_t errlen);
 
 /* security.protocol, sasl.* and the configuration's kafka.properties, in that order (the
- * properties come last so that they may override what the caller set before). 0 or -1. */
-int kafka_conf_apply(rd_kafka_conf_t *conf, const struct cgw_config *cfg, char *err,
-                     size_t errlen);
+ * properties come last so that they may override what the caller set before); link becomes
+ * the conf opaque, and with link->auth the OAUTHBEARER refresh callback is set (link NULL:
+ * settings only, for the offline check). 0 or -1. */
+int kafka_conf_apply(rd_kafka_conf_t *conf, const struct cgw_config *cfg,
+                     struct kafka_link *link, char *err, size_t errlen);
+
+/* After rd_kafka_new: with MSK IAM, SASL callbacks run on librdkafka's background thread.
+ * 0, or -1 with err. */
+int kafka_handle_started(rd_kafka_t *rk, const struct kafka_link *link, char *err,
+                         size_t errlen);
 
 /* True for a librdkafka property the worker's clients set themselves (group.id, the commit
  * settings, the assignor, security, ...): kafka.properties may not override it, because the

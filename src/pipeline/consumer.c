@@ -55,6 +55,7 @@ struct consumer {
     const char *name;                       /* "receipt" / "factoid" */
     const struct config_consumer *cc;
     rd_kafka_t *rk;
+    struct kafka_link link;        /* rk's opaque (MSK IAM token callback) */
     struct idem *idem;
     pthread_t thread;
     bool started;
@@ -238,7 +239,8 @@ static rd_kafka_t *new_kafka(consumer *c, char *err, size_t errlen) {
     char client_id[128];
     snprintf(client_id, sizeof client_id, "%s-%s",
              cfg->kafka.client_id ? cfg->kafka.client_id : "cgw", c->name);
-    int bad = kafka_conf_set(conf, "bootstrap.servers", cfg->kafka.brokers, err, errlen) ||
+    c->link = (struct kafka_link){ c->p->kafka, c };
+    int bad = kafka_conf_set(conf, "bootstrap.servers", kafka_auth_brokers(c->p->kafka), err, errlen) ||
               kafka_conf_set(conf, "group.id", c->cc->group, err, errlen) ||
               kafka_conf_set(conf, "client.id", client_id, err, errlen) ||
               kafka_conf_set(conf, "auto.offset.reset",
@@ -255,7 +257,7 @@ static rd_kafka_t *new_kafka(consumer *c, char *err, size_t errlen) {
               kafka_conf_set(conf, "queued.max.messages.kbytes", "4096", err, errlen) ||
               kafka_conf_set(conf, "max.partition.fetch.bytes", "262144", err, errlen) ||
               kafka_conf_set(conf, "fetch.max.bytes", "2097152", err, errlen) ||
-              kafka_conf_apply(conf, cfg, err, errlen);
+              kafka_conf_apply(conf, cfg, &c->link, err, errlen);
     if (bad) {
         rd_kafka_conf_destroy(conf);
         return NULL;
@@ -267,6 +269,10 @@ static rd_kafka_t *new_kafka(consumer *c, char *err, size_t errlen) {
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
     if (!rk) {
         snprintf(err, errlen, "kafka: %s", e);
+        return NULL;
+    }
+    if (kafka_handle_started(rk, &c->link, err, errlen) != 0) {
+        rd_kafka_destroy(rk);
         return NULL;
     }
     rd_kafka_poll_set_consumer(rk);

@@ -350,6 +350,7 @@ int pipeline_new(const struct cgw_config *cfg, pipeline **out, char *err, size_t
     pthread_cond_init(&p->stop_cv, NULL);
     flags_init_store(&p->flags);
     *out = p;
+    if (kafka_auth_new(cfg, &p->kafka, err, errlen) != 0) return -1;
     if (start_metrics(p, err, errlen) != 0 || connect_neo4j(p, err, errlen) != 0 ||
         start_enrichment(p, err, errlen) != 0)
         return -1;
@@ -447,6 +448,7 @@ void pipeline_free(pipeline *p) {
     if (p->neo4j) bolt_driver_free(p->neo4j);
     if (p->metrics_server) metrics_stop_server(p->metrics_server);
     if (p->metrics) metrics_free_registry(p->metrics);
+    kafka_auth_free(p->kafka);
     pthread_cond_destroy(&p->stop_cv);
     pthread_mutex_destroy(&p->stop_mu);
     free(p);

@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "enrich/enrich.h"
 #include "flags/flags.h"
+#include "kafka/kafka.h"
 #include "log/log.h"
 #include "metrics/metrics.h"
 #include "pipeline/pipeline.h"
@@ -158,6 +159,7 @@ char *pipeline_status_json(pipeline *p);
 
 struct pipeline {
     const struct cgw_config *cfg;
+    kafka_auth *kafka;             /* brokers (MSK API when configured) and MSK IAM */
     bolt_driver *neo4j;
     struct enrich_client *enrich;
     struct metrics_registry *metrics;

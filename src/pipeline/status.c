@@ -279,14 +279,15 @@ static json_t *flags_json(pipeline *p) {
     return j;
 }
 
-static json_t *endpoints_json(const struct cgw_config *cfg) {
+static json_t *endpoints_json(const pipeline *p) {
+    const struct cgw_config *cfg = p->cfg;
     char valkey[300];
     snprintf(valkey, sizeof valkey, "%s:%d", cfg->valkey.host, cfg->valkey.port);
     json_t *flags_at = cfg->flags.source == CONFIG_FLAGS_HTTP     ? redacted_url(cfg->flags.http_url)
                        : cfg->flags.source == CONFIG_FLAGS_VALKEY ? json_string(valkey)
                                                                   : redacted_url(cfg->flags.file);
     return json_pack("{s:o, s:o, s:s, s:o, s:o, s:o, s:o}", "kafka",
-                     redacted_url(cfg->kafka.brokers), "neo4j", redacted_url(cfg->neo4j.uri),
+                     redacted_url(kafka_auth_brokers(p->kafka)), "neo4j", redacted_url(cfg->neo4j.uri),
                      "valkey", valkey, "fido", redacted_url(cfg->enrichment.fido.base_url),
                      "retailer", redacted_url(cfg->enrichment.retailer.base_url),
                      "schema_registry", redacted_url(cfg->schema_registry.url), "flags", flags_at);
@@ -304,7 +305,7 @@ json_t *pipeline_status_doc(pipeline *p) {
         (json_int_t)((now - p->started_ms) / 1000), "instances", 1, "consumers", consumers,
         "config", "log_only", cfg->log_only, "log_only_commit_offsets",
         cfg->log_only_commit_offsets, "dry_run_deprecated", cfg->dry_run, "flags",
-        flags_json(p), "endpoints", endpoints_json(cfg));
+        flags_json(p), "endpoints", endpoints_json(p));
 }
 
 char *pipeline_status_json(pipeline *p) {

@@ -175,12 +175,12 @@ TEST(metrics_token_is_a_bearer_token) {
 }
 
 TEST(missing_required_names_path) {
-    CHECK_EQ_STR(load_err("neo4j:\n  uri: bolt://n\n"), "config: kafka.brokers: required value is missing");
+    CHECK_EQ_STR(load_err("neo4j:\n  uri: bolt://n\n"), "config: kafka.brokers: required value is missing (or set kafka.msk_cluster_arn)");
     CHECK_EQ_STR(load_err("kafka: {brokers: b}\n"), "config: neo4j.uri: required value is missing");
     CHECK_EQ_STR(load_err("kafka: {brokers: b}\nneo4j: {uri: bolt://n}\nenrichment:\n  fido: {base_url: http://f}\n"),
                  "config: enrichment.retailer.base_url: required value is missing");
-    CHECK_EQ_STR(load_err("kafka: {brokers: \"\"}\n"), "config: kafka.brokers: required value is missing");
-    CHECK_EQ_STR(load_err(""), "config: kafka.brokers: required value is missing");
+    CHECK_EQ_STR(load_err("kafka: {brokers: \"\"}\n"), "config: kafka.brokers: required value is missing (or set kafka.msk_cluster_arn)");
+    CHECK_EQ_STR(load_err(""), "config: kafka.brokers: required value is missing (or set kafka.msk_cluster_arn)");
     /* required only in combination with another key */
     CHECK_EQ_STR(load_err("kafka: {brokers: b}\nneo4j: {uri: bolt://n}\n"
                           "enrichment: {fido: {base_url: http://f}, retailer: {base_url: http://r}}\n"),
@@ -210,6 +210,7 @@ TEST(cross_key_requirements) {
                           "flags: {file: f}\n"),
                  "config: kafka.sasl_password: required with SASL mechanism PLAIN");
     c = load("kafka: {brokers: b, security_protocol: sasl_ssl, sasl_mechanism: OAUTHBEARER}\n"
+             "aws: {region: eu-west-1}\n"
              "neo4j: {uri: bolt://n}\n"
              "enrichment: {fido: {base_url: http://f}, retailer: {base_url: http://r}}\n"
              "flags: {file: f}\n");
@@ -506,7 +507,8 @@ TEST(reference_lists_every_key_once) {
     fclose(m);
     CHECK(strncmp(ref, "| key | type | default | description |\n|---|---|---|---|\n", 52) == 0);
     CHECK(strstr(ref, "| `consumers.receipt.batch_size` | integer, 1..10000 | `500` | ") != NULL);
-    CHECK(strstr(ref, "| `kafka.brokers` | list of host:port | **required** | ") != NULL);
+    CHECK(strstr(ref, "| `kafka.brokers` | list of host:port | (unset) | ") != NULL);
+    CHECK(strstr(ref, "| `aws.role_session_name` | string | `consumer-graph-worker` | ") != NULL);
     CHECK(strstr(ref, "| `log.format` | `logfmt` \\| `json` | `logfmt` | ") != NULL);
     CHECK(strstr(ref, "| `neo4j.password` | string, secret | (unset) | ") != NULL);
     CHECK(strstr(ref, "| `flags.actor_prefix` | string | `User;` | ") != NULL);
@@ -671,4 +673,85 @@ TEST(deadline_keys_defaults_and_the_derived_bolt_timeout) {
     }
     CHECK(strstr(load_err(BASE "shutdown_timeout_ms: 500\n"), "shutdown_timeout_ms") != NULL);
     CHECK(strstr(load_err(BASE "stall_after_ms: 0\n"), "stall_after_ms") != NULL);
+}
+
+/* ---- MSK IAM and the MSK API (aws.*, kafka.msk_cluster_arn) --------------------------------- */
+
+#define TAIL "neo4j: {uri: bolt://n}\n" \
+             "enrichment: {fido: {base_url: http://f}, retailer: {base_url: http://r}}\n" \
+             "flags: {file: f}\n"
+#define ARN "arn:aws:kafka:eu-central-1:123456789012:cluster/receipts/0b1f6e2c-3d4e-5"
+#define IAM "security_protocol: sasl_ssl, sasl_mechanism: OAUTHBEARER"
+
+TEST(msk_cluster_arn_replaces_brokers_and_gives_the_region) {
+    unsetenv("AWS_REGION");
+    unsetenv("AWS_DEFAULT_REGION");
+    struct cgw_config *c = load("kafka: {msk_cluster_arn: \"" ARN "\", " IAM "}\n" TAIL);
+    CHECKF(c != NULL, "%s", err);
+    CHECK(c->kafka.brokers == NULL);
+    CHECK_EQ_STR(c->aws.region, "eu-central-1");
+    CHECK_EQ_STR(c->aws.role_session_name, "consumer-graph-worker");
+    config_free(c);
+    CHECK_EQ_STR(load_err("kafka: {brokers: b, msk_cluster_arn: \"" ARN "\"}\n" TAIL),
+                 "config: kafka.msk_cluster_arn: set either kafka.brokers or kafka.msk_cluster_arn, not both");
+    CHECK(strstr(load_err("kafka: {msk_cluster_arn: \"arn:aws:kafka:eu-central-1:123:cluster/x/y\"}\n" TAIL),
+                 "config: kafka.msk_cluster_arn: expected arn:aws:kafka:<region>:<account>:cluster/<name>/<id>") != NULL);
+    CHECK(strstr(load_err("kafka: {msk_cluster_arn: \"arn:aws:s3:eu-central-1:123456789012:cluster/x/y\"}\n" TAIL),
+                 "config: kafka.msk_cluster_arn: expected") != NULL);
+}
+
+TEST(region_from_config_broker_names_or_environment) {
+    unsetenv("AWS_REGION");
+    unsetenv("AWS_DEFAULT_REGION");
+    struct cgw_config *c = load("kafka: {brokers: \"b-1.receipts.ab12cd.c3.kafka.ap-southeast-2.amazonaws.com:9098,"
+                                "b-2.receipts.ab12cd.c3.kafka.ap-southeast-2.amazonaws.com:9098\", " IAM "}\n" TAIL);
+    CHECKF(c != NULL, "%s", err);
+    CHECK_EQ_STR(c->aws.region, "ap-southeast-2");
+    config_free(c);
+    c = load("kafka: {brokers: \"b-1.x.y.kafka.ap-southeast-2.amazonaws.com:9098\", " IAM "}\naws: {region: us-gov-west-1}\n" TAIL);
+    CHECKF(c != NULL, "%s", err);
+    CHECK_EQ_STR(c->aws.region, "us-gov-west-1");
+    config_free(c);
+    CHECK_EQ_STR(load_err("kafka: {brokers: \"localhost:9093\", " IAM "}\n" TAIL),
+                 "config: aws.region: required with kafka.sasl_mechanism OAUTHBEARER (MSK IAM) and not derivable "
+                 "(no region in kafka.msk_cluster_arn or the broker host names, AWS_REGION unset)");
+    setenv("AWS_DEFAULT_REGION", "sa-east-1", 1);
+    c = load("kafka: {brokers: \"localhost:9093\", " IAM "}\n" TAIL);
+    CHECKF(c != NULL, "%s", err);
+    CHECK_EQ_STR(c->aws.region, "sa-east-1");
+    config_free(c);
+    setenv("AWS_REGION", "eu-west-3", 1);
+    c = load("kafka: {brokers: \"localhost:9093\", " IAM "}\n" TAIL);
+    CHECKF(c != NULL, "%s", err);
+    CHECK_EQ_STR(c->aws.region, "eu-west-3");
+    config_free(c);
+    setenv("AWS_REGION", "not a region", 1);
+    CHECK(strstr(load_err("kafka: {brokers: \"localhost:9093\", " IAM "}\n" TAIL),
+                 "config: aws.region: AWS_REGION / AWS_DEFAULT_REGION is not an AWS region") != NULL);
+    unsetenv("AWS_REGION");
+    unsetenv("AWS_DEFAULT_REGION");
+    CHECK_EQ_STR(load_err("kafka: {brokers: b, " IAM "}\naws: {region: Europe}\n" TAIL),
+                 "config: aws.region: expected an AWS region such as eu-west-1, got \"Europe\"");
+    /* without MSK IAM or the MSK API, no region is needed */
+    c = load("kafka: {brokers: localhost:9092}\n" TAIL);
+    CHECKF(c != NULL, "%s", err);
+    CHECK(c->aws.region == NULL);
+    config_free(c);
+}
+
+TEST(msk_iam_needs_tls_and_https_endpoints) {
+    CHECK_EQ_STR(load_err("kafka: {brokers: b, security_protocol: sasl_plaintext, sasl_mechanism: OAUTHBEARER}\n"
+                          "aws: {region: eu-west-1}\n" TAIL),
+                 "config: kafka.security_protocol: must be sasl_ssl with OAUTHBEARER (MSK IAM tokens are only sent over TLS)");
+    CHECK_EQ_STR(load_err("kafka: {brokers: b, " IAM "}\naws: {region: eu-west-1, sts_endpoint: \"http://sts.example.com\"}\n" TAIL),
+                 "config: aws.sts_endpoint: http:// is allowed only to a loopback address (tests); use https");
+    CHECK_EQ_STR(load_err("kafka: {msk_cluster_arn: \"" ARN "\"}\naws: {msk_endpoint: \"http://10.0.0.1:80\"}\n" TAIL),
+                 "config: aws.msk_endpoint: http:// is allowed only to a loopback address (tests); use https");
+    struct cgw_config *c = load("kafka: {msk_cluster_arn: \"" ARN "\", " IAM "}\n"
+                                "aws: {msk_endpoint: \"http://127.0.0.1:4566\", sts_endpoint: \"https://sts.vpce.example\","
+                                " role_arn: \"arn:aws:iam::123456789012:role/r\"}\n" TAIL);
+    CHECKF(c != NULL, "%s", err);
+    CHECK_EQ_STR(c->aws.msk_endpoint, "http://127.0.0.1:4566");
+    CHECK_EQ_STR(c->aws.role_arn, "arn:aws:iam::123456789012:role/r");
+    config_free(c);
 }
