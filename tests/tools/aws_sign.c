@@ -7,9 +7,11 @@
  *   aws_sign bootstrap REGION EPOCH ENDPOINT CLUSTER_ARN AKID SECRET TOKEN|-
  *   aws_sign assume-role REGION EPOCH ENDPOINT ROLE_ARN SESSION AKID SECRET TOKEN|-
  *   aws_sign web-identity ENDPOINT ROLE_ARN SESSION JWT
- *   aws_sign credentials REGION STS_ENDPOINT ROLE_ARN|- STEP_S N
- *       N calls of aws_credentials_get on one handle, the clock advancing STEP_S seconds
- *       between them; prints "source=... access_key_id=... expires_in=..." per call.
+ *   aws_sign credentials REGION STS_ENDPOINT ROLE_ARN|-
+ *       one aws handle; per line "S" read on stdin, the clock advances S seconds and
+ *       aws_credentials_get runs; prints "source=... access_key_id=... expires_in=..." (source
+ *       with '_' for spaces) or "error=..." per call, flushed, so a test can change the fake
+ *       AWS endpoints between calls.
  *
  * Requests print as "METHOD URL", one "Name: value" line per header, then "" and the body.
  */
@@ -18,6 +20,7 @@
 #include <string.h>
 
 #include "aws/aws.h"
+#include "log/log.h"
 
 static struct aws_credentials creds(char **argv) {
     struct aws_credentials c = { argv[0], argv[1], strcmp(argv[2], "-") ? argv[2] : NULL, 0, "args" };
@@ -40,19 +43,25 @@ static int run_credentials(char **argv) {
     struct aws_options o = { .region = argv[0], .sts_endpoint = argv[1],
                              .role_arn = strcmp(argv[2], "-") ? argv[2] : NULL,
                              .clock = moving_clock };
-    int step = atoi(argv[3]), n = atoi(argv[4]), bad = 0;
-    char err[1024];
+    char err[1024], line[64], source[32];
     aws *a = NULL;
+    int bad = 0;
+    log_set_output(2);      /* stdout carries one answer line per call */
     if (aws_new(&o, &a, err, sizeof err) < 0) return fprintf(stderr, "%s\n", err), 1;
-    for (int i = 0; i < n; i++, offset += step) {
+    while (fgets(line, sizeof line, stdin)) {
+        offset += atoll(line);
         struct aws_credentials c;
         if (aws_credentials_get(a, &c, err, sizeof err) < 0) {
             printf("error=%s\n", err);
+            fflush(stdout);
             bad = 1;
             continue;
         }
-        printf("source=%s access_key_id=%s expires_in=%lld\n", c.source, c.access_key_id,
+        snprintf(source, sizeof source, "%s", c.source);
+        for (char *p = source; *p; p++) if (*p == ' ') *p = '_';
+        printf("source=%s access_key_id=%s expires_in=%lld\n", source, c.access_key_id,
                c.expiration ? (long long)(c.expiration - moving_clock()) : -1LL);
+        fflush(stdout);
         aws_credentials_clear(&c);
     }
     aws_free(a);
@@ -82,7 +91,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(cmd, "web-identity") && argc == 6)
         return print_request(aws_req_assume_role_web_identity(argv[2], argv[3], argv[4], argv[5], &r), &r);
-    if (!strcmp(cmd, "credentials") && argc == 7) return run_credentials(argv + 2);
+    if (!strcmp(cmd, "credentials") && argc == 5) return run_credentials(argv + 2);
     fputs("usage: see tests/tools/aws_sign.c\n", stderr);
     return 2;
 }
