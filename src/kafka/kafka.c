@@ -147,8 +147,10 @@ int kafka_conf_apply(rd_kafka_conf_t *conf, const struct cgw_config *cfg,
             return -1;
     if (!link) return 0;            /* the offline check: no handle will be made */
     rd_kafka_conf_set_opaque(conf, link);
-    if (link->auth && link->auth->iam)
+    if (link->auth && link->auth->iam) {
         rd_kafka_conf_set_oauthbearer_token_refresh_cb(conf, oauthbearer_refresh);
+        rd_kafka_conf_enable_sasl_queue(conf, 1);   /* served on the background thread */
+    }
     return 0;
 }
 

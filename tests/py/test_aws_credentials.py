@@ -273,3 +273,56 @@ def test_assume_role_refused_when_the_signature_is_too_old(fake):
     err = s.call(700)
     assert "STS AssumeRole: HTTP 403: STS error SignatureDoesNotMatch: request time too skewed" in err["error"]
     s.close()
+
+
+def iam_config(tmp, fake, brokers=BOOTSTRAP):
+    path = os.path.join(tmp, "iam.yaml")
+    with open(path, "w") as f:
+        f.write(f"""kafka:
+  brokers: "{brokers}"
+  security_protocol: sasl_ssl
+  sasl_mechanism: OAUTHBEARER
+aws:
+  region: eu-west-1
+  sts_endpoint: "{fake.url}"
+neo4j: {{uri: "bolt://127.0.0.1:7687"}}
+enrichment: {{fido: {{base_url: "http://127.0.0.1:1"}}, retailer: {{base_url: "http://127.0.0.1:1"}}}}
+flags: {{file: "{tmp}/flags.json"}}
+""")
+    return path
+
+
+def test_token_callback_failure_is_one_clear_error_without_secrets(tmp_path, fake):
+    # OAUTHBEARER on an offset tool: librdkafka asks the worker's callback for a token; the
+    # web identity token is refused by STS, so the callback reports a failure to librdkafka
+    # and logs [ERROR] with the reason, and the tool fails instead of hanging.
+    jwt = tmp_path / "token"
+    jwt.write_text("not-the-token-sts-expects")
+    env = base_env(AWS_WEB_IDENTITY_TOKEN_FILE=str(jwt), AWS_ROLE_ARN=ROLE)
+    r = run_cgw(["offsets", "show", "-c", iam_config(str(tmp_path), fake), "--group", "g",
+                 "--topic", "ProcessedReceiptEvent", "--timeout-ms", "3000"], env)
+    assert r.returncode != 0
+    errors = [l for l in r.stdout.splitlines() if "[ERROR] MSK IAM: no token for Kafka authentication" in l]
+    assert errors, r.stdout + r.stderr
+    assert "STS AssumeRoleWithWebIdentity: HTTP 400: STS error InvalidIdentityToken" in errors[0]
+    assert "not-the-token-sts-expects" not in r.stdout + r.stderr
+    assert fake.stats().get("AssumeRoleWithWebIdentity:refused", 0) >= 1
+
+
+def test_cgw_run_resolves_brokers_at_start_and_stops_when_the_msk_api_refuses(tmp_path, fake):
+    fake.control(fail="msk")
+    env = base_env(AWS_ACCESS_KEY_ID=AKID, AWS_SECRET_ACCESS_KEY=SECRET, AWS_SESSION_TOKEN=TOKEN)
+    cfg = write_config(str(tmp_path), fake)
+    r = run_cgw(["run", "-c", cfg], env)
+    assert r.returncode == 1
+    assert "[ERROR] Cannot start" in r.stdout and "GetBootstrapBrokers: HTTP 403" in r.stdout, r.stdout
+    assert fake.stats().get("msk:refused") == 1
+
+
+def test_check_config_needs_no_network(tmp_path, fake):
+    fake.stop()     # nothing listens: check-config must not call AWS
+    env = base_env()
+    r = run_cgw(["check-config", "-c", write_config(str(tmp_path), fake)], env)
+    assert r.returncode == 0, r.stderr
+    assert "aws.region: \"eu-west-1\"" in r.stdout and "kafka.msk_cluster_arn: \"%s\"" % ARN in r.stdout
+    fake.proc = subprocess.Popen(["true"])   # the fixture's stop() needs a process
