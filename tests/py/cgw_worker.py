@@ -69,8 +69,12 @@ def generate(kind, topic, n, seed, truth_path, *extra):
 class Scenario:
     def __init__(self, tmp, fakes_ports, receipts=True, factoids=False, rollout="true", valkey_port=None,
                  batch_size=200, extra_yaml="", flags_source="file", fakes=None, valkey_tls=False,
-                 neo4j_yaml="", kafka_yaml="", enrichment_timeout_ms=1000):
+                 neo4j_yaml="", kafka_yaml="", enrichment_timeout_ms=1000, kafka_section=None, env=None):
         self.tmp = str(tmp)
+        # kafka_section replaces the whole kafka section (MSK IAM tests); env is added to the
+        # worker's environment
+        self.kafka_section_override = kafka_section
+        self.env = env or {}
         tag = uuid.uuid4().hex[:10]
         self.flags_source = flags_source
         self.fakes = fakes
@@ -93,6 +97,7 @@ class Scenario:
         self.extra_yaml = extra_yaml
         self.neo4j_yaml = ", " + neo4j_yaml if neo4j_yaml else ""
         self.kafka_yaml = ", " + kafka_yaml if kafka_yaml else ""
+        self.kafka_section = self.kafka_section_override or f'kafka: {{brokers: "{BOOTSTRAP}"{self.kafka_yaml}}}'
         self.enrichment_timeout_ms = enrichment_timeout_ms
         # Over TLS the worker is the ACL user, who may only touch cgw:done:*.
         self.key_prefix = ("cgw:done:test:%s:" if valkey_tls else "cgw:test:%s:") % tag
@@ -133,7 +138,7 @@ class Scenario:
         with open(self.config_path, "w") as f:
             f.write(f"""
 log: {{format: logfmt, level: info}}
-kafka: {{brokers: "{BOOTSTRAP}"{self.kafka_yaml}}}
+{self.kafka_section}
 consumers:
   receipt: {{enabled: {str(self.receipts).lower()}, topic: {self.receipt_topic}, group: cgw-test-r-{g}, batch_size: {self.batch_size}, linger_ms: 100}}
   factoid: {{enabled: {str(self.factoids).lower()}, topic: {self.factoid_topic}, group: cgw-test-f-{g}, batch_size: {self.batch_size}, linger_ms: 100}}
@@ -173,7 +178,7 @@ schema_registry: {{url: "http://127.0.0.1:{self.fakes_ports['registry']}", usern
         self.runs += 1
         self.log_path = os.path.join(self.tmp, "worker-%d.log" % self.runs)
         self.err_path = os.path.join(self.tmp, "worker-%d.err" % self.runs)
-        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0")
+        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0", **self.env)
         cmd = self.command() if build is None else [binary(build), "run", "-c", self.config_path]
         self.proc = subprocess.Popen(cmd,
                                      stdout=open(self.log_path, "w"), stderr=open(self.err_path, "w"),
