@@ -13,6 +13,8 @@
 # fake knows: the long-term keys given with --key and every temporary credential it issued.
 # So the worker is checked against AWS's own signing code, never against itself.
 #
+# --issue AKID:SECRET:TOKEN makes STS and ECS hand out those credentials (keys a test Kafka
+# listener knows) instead of new ones.
 # Test hooks: GET /_stats (counts per action and outcome), POST /_control {"expires_in": s,
 # "brokers": "...", "fail": "sts"|"ecs"|"msk"|null, "reset_stats": true}. The pidfile is
 # written once the port is bound; SIGTERM shuts down.
@@ -50,6 +52,9 @@ class State:
         self.ecs_token = args.ecs_token
         self.fail = None
         self.max_skew = args.max_skew
+        self.fixed = tuple(args.issue.split(":", 2)) if args.issue else None
+        if self.fixed:
+            self.keys[self.fixed[0]] = (self.fixed[1], self.fixed[2])
         self.serial = 0
         self.stats = {}
 
@@ -58,6 +63,9 @@ class State:
             self.stats[what] = self.stats.get(what, 0) + 1
 
     def issue(self, prefix):
+        if self.fixed:      # --issue: hand out these (e.g. keys a test broker knows)
+            exp = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=self.expires_in)
+            return (*self.fixed, exp.strftime("%Y-%m-%dT%H:%M:%SZ"))
         with self.lock:
             self.serial += 1
             akid = f"ASIA{prefix}{self.serial:012d}"
@@ -218,6 +226,7 @@ def main():
     ap.add_argument("--web-identity-token", default="fake.web.identity-token")
     ap.add_argument("--ecs-token")
     ap.add_argument("--expires-in", type=int, default=3600)
+    ap.add_argument("--issue", help="AKID:SECRET:TOKEN handed out by STS and ECS instead of new ones")
     ap.add_argument("--max-skew", type=int, default=300, help="seconds a signature's time may be off (AWS: 300)")
     args = ap.parse_args()
     Handler.state = State(args)

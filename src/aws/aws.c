@@ -110,6 +110,14 @@ static bool valid(const struct aws_credentials *c, time_t now) {
 /* Renews *cache with got (fetched with result rc, message e) or keeps it while valid. */
 static int settle(struct aws_credentials *cache, struct aws_credentials *got, int rc,
                   const char *e, time_t now, char *err, size_t errlen) {
+    char expired[160];
+    if (rc == 0 && !valid(got, now)) {      /* a source that hands out expired credentials */
+        snprintf(expired, sizeof expired, "credentials from %s expired %lld s ago", got->source,
+                 (long long)(now - got->expiration));
+        aws_credentials_clear(got);
+        e = expired;
+        rc = -1;
+    }
     if (rc == 0) {
         aws_credentials_clear(cache);
         *cache = *got;

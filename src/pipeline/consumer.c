@@ -328,7 +328,11 @@ static size_t collect(consumer *c, entry *batch) {
             if (!n) break; /* let the caller look at the stop flag */
             continue;
         }
-        if (m->err) {
+        if (m->err == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+            /* e.g. MSK IAM refused the token: nothing is consumed, nothing is lost */
+            LOG(LOG_ERROR, "[ERROR] Kafka authentication failed", LOG_STR("consumer", c->name),
+                LOG_STR("error", rd_kafka_message_errstr(m)));
+        } else if (m->err) {
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 LOG(LOG_WARN, "Kafka consumer error", LOG_STR("consumer", c->name),
                     LOG_STR("error", rd_kafka_message_errstr(m)));

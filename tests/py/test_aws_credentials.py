@@ -326,3 +326,13 @@ def test_check_config_needs_no_network(tmp_path, fake):
     assert r.returncode == 0, r.stderr
     assert "aws.region: \"eu-west-1\"" in r.stdout and "kafka.msk_cluster_arn: \"%s\"" % ARN in r.stdout
     fake.proc = subprocess.Popen(["true"])   # the fixture's stop() needs a process
+
+
+def test_already_expired_credentials_are_an_error(fake):
+    fake.control(expires_in=-60)
+    s = Signer(fake, **ecs_env(fake))
+    err = s.call()
+    assert "credentials from ecs expired" in err["error"], err
+    fake.control(expires_in=3600)
+    assert s.call()["source"] == "ecs"
+    s.close()
