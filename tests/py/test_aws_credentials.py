@@ -244,7 +244,8 @@ def test_failed_renewal_keeps_valid_credentials_then_fails_when_expired(fake):
     # +900 s more: expired, and renewal still fails: an error naming the source, no secret
     err = s.call(900)
     assert "ECS credentials" in err["error"] and "HTTP 500" in err["error"]
-    fake.control(fail=None)
+    # the endpoint is back (its credentials outlive the signer's jumped clock): renewed
+    fake.control(fail=None, expires_in=3600)
     again = s.call(0)
     assert again["access_key_id"] not in (first["access_key_id"],)
     s.close()
