@@ -133,20 +133,6 @@ static void oauthbearer_refresh(rd_kafka_t *rk, const char *oauthbearer_config, 
     if (rc != RD_KAFKA_RESP_ERR_NO_ERROR) token_failed(rk, e);
 }
 
-/* librdkafka's error events. An authentication failure (MSK IAM refusing the token, a
- * wrong SASL password) is an [ERROR] the operator must see; the rest keep the shape of the
- * librdkafka log lines they replace. */
-static void on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
-    (void)opaque;
-    if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION)
-        LOG(LOG_ERROR, "[ERROR] Kafka authentication failed", LOG_STR("client", rd_kafka_name(rk)),
-            LOG_STR("error", reason));
-    else
-        LOG(err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN || err == RD_KAFKA_RESP_ERR__TRANSPORT ? LOG_WARN : LOG_ERROR,
-            "librdkafka", LOG_STR("facility", "ERROR"), LOG_STR("client", rd_kafka_name(rk)),
-            LOG_STR("detail", reason));
-}
-
 int kafka_conf_apply(rd_kafka_conf_t *conf, const struct cgw_config *cfg,
                      struct kafka_link *link, char *err, size_t errlen) {
     if (kafka_conf_set(conf, "security.protocol",
@@ -161,7 +147,6 @@ int kafka_conf_apply(rd_kafka_conf_t *conf, const struct cgw_config *cfg,
             return -1;
     if (!link) return 0;            /* the offline check: no handle will be made */
     rd_kafka_conf_set_opaque(conf, link);
-    rd_kafka_conf_set_error_cb(conf, on_error);
     if (link->auth && link->auth->iam) {
         rd_kafka_conf_set_oauthbearer_token_refresh_cb(conf, oauthbearer_refresh);
         rd_kafka_conf_enable_sasl_queue(conf, 1);   /* served on the background thread */

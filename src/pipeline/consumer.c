@@ -198,8 +198,14 @@ static void register_metrics(consumer *c) {
 
 /* librdkafka's error events, served on the consumer thread by rd_kafka_consumer_poll. */
 static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
-    (void)rk;
-    consumer *c = opaque;
+    (void)opaque;                  /* the handle's kafka_link; c is its user pointer */
+    consumer *c = kafka_user(rk);
+    if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
+        /* e.g. MSK IAM refused the token: nothing is consumed, nothing is lost */
+        LOG(LOG_ERROR, "[ERROR] Kafka authentication failed", LOG_STR("consumer", c->name),
+            LOG_STR("error", reason));
+        return;
+    }
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) {
         watch_report(&c->st.watch, SERVER_KAFKA, true, reason);
         return;
@@ -263,8 +269,7 @@ static rd_kafka_t *new_kafka(consumer *c, char *err, size_t errlen) {
         return NULL;
     }
     rd_kafka_conf_set_log_cb(conf, kafka_log);
-    rd_kafka_conf_set_error_cb(conf, kafka_error);
-    rd_kafka_conf_set_opaque(conf, c);
+    rd_kafka_conf_set_error_cb(conf, kafka_error);   /* the opaque is c->link (kafka_conf_apply) */
     char e[512];
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
     if (!rk) {
