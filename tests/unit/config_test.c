@@ -426,7 +426,8 @@ TEST(shipped_local_yaml_loads) {
 
 TEST(shipped_production_example_loads_with_env) {
     static const char *vars[][2] = {
-        { "KAFKA_BROKERS", "b-1.example:9098" }, { "NEO4J_HOST", "graph.example" },
+        { "KAFKA_BROKERS", "b-1.cg.abc123.c2.kafka.eu-west-1.amazonaws.com:9098" },
+        { "NEO4J_HOST", "graph.example" },
         { "NEO4J_PASSWORD", "neo-secret-2" }, { "VALKEY_HOST", "cache.example" },
         { "FIDO_BASE_URL", "http://fido.example" }, { "RETAILER_BASE_URL", "http://retailer.example" },
         { "FLIPPER_API_URL", "https://flipper.example/api" }, { "FLIPPER_TOKEN", "flip-secret-3" },
@@ -440,6 +441,8 @@ TEST(shipped_production_example_loads_with_env) {
     unsetenv("VALKEY_TLS_CA_FILE");
     unsetenv("VALKEY_TLS_SERVER_NAME");
     unsetenv("NEO4J_USER");
+    unsetenv("AWS_REGION");
+    unsetenv("AWS_DEFAULT_REGION");
     unsetenv("SCHEMA_REGISTRY_URL");
     /* a missing secret names its key */
     CHECK(config_load("config/production.example.yaml", &c, err, sizeof err) == -1);
@@ -450,7 +453,9 @@ TEST(shipped_production_example_loads_with_env) {
     CHECK_EQ_STR(c->neo4j.uri, "neo4j+s://graph.example:7687");
     CHECKF(pipeline_check_config(c, err, sizeof err) == 0, "%s", err);   /* what run checks too */
     CHECK_EQ_STR(c->kafka.sasl_mechanism, "OAUTHBEARER");   /* MSK IAM: no SASL password */
+    /* MSK IAM: the region comes from the broker names */
     CHECK(c->kafka.sasl_password == NULL);
+    CHECK_EQ_STR(c->aws.region, "eu-west-1");
     CHECK(c->valkey.password == NULL);
     CHECK(c->valkey.tls && !c->valkey.username && !c->valkey.tls_ca_file && !c->valkey.tls_server_name);
     CHECK_EQ_INT(c->log.format, LOG_FORMAT_JSON);
@@ -468,6 +473,7 @@ TEST(shipped_production_example_loads_with_env) {
     CHECK(strstr(dump, "flip-secret-3") == NULL);
     CHECK(strstr(dump, "sr-secret-4") == NULL);
     CHECK(strstr(dump, "neo4j.password: \"<redacted>\"\n") != NULL);
+    CHECK(strstr(dump, "aws.region: \"eu-west-1\"\n") != NULL);
     CHECK(strstr(dump, "neo4j.uri: \"neo4j+s://graph.example:7687\"\n") != NULL);
     CHECK(strstr(dump, "valkey.password: ~\n") != NULL);
     CHECK(strstr(dump, "consumers.receipt.batch_size: 500\n") != NULL);
