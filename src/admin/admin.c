@@ -8,11 +8,13 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "admin/admin.h"
 #include "admin/admin_internal.h"
 #include "kafka/kafka.h"
+#include "log/log.h"
 
 static const char usage[] =
     "usage: cgw offsets show  (-c FILE | --brokers HOST:PORT) [--group G --topic T] [--json]\n"
@@ -263,5 +265,8 @@ int admin_run(int argc, char **argv, FILE *out, FILE *err) {
 }
 
 int admin_main(int argc, char **argv) {
+    /* stdout is the tools' answer (--json is parsed by scripts): the service log lines of the
+     * Kafka and AWS rooms (MSK brokers, credentials, token errors) go to stderr. */
+    log_set_output(STDERR_FILENO);
     return admin_run(argc, argv, stdout, stderr);
 }
