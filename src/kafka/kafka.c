@@ -161,7 +161,9 @@ static const char *const worker_owned[] = {
     "bootstrap.servers", "metadata.broker.list", "group.id", "client.id", "enable.auto.commit",
     "enable.auto.offset.store", "auto.offset.reset", "partition.assignment.strategy",
     "group.protocol", "security.protocol", "sasl.mechanism", "sasl.mechanisms", "sasl.username",
-    "sasl.password", NULL,
+    "sasl.password",
+    /* OAUTHBEARER is MSK IAM, whose tokens the worker makes (src/aws) */
+    "sasl.oauthbearer.method", "sasl.oauthbearer.config", "enable.sasl.oauthbearer.unsecure.jwt", NULL,
 };
 
 bool kafka_property_is_worker_owned(const char *name) {

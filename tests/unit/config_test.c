@@ -745,6 +745,13 @@ TEST(region_from_config_broker_names_or_environment) {
     config_free(c);
 }
 
+TEST(msk_iam_token_properties_are_the_workers) {
+    CHECK_EQ_STR(check_err("properties: {sasl.oauthbearer.method: oidc}"),
+                 "config: kafka.properties.sasl.oauthbearer.method: is set by the worker itself and cannot be overridden here");
+    CHECK(strstr(check_err("properties: {enable.sasl.oauthbearer.unsecure.jwt: \"true\"}"),
+                 "is set by the worker itself") != NULL);
+}
+
 TEST(msk_iam_needs_tls_and_https_endpoints) {
     CHECK_EQ_STR(load_err("kafka: {brokers: b, security_protocol: sasl_plaintext, sasl_mechanism: OAUTHBEARER}\n"
                           "aws: {region: eu-west-1}\n" TAIL),
