@@ -28,6 +28,8 @@
 struct kafka_dlq {
     kafka_dlq_options o;
     rd_kafka_t *rk;                /* NULL until needed, and after a failed send */
+    kafka_auth *own_auth;          /* made here when o.auth was NULL */
+    struct kafka_link link;        /* rk's opaque (MSK IAM token callback) */
 };
 
 /* What one produced message became: 0 pending, 1 delivered, 2 failed (err set). */
@@ -58,20 +60,24 @@ static rd_kafka_t *dlq_producer(kafka_dlq *d, char *err, size_t errlen) {
     snprintf(client_id, sizeof client_id, "%s-%s",
              cfg->kafka.client_id ? cfg->kafka.client_id : "cgw", d->o.client_suffix);
     snprintf(timeout, sizeof timeout, "%d", d->o.delivery_timeout_ms);
-    if (kafka_conf_set(conf, "bootstrap.servers", cfg->kafka.brokers, err, errlen) ||
+    if (kafka_conf_set(conf, "bootstrap.servers", kafka_auth_brokers(d->link.auth), err, errlen) ||
         kafka_conf_set(conf, "client.id", client_id, err, errlen) ||
         kafka_conf_set(conf, "enable.idempotence", "true", err, errlen) ||
         kafka_conf_set(conf, "acks", "all", err, errlen) ||
         kafka_conf_set(conf, "delivery.timeout.ms", timeout, err, errlen) ||
         kafka_conf_set(conf, "linger.ms", "5", err, errlen) ||
         kafka_conf_set(conf, "message.max.bytes", DLQ_MESSAGE_MAX, err, errlen) ||
-        kafka_conf_apply(conf, cfg, err, errlen)) {
+        kafka_conf_apply(conf, cfg, &d->link, err, errlen)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
     rd_kafka_conf_set_dr_msg_cb(conf, dlq_delivered);
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, e, sizeof e);
     if (!rk) snprintf(err, errlen, "kafka: dead-letter producer: %s", e);
+    else if (kafka_handle_started(rk, &d->link, err, errlen) != 0) {
+        rd_kafka_destroy(rk);
+        rk = NULL;
+    }
     return rk;
 }
 
@@ -82,7 +88,13 @@ kafka_dlq *kafka_dlq_new(const kafka_dlq_options *o, char *err, size_t errlen) {
         return NULL;
     }
     d->o = *o;
+    if (!o->auth && kafka_auth_new(o->cfg, &d->own_auth, err, errlen) != 0) {
+        free(d);
+        return NULL;
+    }
+    d->link = (struct kafka_link){ o->auth ? o->auth : d->own_auth, d };
     if (!(d->rk = dlq_producer(d, err, errlen))) {   /* a bad setting shows at start */
+        kafka_auth_free(d->own_auth);
         free(d);
         return NULL;
     }
@@ -106,6 +118,7 @@ void kafka_dlq_free(kafka_dlq *d) {
         rd_kafka_flush(d->rk, DLQ_DRAIN_MS);
         dlq_drop(d);
     }
+    kafka_auth_free(d->own_auth);
     free(d);
 }
 
@@ -258,20 +271,24 @@ static long long dlq_now_ms(void) {
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static rd_kafka_t *dlq_reader(const struct cgw_config *cfg, char *err, size_t errlen) {
+static rd_kafka_t *dlq_reader(const struct cgw_config *cfg, struct kafka_link *link, char *err,
+                              size_t errlen) {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char e[512];
-    if (kafka_conf_set(conf, "bootstrap.servers", cfg->kafka.brokers, err, errlen) ||
+    if (kafka_conf_set(conf, "bootstrap.servers", kafka_auth_brokers(link->auth), err, errlen) ||
         kafka_conf_set(conf, "group.id", "cgw-dlq-reader", err, errlen) ||
         kafka_conf_set(conf, "enable.auto.commit", "false", err, errlen) ||
         kafka_conf_set(conf, "enable.partition.eof", "true", err, errlen) ||
-        kafka_conf_apply(conf, cfg, err, errlen)) {
+        kafka_conf_apply(conf, cfg, link, err, errlen)) {
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
     rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, e, sizeof e);
     if (!rk) snprintf(err, errlen, "kafka: dead-letter reader: %s", e);
-    else rd_kafka_poll_set_consumer(rk);
+    else if (kafka_handle_started(rk, link, err, errlen) != 0) {
+        rd_kafka_destroy(rk);
+        rk = NULL;
+    } else rd_kafka_poll_set_consumer(rk);
     return rk;
 }
 
@@ -323,8 +340,13 @@ int kafka_dlq_read(const struct cgw_config *cfg, const char *topic, int timeout_
     long long deadline = dlq_now_ms() + timeout_ms;
     int64_t *ends = NULL;
     int rc = -1, left;
-    rd_kafka_t *rk = dlq_reader(cfg, err, errlen);
-    if (!rk) return -1;
+    struct kafka_link link = { NULL, NULL };
+    if (kafka_auth_new(cfg, &link.auth, err, errlen) != 0) return -1;
+    rd_kafka_t *rk = dlq_reader(cfg, &link, err, errlen);
+    if (!rk) {
+        kafka_auth_free(link.auth);
+        return -1;
+    }
     rd_kafka_topic_partition_list_t *l = dlq_extent(rk, topic, timeout_ms, &ends, err, errlen);
     if (!l) goto out;
     left = l->cnt;
@@ -359,5 +381,6 @@ out:
     free(ends);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
+    kafka_auth_free(link.auth);
     return rc;
 }

@@ -20,6 +20,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "config/config.h"
+#include "kafka/kafka.h"
 
 /* Header names; every one the worker adds starts with KAFKA_DLQ_H_PREFIX. */
 #define KAFKA_DLQ_H_PREFIX "cgw-dlq-"
@@ -34,6 +35,8 @@
 
 typedef struct kafka_dlq_options {
     const struct cgw_config *cfg;  /* brokers, security, kafka.properties */
+    kafka_auth *auth;              /* resolved brokers and MSK IAM (the process's); NULL: one
+                                    * is made from cfg for this producer */
     const char *client_suffix;     /* client.id = <kafka.client_id>-<suffix> */
     int delivery_timeout_ms;       /* per call: every letter acknowledged within it; 10000 */
 } kafka_dlq_options;

@@ -989,6 +989,7 @@ static int open_dlq(consumer *c, char *err, size_t errlen) {
     kafka_dlq_options o;
     kafka_dlq_options_init(&o);
     o.cfg = c->p->cfg;
+    o.auth = c->p->kafka;
     o.client_suffix = c->kind == CONSUMER_RECEIPT ? "receipt-dlq" : "factoid-dlq";
     c->dlq = kafka_dlq_new(&o, err, errlen);
     return c->dlq ? 0 : -1;
