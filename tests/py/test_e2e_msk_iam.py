@@ -1,6 +1,3 @@
-# PENDING: needs the msk_iam fixture and the IAM listener of branch brokerauth (scripts/stack,
-# tests/py/msk_iam.py); renamed to test_e2e_msk_iam.py once that is on main. Passed 5/5 here
-# against a trial merge of brokerauth (see the report).
 # tests/py/test_e2e_msk_iam.py: `cgw run` consumes receipts through the local Kafka's
 # SASL_SSL/OAUTHBEARER listener, which verifies MSK IAM tokens as MSK does (scripts/stack,
 # tests/java/MskIamValidatorCallbackHandler.java, tests/py/msk_iam.py), with the tokens the
