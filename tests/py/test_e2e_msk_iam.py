@@ -98,10 +98,22 @@ def wait_for_line(sc, text, deadline_s=60):
     pytest.fail(f"no line with {text!r} within {deadline_s} s:\n{sc.output()[-3000:]}")
 
 
-def test_wrong_secret_is_a_clear_error_and_loses_nothing(tmp_path, fakes, msk_iam):
+@pytest.fixture
+def scenarios():
+    """Scenarios whose worker is killed if a test fails while it runs (it would retry forever)."""
+    made = []
+    yield made
+    for sc in made:
+        if sc.proc and sc.proc.poll() is None:
+            sc.proc.kill()
+            sc.proc.wait(30)
+
+
+def test_wrong_secret_is_a_clear_error_and_loses_nothing(tmp_path, fakes, msk_iam, scenarios):
     key = msk_iam.user_key
     wrong = key.but(secret=key.secret[:-4] + "XXXX")
     sc = Scenario(tmp_path, fakes.ports, kafka_yaml=kafka_yaml(msk_iam), env=only_aws(base_env(**wrong.environ())))
+    scenarios.append(sc)
     truth = generate("receipts", sc.receipt_topic, N, 24, str(tmp_path / "t.json"))
     sc.start()
     lines = wait_for_line(sc, "[ERROR] Kafka authentication failed")
@@ -115,13 +127,14 @@ def test_wrong_secret_is_a_clear_error_and_loses_nothing(tmp_path, fakes, msk_ia
     consume_all(sc, truth)
 
 
-def test_expired_credentials_are_a_clear_error_and_lose_nothing(tmp_path, fakes, msk_iam):
+def test_expired_credentials_are_a_clear_error_and_lose_nothing(tmp_path, fakes, msk_iam, scenarios):
     key = msk_iam.role_key
     aws = issuing_fake(tmp_path, key, "--expires-in", "-60")
     try:
         env = only_aws(base_env(AWS_CONTAINER_CREDENTIALS_FULL_URI=f"{aws.url}/v2/credentials/task",
                                 AWS_CONTAINER_AUTHORIZATION_TOKEN=ECS_TOKEN))
         sc = Scenario(tmp_path, fakes.ports, kafka_yaml=kafka_yaml(msk_iam, aws), env=env)
+        scenarios.append(sc)
         truth = generate("receipts", sc.receipt_topic, N, 25, str(tmp_path / "t.json"))
         sc.start()
         lines = wait_for_line(sc, "[ERROR] MSK IAM: no token for Kafka authentication")
