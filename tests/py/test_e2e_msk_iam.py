@@ -49,7 +49,7 @@ def issuing_fake(tmp_path, key, *extra):
 
 def test_environment_credentials(tmp_path, fakes, msk_iam):
     key = msk_iam.user_key
-    sc = Scenario(tmp_path, fakes.ports, kafka_yaml=kafka_yaml(msk_iam), env=only_aws(base_env(**key.environ())))
+    sc = Scenario(tmp_path, fakes.ports, kafka_section=kafka_yaml(msk_iam), env=only_aws(base_env(**key.environ())))
     truth = generate("receipts", sc.receipt_topic, N, 21, str(tmp_path / "t.json"))
     out = consume_all(sc, truth)
     assert "source=environment" in out
@@ -63,7 +63,7 @@ def test_web_identity_credentials(tmp_path, fakes, msk_iam):
         jwt = tmp_path / "jwt"
         jwt.write_text(JWT)
         env = only_aws(base_env(AWS_WEB_IDENTITY_TOKEN_FILE=str(jwt), AWS_ROLE_ARN=ROLE))
-        sc = Scenario(tmp_path, fakes.ports, kafka_yaml=kafka_yaml(msk_iam, aws), env=env)
+        sc = Scenario(tmp_path, fakes.ports, kafka_section=kafka_yaml(msk_iam, aws), env=env)
         truth = generate("receipts", sc.receipt_topic, N, 22, str(tmp_path / "t.json"))
         out = consume_all(sc, truth)
         assert 'source="web identity"' in out
@@ -79,7 +79,7 @@ def test_ecs_credentials(tmp_path, fakes, msk_iam):
     try:
         env = only_aws(base_env(AWS_CONTAINER_CREDENTIALS_FULL_URI=f"{aws.url}/v2/credentials/task",
                                 AWS_CONTAINER_AUTHORIZATION_TOKEN=ECS_TOKEN))
-        sc = Scenario(tmp_path, fakes.ports, kafka_yaml=kafka_yaml(msk_iam, aws), env=env)
+        sc = Scenario(tmp_path, fakes.ports, kafka_section=kafka_yaml(msk_iam, aws), env=env)
         truth = generate("receipts", sc.receipt_topic, N, 23, str(tmp_path / "t.json"))
         out = consume_all(sc, truth)
         assert "source=ecs" in out and aws.stats().get("ecs:ok", 0) >= 1
@@ -112,7 +112,7 @@ def scenarios():
 def test_wrong_secret_is_a_clear_error_and_loses_nothing(tmp_path, fakes, msk_iam, scenarios):
     key = msk_iam.user_key
     wrong = key.but(secret=key.secret[:-4] + "XXXX")
-    sc = Scenario(tmp_path, fakes.ports, kafka_yaml=kafka_yaml(msk_iam), env=only_aws(base_env(**wrong.environ())))
+    sc = Scenario(tmp_path, fakes.ports, kafka_section=kafka_yaml(msk_iam), env=only_aws(base_env(**wrong.environ())))
     scenarios.append(sc)
     truth = generate("receipts", sc.receipt_topic, N, 24, str(tmp_path / "t.json"))
     sc.start()
@@ -133,7 +133,7 @@ def test_expired_credentials_are_a_clear_error_and_lose_nothing(tmp_path, fakes,
     try:
         env = only_aws(base_env(AWS_CONTAINER_CREDENTIALS_FULL_URI=f"{aws.url}/v2/credentials/task",
                                 AWS_CONTAINER_AUTHORIZATION_TOKEN=ECS_TOKEN))
-        sc = Scenario(tmp_path, fakes.ports, kafka_yaml=kafka_yaml(msk_iam, aws), env=env)
+        sc = Scenario(tmp_path, fakes.ports, kafka_section=kafka_yaml(msk_iam, aws), env=env)
         scenarios.append(sc)
         truth = generate("receipts", sc.receipt_topic, N, 25, str(tmp_path / "t.json"))
         sc.start()
