@@ -121,7 +121,7 @@ def test_wrong_secret_is_a_clear_error_and_loses_nothing(tmp_path, fakes, msk_ia
     sc.stop()
     assert_no_secret(sc.output(), wrong)
     assert_no_secret(sc.output(), key)
-    assert "client=consumer-graph-worker-receipt" in lines[0]
+    assert "consumer=receipt" in lines[0]
     # the right key: every record is still there and is consumed
     sc.env = only_aws(base_env(**key.environ()))
     consume_all(sc, truth)
