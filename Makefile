@@ -7,7 +7,8 @@
 #   make demo          the main job (see README)
 #   make bench         end-to-end benchmark: 100 000 receipts, e2e vs ceiling (bench/e2e/README.md)
 #   make bench-bolt    Bolt client vs the official Java and Python drivers (bench/bolt/README.md)
-#   make fuzz-<name>   build a libFuzzer target from tests/fuzz/<name>.c (clang)
+#   make fuzz-<name>   build a libFuzzer target from tests/fuzz/<name>.c (clang); to run them
+#                      for a time and keep the CPU-time ledger: scripts/fuzz --minutes N [name...]
 #   make clean
 #
 # Layout: src/<subsystem>/*.c make libcgw.a; src/cmd/ holds the cgw binary's entry point;

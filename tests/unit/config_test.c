@@ -774,7 +774,7 @@ TEST(control_character_in_a_key_is_escaped_in_the_message) {
     CHECK_EQ_STR(load_err("kafka:\n  brokers: k1:9092\n  \"bad\\nkey\": 1\n"),
                  "config: kafka.bad\\x0akey: unknown key (test.yaml:3)");
     CHECK_EQ_STR(load_err("kafka:\n  brokers: k1:9092\n  properties:\n    \"a\\x1bb\": 1\n"),
-                 "config: kafka.properties.a\\x1bb: must not contain control characters (found ESC) (test.yaml:4)");
+                 "config: kafka.properties.a\\x1bb: must not contain control characters (found a control byte) (test.yaml:4)");
 }
 
 /* Found by tests/fuzz/config_load (regress_secret_reference): a malformed reference in a
