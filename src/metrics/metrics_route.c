@@ -9,8 +9,8 @@
  * answer back in.
  * How. Accept-Encoding is read as RFC 9110 §12.5.3 says: a list of codings, each with
  * optional parameters, where q (name case-insensitive) is a qvalue ("0" to "1", at most three
- * decimals); gzip is used when it is listed with no q or a q above 0, and a malformed q counts
- * as 0 (plain text is always safe). "*" is not taken as gzip. The token is compared in
+ * decimals); gzip is used when it is listed with no q or a q above 0 (the last q decides); a
+ * malformed q refuses it, whatever follows (plain text is always safe). "*" is not taken as gzip. The token is compared in
  * constant time, its length included.
  */
 #include "metrics/metrics_internal.h"

@@ -8,7 +8,7 @@
  * absent header). Oracles written apart from the code under test decide what the answer must
  * be: 405 for other methods; 401 exactly for the hook's paths when a token is asked and the
  * header is not "Bearer <token>"; gzip exactly when Accept-Encoding lists gzip with no q or a
- * valid q above 0 (RFC 9110 qvalue) and the body is large enough, and then the body inflates
+ * valid q above 0 (RFC 9110 qvalue; the last q decides, a malformed one refuses) and the body is large enough, and then the body inflates
  * to the plain answer.
  *
  *   make fuzz-metrics_route
@@ -100,7 +100,7 @@ static bool oracle_gzip(const char *ae) {
             p = trim(p);
             if ((p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
                 q = oracle_q(trim(p + 2));
-                if (q < 0) q = 0;
+                if (q < 0) break;           /* a malformed q refuses gzip, whatever follows */
             }
         }
         verdict = q > 0;

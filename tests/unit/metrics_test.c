@@ -658,6 +658,9 @@ TEST(accept_encoding_reads_codings_and_qvalues) {
     CHECK(!metrics_accepts_gzip("gzip;q=nan"));
     CHECK(!metrics_accepts_gzip("gzip;q=1.5"));
     CHECK(!metrics_accepts_gzip("gzip;q=0.0001"));
+    CHECK(!metrics_accepts_gzip("gzip;Q=;Q=1"));       /* fuzz: regress_q_malformed_then_valid */
+    CHECK(!metrics_accepts_gzip("gzip;q=1;q=0"));
+    CHECK(metrics_accepts_gzip("gzip;q=0;q=0.5"));
     CHECK(!metrics_accepts_gzip("gzipx, x-gzip, *"));
     CHECK(!metrics_accepts_gzip("gzip x"));
     CHECK(metrics_accepts_gzip("gzip x, gzip"));        /* a malformed element is skipped */
