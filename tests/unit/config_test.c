@@ -767,6 +767,7 @@ TEST(msk_iam_needs_tls_and_https_endpoints) {
     CHECK_EQ_STR(c->aws.msk_endpoint, "http://127.0.0.1:4566");
     CHECK_EQ_STR(c->aws.role_arn, "arn:aws:iam::123456789012:role/r");
     config_free(c);
+}
 
 /* Found by tests/fuzz/config_load (regress_control_key): a key is echoed in the message, and a
  * control character in it made the message two lines. */
