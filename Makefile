@@ -7,7 +7,8 @@
 #   make demo          the main job (see README)
 #   make bench         end-to-end benchmark: 100 000 receipts, e2e vs ceiling (bench/e2e/README.md)
 #   make bench-bolt    Bolt client vs the official Java and Python drivers (bench/bolt/README.md)
-#   make fuzz-<name>   build a libFuzzer target from tests/fuzz/<name>.c (clang)
+#   make fuzz-<name>   build a libFuzzer target from tests/fuzz/<name>.c (clang); to run them
+#                      for a time and keep the CPU-time ledger: scripts/fuzz --minutes N [name...]
 #   make clean
 #
 # Layout: src/<subsystem>/*.c make libcgw.a; src/cmd/ holds the cgw binary's entry point;
@@ -63,6 +64,10 @@ TEST_SRC := $(sort $(wildcard tests/unit/*_test.c tests/integration/*_test.c))
 TEST_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRC))
 # Helper programs of the Python tests (tests/tools/*.c), built beside the test binaries.
 TOOL_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(sort $(wildcard tests/tools/*.c)))
+# Every fuzz target also builds as a corpus-replay test (tests/fuzz/replay.c): make check runs
+# each target once over its committed seeds and regression cases, without libFuzzer.
+FUZZ_SRC := $(sort $(filter-out tests/fuzz/replay.c tests/fuzz/record_seeds.c,$(wildcard tests/fuzz/*.c)))
+REPLAY_BIN := $(patsubst tests/fuzz/%.c,$(B)/tests/fuzz/%_test,$(FUZZ_SRC))
 
 .PHONY: all asan check demo bench bench-bolt clean tests deps stack-up stack-down
 .DEFAULT_GOAL := all
@@ -71,7 +76,7 @@ TOOL_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(sort $(wildcard tests/tools/*.c)
 all: $(B)/cgw
 asan:
 	@$(MAKE) --no-print-directory MODE=asan $(B:build/$(MODE)=build/asan)/cgw tests
-tests: $(TEST_BIN) $(TOOL_BIN)
+tests: $(TEST_BIN) $(TOOL_BIN) $(REPLAY_BIN)
 
 check:
 	@bash scripts/check
@@ -95,6 +100,11 @@ $(B)/libcgw.a: $(LIB_OBJ)
 $(B)/tests/%: tests/%.c $(B)/libcgw.a $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libcgw.a $(LDLIBS)
+
+$(B)/tests/fuzz/%_test: tests/fuzz/%.c tests/fuzz/replay.c $(B)/libcgw.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Itests -DFUZZ_CORPUS='"tests/fuzz/$*"' $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c \
+	  $(B)/libcgw.a $(LDLIBS)
 
 $(B)/obj/%.o: %.c | $(GEN_H)
 	@mkdir -p $(dir $@)

@@ -273,18 +273,31 @@ struct loader {
     size_t errlen;
 };
 
+/* path as a message shows it: a key is the file's text, so a control character in it is
+ * written \xNN (the message stays one printable line). */
+static const char *shown_path(const char *path, char *buf, size_t len) {
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)path; *p && o + 5 < len; p++) {
+        if (*p < 0x20 || *p == 0x7f) o += (size_t)snprintf(buf + o, len - o, "\\x%02x", *p);
+        else buf[o++] = (char)*p;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
 __attribute__((format(printf, 4, 5)))
 static int fail(struct loader *ld, const yaml_node_t *node, const char *path, const char *fmt, ...) {
-    char msg[512];
+    char msg[512], where[320];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    shown_path(path, where, sizeof where);
     if (node && ld->name)
-        snprintf(ld->err, ld->errlen, "config: %s: %s (%s:%lu)", path, msg, ld->name,
+        snprintf(ld->err, ld->errlen, "config: %s: %s (%s:%lu)", where, msg, ld->name,
                  (unsigned long)node->start_mark.line + 1);
     else
-        snprintf(ld->err, ld->errlen, "config: %s: %s", path, msg);
+        snprintf(ld->err, ld->errlen, "config: %s: %s", where, msg);
     return -1;
 }
 
@@ -351,9 +364,17 @@ static const char *ref_end(const char *s, const char *end) {
 static int expand_range(struct loader *ld, const yaml_node_t *node, const char *path, const char *in,
                         const char *in_end, struct sbuf *out, int depth);
 
+/* Is path a secret (a SECRET key, or a kafka.properties entry that looks like one)? */
+static bool secret_path(const char *path) {
+    const struct config_key *k = find_key(path);
+    if (k) return (k->flags & SECRET) != 0;
+    return strncmp(path, "kafka.properties.", 17) == 0 && config_secret_property(path + 17);
+}
+
 /* One reference "${...}" whose body is [name, end): appends its value. */
 static int expand_ref(struct loader *ld, const yaml_node_t *node, const char *path, const char *name,
                       const char *end, struct sbuf *out, int depth) {
+    char body_shown[200];
     const char *dflt = NULL;
     size_t nlen = 0;
     while (name + nlen < end && (isalnum((unsigned char)name[nlen]) || name[nlen] == '_')) nlen++;
@@ -362,9 +383,14 @@ static int expand_ref(struct loader *ld, const yaml_node_t *node, const char *pa
         if (end - rest >= 2 && rest[0] == ':' && rest[1] == '-') dflt = rest + 2;   /* may be empty */
         else nlen = 0;
     }
-    if (nlen == 0 || isdigit((unsigned char)name[0]))
-        return fail(ld, node, path, "bad environment reference \"${%.*s}\" (expected ${NAME} or ${NAME:-default})",
-                    (int)(end - name), name);
+    if (nlen == 0 || isdigit((unsigned char)name[0])) {
+        if (secret_path(path))      /* the reference is part of the secret's text: not shown */
+            return fail(ld, node, path, "bad environment reference (expected ${NAME} or ${NAME:-default})");
+        char body[160];
+        snprintf(body, sizeof body, "${%.*s}", (int)(end - name), name);
+        return fail(ld, node, path, "bad environment reference %s (expected ${NAME} or ${NAME:-default})",
+                    shown(NULL, body, body_shown, sizeof body_shown));
+    }
     char vname[256];
     if (nlen >= sizeof vname)
         return fail(ld, node, path, "environment variable name longer than %zu bytes", sizeof vname - 1);

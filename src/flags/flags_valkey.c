@@ -16,10 +16,12 @@
  * length-prefixed); the same digest as the last snapshot returned means "unchanged" and nothing
  * is built. Otherwise the replies go through the flags builder, which validates the values;
  * the digest is remembered only for a snapshot returned, so bad data is reported at every poll
- * until fixed. The connection is src/valkey's (deadlines, TLS, AUTH, CLIENT SETNAME, the
+ * until fixed. Everything after the fetch (checks, order, digest, build) is
+ * flags_valkey_take_replies (flags_valkey_internal.h), so the fuzz target feeds it replies no
+ * server would send. The connection is src/valkey's (deadlines, TLS, AUTH, CLIENT SETNAME, the
  * SIGPIPE guard): one with an I/O error is dropped and opened again at the next poll.
  */
-#include "flags/flags.h"
+#include "flags/flags_valkey_internal.h"
 
 #include <openssl/evp.h>
 #include <stdarg.h>
@@ -37,12 +39,9 @@ struct flags_valkey {
     bool have_digest;
 };
 
-/* The replies of one poll: members sorted, hashes[i] the HGETALL of members[i]. */
-struct flags_valkey_replies {
-    redisReply *set;
-    redisReply **members;               /* borrowed from set */
-    size_t count;
-    redisReply **hashes;
+/* One feature of a poll: a member of the set and its HGETALL reply (sorted by member). */
+struct flags_valkey_item {
+    const redisReply *member, *hash;
 };
 
 /* One field of a hash, for sorting. */
@@ -118,8 +117,8 @@ static int flags_cmp_bytes(const redisReply *a, const redisReply *b) {
     return c ? c : (a->len > b->len) - (a->len < b->len);
 }
 
-static int flags_cmp_member(const void *a, const void *b) {
-    return flags_cmp_bytes(*(redisReply *const *)a, *(redisReply *const *)b);
+static int flags_cmp_item(const void *a, const void *b) {
+    return flags_cmp_bytes(((const struct flags_valkey_item *)a)->member, ((const struct flags_valkey_item *)b)->member);
 }
 
 static int flags_cmp_pair(const void *a, const void *b) {
@@ -131,48 +130,41 @@ static bool flags_is_text(const redisReply *r) {
     return r->type == REDIS_REPLY_STRING && !memchr(r->str, '\0', r->len);
 }
 
-static void flags_free_replies(struct flags_valkey_replies *rs) {
-    for (size_t i = 0; rs->hashes && i < rs->count; i++)
-        if (rs->hashes[i]) freeReplyObject(rs->hashes[i]);
-    free(rs->hashes);
-    if (rs->set) freeReplyObject(rs->set);
-    memset(rs, 0, sizeof *rs);
-}
-
-static int flags_fetch_members(struct flags_valkey *v, struct flags_valkey_replies *rs, char *err, size_t errlen) {
-    const char *argv[2] = {"SMEMBERS", v->set_key};
-    char why[512];
-    rs->set = valkey_command(v->conn, 2, argv, NULL, why, sizeof why);
-    if (!rs->set) return flags_valkey_failed(why, err, errlen);
-    if (rs->set->type != REDIS_REPLY_ARRAY) {
+/* The SMEMBERS reply is an array of feature names (non-empty text). */
+static int flags_check_members(const struct flags_valkey *v, const redisReply *set, char *err, size_t errlen) {
+    if (set->type != REDIS_REPLY_ARRAY) {
         flags_valkey_err(err, errlen, "flags: valkey %s: SMEMBERS %s: %s", valkey_endpoint(v->conn), v->set_key,
-                         rs->set->type == REDIS_REPLY_ERROR ? rs->set->str : "not a set");
+                         set->type == REDIS_REPLY_ERROR ? set->str : "not a set");
         return -1;
     }
-    rs->members = rs->set->element;
-    rs->count = rs->set->elements;
-    for (size_t i = 0; i < rs->count; i++) {
-        if (!flags_is_text(rs->members[i]) || rs->members[i]->len == 0) {
+    for (size_t i = 0; i < set->elements; i++) {
+        if (!flags_is_text(set->element[i]) || set->element[i]->len == 0) {
             flags_valkey_err(err, errlen, "flags: valkey %s: %s holds a member that is not a feature name",
                              valkey_endpoint(v->conn), v->set_key);
             return -1;
         }
     }
-    if (rs->count > 1) qsort(rs->members, rs->count, sizeof *rs->members, flags_cmp_member);
     return 0;
 }
 
-/* Every HGETALL appended, then read back: one round trip. */
-static int flags_fetch_hashes(struct flags_valkey *v, struct flags_valkey_replies *rs, char *err, size_t errlen) {
-    size_t plen = strlen(v->prefix);
+static void flags_free_hashes(redisReply **hashes, size_t n) {
+    for (size_t i = 0; hashes && i < n; i++)
+        if (hashes[i]) freeReplyObject(hashes[i]);
+    free(hashes);
+}
+
+/* Every HGETALL appended, then read back: one round trip. *hashes[i] answers set->element[i]. */
+static int flags_fetch_hashes(struct flags_valkey *v, const redisReply *set, redisReply ***hashes, char *err,
+                              size_t errlen) {
+    size_t plen = strlen(v->prefix), n = set->elements;
     char why[512];
-    if (!rs->count) return 0;
-    if (!(rs->hashes = calloc(rs->count, sizeof *rs->hashes))) {
+    if (!n) return 0;
+    if (!(*hashes = calloc(n, sizeof **hashes))) {
         flags_valkey_err(err, errlen, "flags: valkey: out of memory");
         return -1;
     }
-    for (size_t i = 0; i < rs->count; i++) {
-        const redisReply *m = rs->members[i];
+    for (size_t i = 0; i < n; i++) {
+        const redisReply *m = set->element[i];
         char *key = malloc(plen + m->len);
         if (!key) {
             flags_valkey_err(err, errlen, "flags: valkey: out of memory");
@@ -187,8 +179,8 @@ static int flags_fetch_hashes(struct flags_valkey *v, struct flags_valkey_replie
         free(key);
         if (rc != 0) return flags_valkey_failed(why, err, errlen);
     }
-    for (size_t i = 0; i < rs->count; i++) {
-        if (!(rs->hashes[i] = valkey_read_reply(v->conn, why, sizeof why)))
+    for (size_t i = 0; i < n; i++) {
+        if (!((*hashes)[i] = valkey_read_reply(v->conn, why, sizeof why)))
             return flags_valkey_failed(why, err, errlen);
     }
     return 0;
@@ -207,11 +199,31 @@ static int flags_check_hash(const struct flags_valkey *v, const redisReply *m, c
     return -1;
 }
 
-static int flags_fetch(struct flags_valkey *v, struct flags_valkey_replies *rs, char *err, size_t errlen) {
-    if (flags_fetch_members(v, rs, err, errlen) < 0 || flags_fetch_hashes(v, rs, err, errlen) < 0) return -1;
-    for (size_t i = 0; i < rs->count; i++)
-        if (flags_check_hash(v, rs->members[i], rs->hashes[i], err, errlen) < 0) return -1;
-    return 0;
+/* The members with their hashes, sorted by member and checked; NULL with a message. A member
+ * twice is refused: no set holds one, and the digest must not depend on the reply's order. */
+static struct flags_valkey_item *flags_sorted_items(const struct flags_valkey *v, const redisReply *set,
+                                                    redisReply *const *hashes, char *err, size_t errlen) {
+    size_t n = set->elements;
+    struct flags_valkey_item *items = malloc((n ? n : 1) * sizeof *items);
+    if (!items) {
+        flags_valkey_err(err, errlen, "flags: valkey: out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) items[i] = (struct flags_valkey_item){set->element[i], hashes[i]};
+    if (n > 1) qsort(items, n, sizeof *items, flags_cmp_item);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0 && flags_cmp_bytes(items[i - 1].member, items[i].member) == 0) {
+            flags_valkey_err(err, errlen, "flags: valkey %s: %s holds the member %s twice", valkey_endpoint(v->conn),
+                             v->set_key, items[i].member->str);
+            free(items);
+            return NULL;
+        }
+        if (flags_check_hash(v, items[i].member, items[i].hash, err, errlen) < 0) {
+            free(items);
+            return NULL;
+        }
+    }
+    return items;
 }
 
 /* ---- digest ------------------------------------------------------------------------------------ */
@@ -240,11 +252,11 @@ static int flags_hash_feature(EVP_MD_CTX *md, const redisReply *m, const redisRe
     return 0;
 }
 
-static int flags_digest(const struct flags_valkey_replies *rs, unsigned char out[32]) {
+static int flags_digest(const struct flags_valkey_item *items, size_t count, unsigned char out[32]) {
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     unsigned int n = 0;
     int rc = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 ? 0 : -1;
-    for (size_t i = 0; rc == 0 && i < rs->count; i++) rc = flags_hash_feature(md, rs->members[i], rs->hashes[i]);
+    for (size_t i = 0; rc == 0 && i < count; i++) rc = flags_hash_feature(md, items[i].member, items[i].hash);
     if (rc == 0 && (EVP_DigestFinal_ex(md, out, &n) != 1 || n != 32)) rc = -1;
     EVP_MD_CTX_free(md);
     return rc;
@@ -252,7 +264,7 @@ static int flags_digest(const struct flags_valkey_replies *rs, unsigned char out
 
 /* ---- building ---------------------------------------------------------------------------------- */
 
-static struct flags_set *flags_build(const struct flags_valkey *v, const struct flags_valkey_replies *rs,
+static struct flags_set *flags_build(const struct flags_valkey *v, const struct flags_valkey_item *items, size_t n,
                                      char *err, size_t errlen) {
     struct flags_builder *b = flags_new_builder();
     char berr[256];
@@ -260,9 +272,9 @@ static struct flags_set *flags_build(const struct flags_valkey *v, const struct 
         flags_valkey_err(err, errlen, "flags: valkey: out of memory");
         return NULL;
     }
-    for (size_t i = 0; i < rs->count; i++) {
-        const char *name = rs->members[i]->str;
-        const redisReply *h = rs->hashes[i];
+    for (size_t i = 0; i < n; i++) {
+        const char *name = items[i].member->str;
+        const redisReply *h = items[i].hash;
         int rc = flags_add_feature(b, name, berr, sizeof berr);
         for (size_t j = 0; rc == 0 && j + 1 < h->elements; j += 2)
             rc = flags_set_gate(b, name, h->element[j]->str, h->element[j + 1]->str, berr, sizeof berr);
@@ -277,27 +289,39 @@ static struct flags_set *flags_build(const struct flags_valkey *v, const struct 
     return s;
 }
 
-int flags_poll_valkey(struct flags_valkey *v, struct flags_set **out, char *err, size_t errlen) {
-    struct flags_valkey_replies rs = {0};
+int flags_valkey_take_replies(struct flags_valkey *v, const redisReply *set, redisReply *const *hashes,
+                              struct flags_set **out, char *err, size_t errlen) {
     unsigned char digest[32];
-    int rc = -1;
     *out = NULL;
-    char why[512];
-    if (valkey_connect(v->conn, why, sizeof why) < 0) return flags_valkey_failed(why, err, errlen);
-    if (flags_fetch(v, &rs, err, errlen) < 0) goto done;
-    if (flags_digest(&rs, digest) < 0) {
+    if (flags_check_members(v, set, err, errlen) < 0) return -1;
+    struct flags_valkey_item *items = flags_sorted_items(v, set, hashes, err, errlen);
+    if (!items) return -1;
+    int rc = -1;
+    if (flags_digest(items, set->elements, digest) < 0) {
         flags_valkey_err(err, errlen, "flags: valkey: cannot compute the digest (out of memory?)");
-        goto done;
-    }
-    if (v->have_digest && memcmp(digest, v->digest, sizeof digest) == 0) {
+    } else if (v->have_digest && memcmp(digest, v->digest, sizeof digest) == 0) {
         rc = 0;
-        goto done;
+    } else if ((*out = flags_build(v, items, set->elements, err, errlen))) {
+        memcpy(v->digest, digest, sizeof digest);
+        v->have_digest = true;
+        rc = 1;
     }
-    if (!(*out = flags_build(v, &rs, err, errlen))) goto done;
-    memcpy(v->digest, digest, sizeof digest);
-    v->have_digest = true;
-    rc = 1;
-done:
-    flags_free_replies(&rs);
+    free(items);
+    return rc;
+}
+
+int flags_poll_valkey(struct flags_valkey *v, struct flags_set **out, char *err, size_t errlen) {
+    const char *argv[2] = {"SMEMBERS", v->set_key};
+    redisReply **hashes = NULL;
+    char why[512];
+    *out = NULL;
+    if (valkey_connect(v->conn, why, sizeof why) < 0) return flags_valkey_failed(why, err, errlen);
+    redisReply *set = valkey_command(v->conn, 2, argv, NULL, why, sizeof why);
+    if (!set) return flags_valkey_failed(why, err, errlen);
+    int rc = flags_check_members(v, set, err, errlen);
+    if (rc == 0) rc = flags_fetch_hashes(v, set, &hashes, err, errlen);
+    if (rc == 0) rc = flags_valkey_take_replies(v, set, hashes, out, err, errlen);
+    flags_free_hashes(hashes, set->type == REDIS_REPLY_ARRAY ? set->elements : 0);
+    freeReplyObject(set);
     return rc;
 }

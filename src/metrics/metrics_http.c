@@ -13,13 +13,13 @@
  * one client address may hold at most half of the connection limit, so another (the probe of
  * an orchestrator) still gets in.
  * Every answer is built in memory in one call of the access handler (the callbacks are cheap:
- * a walk over the metrics list, a JSON or HTML document) and freed by the library. Bodies are
- * gzip-compressed (zlib) when the client asks for it. With a token set and a listener that is
- * not on loopback, the hook's paths (/status, the page) need "Authorization: Bearer <token>";
- * /metrics, /healthz and /readyz never do (scrapers and probes). Signals are blocked on the
- * daemon's thread so they reach main.
+ * a walk over the metrics list, a JSON or HTML document) and freed by the library. What the
+ * answer is (route, bearer token, gzip) is metrics_route.c's, from the method, the path and two
+ * header values: with a token set and a listener that is not on loopback, the hook's paths
+ * (/status, the page) need "Authorization: Bearer <token>"; /metrics, /healthz and /readyz
+ * never do (scrapers and probes). Signals are blocked on the daemon's thread so they reach main.
  */
-#include "metrics/metrics.h"
+#include "metrics/metrics_internal.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -31,20 +31,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #define METRICS_HTTP_DEFAULT_CONNECTIONS 512
 #define METRICS_HTTP_DEFAULT_TIMEOUT_S 10
 #define METRICS_HTTP_MEMORY_LIMIT (16 * 1024)   /* per connection: the request head fits in it */
-#define METRICS_HTTP_GZIP_MIN 256               /* smaller bodies are sent as they are */
 
 struct metrics_server {
-    struct metrics_server_options opt;
-    char *token;                        /* a copy; NULL: no token asked */
-    bool loopback;                      /* the listener is on a loopback address */
+    struct metrics_router rt;           /* the options, the token (a copy) and loopback */
     struct MHD_Daemon *daemon;
     int port;
 };
@@ -121,135 +116,13 @@ static int open_listener(struct metrics_server *srv, const char *addr, char *err
     getsockname(fd, (struct sockaddr *)&ss, &sl);
     srv->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                          : ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    srv->loopback = is_loopback(&ss);
+    srv->rt.loopback = is_loopback(&ss);
     return fd;
-}
-
-/* ---- content negotiation and authorisation --------------------------------------------------- */
-
-/* Does an Accept-Encoding value list gzip with a q-value above 0? */
-static bool accepts_gzip(const char *ae) {
-    while (ae && *ae) {
-        ae += strspn(ae, " \t,");
-        size_t n = strcspn(ae, ";, \t");
-        const char *end = ae + strcspn(ae, ",");
-        if (n == 4 && strncasecmp(ae, "gzip", 4) == 0) {
-            const char *q = strstr(ae, "q=");
-            bool zero = q && q < end && strtod(q + 2, NULL) <= 0.0;
-            return !zero;
-        }
-        ae = end;
-    }
-    return false;
-}
-
-/* gzip (RFC 1952) of in into a malloc'd *out; -1 when zlib fails or memory runs out. */
-static int gzip_body(const char *in, size_t len, char **out, size_t *outlen) {
-    z_stream z = { 0 };
-    if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return -1;
-    size_t cap = deflateBound(&z, (uLong)len) + 32;
-    char *buf = malloc(cap);
-    if (!buf) { deflateEnd(&z); return -1; }
-    z.next_in = (Bytef *)in;
-    z.avail_in = (uInt)len;
-    z.next_out = (Bytef *)buf;
-    z.avail_out = (uInt)cap;
-    int rc = deflate(&z, Z_FINISH);
-    *outlen = z.total_out;
-    deflateEnd(&z);
-    if (rc != Z_STREAM_END) { free(buf); return -1; }
-    *out = buf;
-    return 0;
-}
-
-/* Constant-time comparison of the presented credentials with "Bearer <token>". */
-static bool authorised(const struct metrics_server *srv, struct MHD_Connection *conn) {
-    if (!srv->token || srv->loopback) return true;
-    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-    if (!h || strncasecmp(h, "Bearer ", 7) != 0) return false;
-    h += 7;
-    size_t n = strlen(h), m = strlen(srv->token);
-    unsigned char diff = (unsigned char)(n != m);
-    for (size_t i = 0; i < m; i++) diff |= (unsigned char)(srv->token[i] ^ (i < n ? h[i] : 0));
-    return diff == 0;
 }
 
 /* ---- answers ------------------------------------------------------------------------------- */
 
-struct answer {
-    int status;
-    const char *ctype;
-    char *body;                         /* malloc'd; NULL: empty */
-    size_t len;
-    bool unauthorised;                  /* add WWW-Authenticate */
-};
-
-static void text_answer(struct answer *a, int status, const char *text) {
-    a->status = status;
-    a->ctype = "text/plain; charset=utf-8";
-    a->body = strdup(text);
-    a->len = a->body ? strlen(a->body) : 0;
-}
-
-static void probe_answer(struct answer *a, metrics_health_fn fn, void *ud) {
-    char reason[256] = "";
-    if (!fn || fn(ud, reason, sizeof reason) == 0) {
-        text_answer(a, MHD_HTTP_OK, "ok\n");
-        return;
-    }
-    char msg[260];
-    snprintf(msg, sizeof msg, "%s\n", reason[0] ? reason : "unhealthy");
-    text_answer(a, MHD_HTTP_SERVICE_UNAVAILABLE, msg);
-}
-
-static void route(struct metrics_server *srv, struct MHD_Connection *conn, const char *path, struct answer *a) {
-    if (strcmp(path, "/metrics") == 0) {
-        if (metrics_render(srv->opt.registry, &a->body, &a->len) < 0) {
-            text_answer(a, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot render metrics\n");
-            return;
-        }
-        a->status = MHD_HTTP_OK;
-        a->ctype = "text/plain; version=0.0.4; charset=utf-8";
-        return;
-    }
-    if (strcmp(path, "/healthz") == 0) { probe_answer(a, srv->opt.health, srv->opt.health_ud); return; }
-    if (strcmp(path, "/readyz") == 0) { probe_answer(a, srv->opt.ready, srv->opt.ready_ud); return; }
-    if (srv->opt.handler) {
-        if (!authorised(srv, conn)) {
-            text_answer(a, MHD_HTTP_UNAUTHORIZED, "a bearer token is required\n");
-            a->unauthorised = true;
-            return;
-        }
-        const char *ctype = "text/plain; charset=utf-8";
-        int status = srv->opt.handler(srv->opt.handler_ud, path, &a->body, &ctype);
-        if (status >= 100 && status <= 599) {
-            a->status = status;
-            a->ctype = ctype ? ctype : "text/plain; charset=utf-8";
-            a->len = a->body ? strlen(a->body) : 0;
-            return;
-        }
-        free(a->body);
-        a->body = NULL;
-    }
-    text_answer(a, MHD_HTTP_NOT_FOUND, "not found\n");
-}
-
-static void maybe_gzip(struct MHD_Connection *conn, struct answer *a, bool *gzipped) {
-    *gzipped = false;
-    if (a->len < METRICS_HTTP_GZIP_MIN) return;
-    if (!accepts_gzip(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING))) return;
-    char *z = NULL;
-    size_t zlen = 0;
-    if (gzip_body(a->body, a->len, &z, &zlen) != 0) return;   /* send it plain */
-    free(a->body);
-    a->body = z;
-    a->len = zlen;
-    *gzipped = true;
-}
-
-static enum MHD_Result send_answer(struct MHD_Connection *conn, struct answer *a) {
-    bool gzipped = false;
-    if (a->body) maybe_gzip(conn, a, &gzipped);
+static enum MHD_Result send_answer(struct MHD_Connection *conn, struct metrics_answer *a) {
     struct MHD_Response *r = a->body
         ? MHD_create_response_from_buffer(a->len, a->body, MHD_RESPMEM_MUST_FREE)
         : MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
@@ -257,12 +130,24 @@ static enum MHD_Result send_answer(struct MHD_Connection *conn, struct answer *a
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, a->ctype);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Accept-Encoding");
-    if (gzipped) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
-    if (a->status == MHD_HTTP_METHOD_NOT_ALLOWED) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    if (a->gzipped) MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, "gzip");
+    if (a->method_not_allowed) MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
     if (a->unauthorised) MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     enum MHD_Result rc = MHD_queue_response(conn, (unsigned int)a->status, r);
     MHD_destroy_response(r);
     return rc;
+}
+
+/* The request head as the router reads it. */
+static void answer(struct metrics_server *srv, struct MHD_Connection *conn, const char *url, const char *method,
+                   struct metrics_answer *a) {
+    struct metrics_request rq = {
+        .method = method,
+        .path = url,
+        .authorization = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION),
+        .accept_encoding = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING),
+    };
+    metrics_route_request(&srv->rt, &rq, a);
 }
 
 /* The access handler: called first with the head only, then per body chunk (GET and HEAD
@@ -276,26 +161,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)version;
     (void)upload_data;
     struct metrics_server *srv = cls;
-    struct answer a = { 0 };
+    struct metrics_answer a;
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
-        text_answer(&a, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n");
+        answer(srv, conn, url, method, &a);     /* 405 */
         return send_answer(conn, &a);
     }
     if (!*req_cls) { *req_cls = &head_seen; return MHD_YES; }
     if (*upload_data_size) { *upload_data_size = 0; return MHD_YES; }
-    route(srv, conn, url, &a);
+    answer(srv, conn, url, method, &a);
     return send_answer(conn, &a);
 }
 
 struct metrics_server *metrics_start_server(const struct metrics_server_options *opt, char *err, size_t errlen) {
     struct metrics_server *srv = calloc(1, sizeof *srv);
     if (!srv) { snprintf(err, errlen, "metrics: out of memory"); return NULL; }
-    srv->opt = *opt;
+    srv->rt.opt = *opt;
     int fd = open_listener(srv, opt->listen, err, errlen);
     if (fd < 0) { free(srv); return NULL; }
-    srv->opt.listen = NULL;            /* the caller's strings need not outlive this call */
-    srv->opt.token = NULL;
-    if (opt->token && opt->token[0] && !(srv->token = strdup(opt->token))) {
+    srv->rt.opt.listen = NULL;         /* the caller's strings need not outlive this call */
+    srv->rt.opt.token = NULL;
+    char *token = NULL;
+    if (opt->token && opt->token[0] && !(srv->rt.token = token = strdup(opt->token))) {
         snprintf(err, errlen, "metrics: out of memory");
         close(fd);
         free(srv);
@@ -317,7 +203,7 @@ struct metrics_server *metrics_start_server(const struct metrics_server_options 
     if (!srv->daemon) {
         snprintf(err, errlen, "metrics: cannot start the HTTP server on port %d", srv->port);
         close(fd);
-        free(srv->token);
+        free(token);
         free(srv);
         return NULL;
     }
@@ -329,6 +215,6 @@ int metrics_get_server_port(const struct metrics_server *srv) { return srv ? srv
 void metrics_stop_server(struct metrics_server *srv) {
     if (!srv) return;
     MHD_stop_daemon(srv->daemon);       /* closes the listening socket and every connection */
-    free(srv->token);
+    free((char *)srv->rt.token);
     free(srv);
 }

@@ -768,3 +768,24 @@ TEST(msk_iam_needs_tls_and_https_endpoints) {
     CHECK_EQ_STR(c->aws.role_arn, "arn:aws:iam::123456789012:role/r");
     config_free(c);
 }
+
+/* Found by tests/fuzz/config_load (regress_control_key): a key is echoed in the message, and a
+ * control character in it made the message two lines. */
+TEST(control_character_in_a_key_is_escaped_in_the_message) {
+    CHECK_EQ_STR(load_err("kafka:\n  brokers: k1:9092\n  \"bad\\nkey\": 1\n"),
+                 "config: kafka.bad\\x0akey: unknown key (test.yaml:3)");
+    CHECK_EQ_STR(load_err("kafka:\n  brokers: k1:9092\n  properties:\n    \"a\\x1bb\": 1\n"),
+                 "config: kafka.properties.a\\x1bb: must not contain control characters (found a control byte) (test.yaml:4)");
+}
+
+/* Found by tests/fuzz/config_load (regress_secret_reference): a malformed reference in a
+ * secret's value was quoted in the message, and with it part of the secret. */
+TEST(bad_reference_in_a_secret_is_not_shown) {
+    const char *e = load_err("neo4j:\n  password: \"pw${not a name}pw\"\n");
+    CHECK_EQ_STR(e, "config: neo4j.password: bad environment reference (expected ${NAME} or ${NAME:-default}) (test.yaml:2)");
+    e = load_err("kafka:\n  properties:\n    sasl.oauthbearer.config: \"x${a b}\"\n");
+    CHECK(strstr(e, "a b") == NULL && strstr(e, "bad environment reference (expected") != NULL);
+    /* not a secret: the reference is shown, escaped */
+    CHECK_EQ_STR(load_err("kafka:\n  brokers: \"${a\\tb}\"\n"),
+                 "config: kafka.brokers: bad environment reference \"${a\\x09b}\" (expected ${NAME} or ${NAME:-default}) (test.yaml:2)");
+}

@@ -3,7 +3,7 @@
 #define TEST_MAIN
 #include "test.h"
 
-#include "flags/flags.h"
+#include "flags/flags_valkey_internal.h"
 
 #include <pthread.h>
 #include <fcntl.h>
@@ -467,4 +467,58 @@ TEST(file_source_refuses_directory) {
     CHECK_EQ_INT(flags_poll_file(&ff, &s, err, sizeof err), -1);
     CHECK(strstr(err, "not a regular file") != NULL);
     flags_close_file(&ff);
+}
+
+/* ---- the Valkey source's reply handling, without a server (flags_valkey_take_replies) ---- */
+
+/* The replies in RESP, read by hiredis as the connection would; NULL-terminated. */
+static size_t resp_replies(const char *resp, redisReply **out, size_t max) {
+    redisReader *r = redisReaderCreate();
+    void *reply = NULL;
+    size_t n = 0;
+    redisReaderFeed(r, resp, strlen(resp));
+    while (n < max && redisReaderGetReply(r, &reply) == REDIS_OK && reply) {
+        out[n++] = reply;
+        reply = NULL;
+    }
+    redisReaderFree(r);
+    return n;
+}
+
+static struct flags_valkey *open_offline(void) {
+    struct flags_valkey_options o;
+    flags_valkey_options_init(&o);
+    o.valkey.host = "127.0.0.1";
+    return flags_open_valkey(&o, err, sizeof err);   /* does not connect */
+}
+
+/* Found by tests/fuzz/flags_valkey (regress_duplicate_member): a member twice with two hashes
+ * made the digest depend on the reply's order; no set holds a member twice, so it is refused. */
+TEST(valkey_replies_member_twice_is_refused) {
+    redisReply *r[3];
+    struct flags_set *s = NULL;
+    CHECK_EQ_INT(resp_replies("*2\r\n$1\r\nf\r\n$1\r\nf\r\n*2\r\n$7\r\nboolean\r\n$4\r\ntrue\r\n*0\r\n", r, 3), 3);
+    struct flags_valkey *v = open_offline();
+    CHECK(v != NULL);
+    CHECK_EQ_INT(flags_valkey_take_replies(v, r[0], r + 1, &s, err, sizeof err), -1);
+    CHECK(s == NULL);
+    CHECK(strstr(err, "flipper_features holds the member f twice") != NULL);
+    flags_close_valkey(v);
+    for (int i = 0; i < 3; i++) freeReplyObject(r[i]);
+}
+
+/* The same replies in another order are "unchanged". */
+TEST(valkey_replies_order_does_not_matter) {
+    redisReply *a[3], *b[3];
+    struct flags_set *s = NULL;
+    CHECK_EQ_INT(resp_replies("*2\r\n$1\r\nf\r\n$1\r\ng\r\n*2\r\n$7\r\nboolean\r\n$4\r\ntrue\r\n*0\r\n", a, 3), 3);
+    CHECK_EQ_INT(resp_replies("*2\r\n$1\r\ng\r\n$1\r\nf\r\n*0\r\n*2\r\n$7\r\nboolean\r\n$4\r\ntrue\r\n", b, 3), 3);
+    struct flags_valkey *v = open_offline();
+    CHECK_EQ_INT(flags_valkey_take_replies(v, a[0], a + 1, &s, err, sizeof err), 1);
+    CHECK(flags_is_on(s, "f") && !flags_is_on(s, "g"));
+    flags_release(s);
+    CHECK_EQ_INT(flags_valkey_take_replies(v, b[0], b + 1, &s, err, sizeof err), 0);
+    CHECK(s == NULL);
+    flags_close_valkey(v);
+    for (int i = 0; i < 3; i++) { freeReplyObject(a[i]); freeReplyObject(b[i]); }
 }

@@ -4,7 +4,7 @@
 #define TEST_MAIN
 #include "test.h"
 
-#include "metrics/metrics.h"
+#include "metrics/metrics_internal.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -640,4 +640,76 @@ TEST(server_reports_bind_errors) {
     struct metrics_server *b = metrics_start_server(&v6, err, sizeof err);
     if (b) metrics_stop_server(b);     /* hosts without IPv6 loopback may refuse: not an error of ours */
     metrics_stop_server(a);
+}
+
+/* The router without a listener (metrics_route.c). Accept-Encoding as RFC 9110 reads it; the
+ * fuzz target tests/fuzz/metrics_route checks the same against its own oracle. The first
+ * parser searched "q=" anywhere in the element: "Q=0" (names are case-insensitive) and
+ * "q=nan" sent gzip to a client that refused it (regress_q_uppercase, regress_q_nan). */
+TEST(accept_encoding_reads_codings_and_qvalues) {
+    CHECK(metrics_accepts_gzip("gzip"));
+    CHECK(metrics_accepts_gzip("deflate, GZIP ;q=0.001"));
+    CHECK(metrics_accepts_gzip("br;q=1.0, gzip;q=1.000"));
+    CHECK(!metrics_accepts_gzip(NULL));
+    CHECK(!metrics_accepts_gzip(""));
+    CHECK(!metrics_accepts_gzip("gzip;q=0"));
+    CHECK(!metrics_accepts_gzip("gzip;Q=0"));
+    CHECK(!metrics_accepts_gzip("gzip;q=0.000, identity"));
+    CHECK(!metrics_accepts_gzip("gzip;q=nan"));
+    CHECK(!metrics_accepts_gzip("gzip;q=1.5"));
+    CHECK(!metrics_accepts_gzip("gzip;q=0.0001"));
+    CHECK(!metrics_accepts_gzip("gzip;Q=;Q=1"));       /* fuzz: regress_q_malformed_then_valid */
+    CHECK(!metrics_accepts_gzip("gzip;q=1;q=0"));
+    CHECK(metrics_accepts_gzip("gzip;q=0;q=0.5"));
+    CHECK(!metrics_accepts_gzip("gzipx, x-gzip, *"));
+    CHECK(!metrics_accepts_gzip("gzip x"));
+    CHECK(metrics_accepts_gzip("gzip x, gzip"));        /* a malformed element is skipped */
+}
+
+TEST(bearer_token_check) {
+    CHECK(metrics_bearer_ok("Bearer tok", "tok"));
+    CHECK(metrics_bearer_ok("bearer tok", "tok"));
+    CHECK(!metrics_bearer_ok("Bearer tok2", "tok"));
+    CHECK(!metrics_bearer_ok("Bearer to", "tok"));
+    CHECK(!metrics_bearer_ok("Basic tok", "tok"));
+    CHECK(!metrics_bearer_ok(NULL, "tok"));
+    CHECK(!metrics_bearer_ok("Bearer ", "tok"));
+}
+
+static int route_hook(void *ud, const char *path, char **body, const char **ctype) {
+    (void)ud, (void)ctype;
+    if (strcmp(path, "/status") != 0) return 0;
+    *body = strdup("{}");
+    return 200;
+}
+
+/* Off loopback the hook's paths need the token; the probes and /metrics never do. */
+TEST(router_asks_the_token_off_loopback_only) {
+    struct metrics_router rt = { .opt = { .handler = route_hook }, .token = "tok", .loopback = false };
+    struct metrics_request rq = { "GET", "/status", NULL, NULL };
+    struct metrics_answer a;
+    metrics_route_request(&rt, &rq, &a);
+    CHECK_EQ_INT(a.status, 401);
+    CHECK(a.unauthorised);
+    free(a.body);
+    rq.authorization = "Bearer tok";
+    metrics_route_request(&rt, &rq, &a);
+    CHECK_EQ_INT(a.status, 200);
+    CHECK_EQ_STR(a.body, "{}");
+    free(a.body);
+    rq.authorization = NULL;
+    rq.path = "/healthz";
+    metrics_route_request(&rt, &rq, &a);
+    CHECK_EQ_INT(a.status, 200);
+    free(a.body);
+    rt.loopback = true;
+    rq.path = "/status";
+    metrics_route_request(&rt, &rq, &a);
+    CHECK_EQ_INT(a.status, 200);
+    free(a.body);
+    rq.method = "DELETE";
+    metrics_route_request(&rt, &rq, &a);
+    CHECK_EQ_INT(a.status, 405);
+    CHECK(a.method_not_allowed);
+    free(a.body);
 }
