@@ -14,6 +14,7 @@
  * caller owns only struct enrich_results.
  */
 #include "enrich/enrich.h"
+#include "base/base.h"
 #include "enrich/enrich_cache.h"
 #include "http/http_body.h"
 #include "http/http_url.h"
@@ -99,22 +100,6 @@ const char *enrich_status_name(enum enrich_status s) {
     return "ENRICH_UNKNOWN";
 }
 
-static void set_msg(char *buf, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_msg(char *buf, size_t len, const char *fmt, ...) {
-    if (!buf || !len) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, len, fmt, ap);
-    va_end(ap);
-}
-
-static uint64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
@@ -171,7 +156,7 @@ static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAUL
 static int check_base_url(const char *what, const char *url, char *err, size_t errlen) {
     char why[128];
     if (!url || http_url_check(url, HTTP_URL_USERINFO, why, sizeof why) == 0) return 0;
-    set_msg(err, errlen, "enrich: %s %s", what, why);
+    base_errf(err, errlen, "enrich: %s %s", what, why);
     return -1;
 }
 
@@ -189,7 +174,7 @@ int enrich_check_options(const struct enrich_options *o, char *err, size_t errle
     else if (o->batch_size < 1 || o->batch_size > BATCH_LIMIT) bad = "batch_size must be 1..100";
     else if (o->cache_max_entries < 1) bad = "cache_max_entries must be >= 1";
     else if (o->ttl_seconds < 0 || o->negative_ttl_seconds < 0) bad = "TTLs must be >= 0";
-    if (bad) set_msg(err, errlen, "enrich: %s", bad);
+    if (bad) base_errf(err, errlen, "enrich: %s", bad);
     return bad ? -1 : 0;
 }
 
@@ -198,7 +183,7 @@ struct enrich_client *enrich_client_new(const struct enrich_options *o, char *er
     if (enrich_check_options(o, err, errlen) != 0) return NULL;
     pthread_once(&curl_once, curl_init);
     if (curl_init_rc != CURLE_OK) {
-        set_msg(err, errlen, "enrich: curl_global_init: %s", curl_easy_strerror(curl_init_rc));
+        base_errf(err, errlen, "enrich: curl_global_init: %s", curl_easy_strerror(curl_init_rc));
         return NULL;
     }
     struct enrich_client *c = calloc(1, sizeof *c);
@@ -218,7 +203,7 @@ struct enrich_client *enrich_client_new(const struct enrich_options *o, char *er
         goto oom;
     }
     pthread_mutex_init(&c->pool_mu, NULL);
-    atomic_init(&c->rng, now_ms() ^ (uint64_t)(uintptr_t)c);
+    atomic_init(&c->rng, (uint64_t)base_monotonic_ms() ^ (uint64_t)(uintptr_t)c);
     return c;
 oom:
     if (c) {
@@ -228,7 +213,7 @@ oom:
         enrich_cache_free(c->retailers);
         free(c);
     }
-    set_msg(err, errlen, "enrich: out of memory");
+    base_errf(err, errlen, "enrich: out of memory");
     return NULL;
 }
 
@@ -385,9 +370,9 @@ static int parse_products(struct req *r, struct enrich_value *vals, char *err, s
     json_t *list = root ? json_object_get(root, "products") : NULL;
     int rc = -1;
     if (!root) {
-        set_msg(err, errlen, "malformed JSON from FIDO service: %s", je.text);
+        base_errf(err, errlen, "malformed JSON from FIDO service: %s", je.text);
     } else if (!json_is_array(list)) {
-        set_msg(err, errlen, "FIDO service answer has no \"products\" array");
+        base_errf(err, errlen, "FIDO service answer has no \"products\" array");
     } else {
         size_t i;
         json_t *p;
@@ -395,7 +380,7 @@ static int parse_products(struct req *r, struct enrich_value *vals, char *err, s
         json_array_foreach(list, i, p) {
             const char *fido = json_string_value(json_object_get(p, "fido"));
             if (!json_is_object(p) || !fido) {
-                set_msg(err, errlen, "FIDO service product #%zu has no \"fido\" string", i);
+                base_errf(err, errlen, "FIDO service product #%zu has no \"fido\" string", i);
                 rc = -1;
                 break;
             }
@@ -406,7 +391,7 @@ static int parse_products(struct req *r, struct enrich_value *vals, char *err, s
             v->known = true;
             if (opt_string(p, "name", &v->name) || opt_string(p, "brand", &v->extra) ||
                 parse_categories(p, v)) {
-                set_msg(err, errlen, "FIDO service product %s has a malformed field", fido);
+                base_errf(err, errlen, "FIDO service product %s has a malformed field", fido);
                 rc = -1;
                 break;
             }
@@ -421,10 +406,10 @@ static int parse_retailer(struct req *r, struct enrich_value *v, char *err, size
     json_t *root = json_loadb(r->resp.data ? r->resp.data : "", r->resp.len, 0, &je);
     int rc = -1;
     if (!root) {
-        set_msg(err, errlen, "malformed JSON from Retailer Service: %s", je.text);
+        base_errf(err, errlen, "malformed JSON from Retailer Service: %s", je.text);
     } else if (!json_is_object(root) || opt_string(root, "name", &v->name) ||
                opt_string(root, "store_type", &v->extra)) {
-        set_msg(err, errlen, "Retailer Service answer for %s is malformed", r->items[0]->id);
+        base_errf(err, errlen, "Retailer Service answer for %s is malformed", r->items[0]->id);
     } else {
         v->known = true;
         rc = 0;
@@ -442,7 +427,7 @@ static struct enrich_cache *cache_of(struct call *k) {
 static void cache_item(struct call *k, struct item *it) {
     long ttl = it->value.known ? k->c->o.ttl_seconds : k->c->o.negative_ttl_seconds;
     if (ttl > 0)    /* out of memory here only costs a later miss */
-        (void)enrich_cache_put(cache_of(k), it->id, &it->value, now_ms() + (uint64_t)ttl * 1000);
+        (void)enrich_cache_put(cache_of(k), it->id, &it->value, (uint64_t)base_monotonic_ms() + (uint64_t)ttl * 1000);
 }
 
 static void fail_request(struct call *k, struct req *r, const char *msg) {
@@ -451,7 +436,7 @@ static void fail_request(struct call *k, struct req *r, const char *msg) {
         enrich_value_clear(&r->items[i]->value);
         r->items[i]->state = ST_FAILED;
     }
-    if (!k->out->error[0]) set_msg(k->out->error, sizeof k->out->error, "%s", msg);
+    if (!k->out->error[0]) base_errf(k->out->error, sizeof k->out->error, "%s", msg);
     r->outcome = OUT_PERMANENT;
 }
 
@@ -487,19 +472,19 @@ static int classify(struct call *k, struct req *r) {
     http_redact_userinfo(r->url, url, sizeof url);     /* messages reach logs and status */
     bool answer = r->status == 200 || (k->kind == K_RETAILER && r->status == 404);
     if (r->cc == CURLE_WRITE_ERROR && r->resp.too_big) {
-        set_msg(msg, sizeof msg, "%s answer larger than %u bytes (%s)", what, BODY_MAX, url);
+        base_errf(msg, sizeof msg, "%s answer larger than %u bytes (%s)", what, BODY_MAX, url);
         fail_request(k, r, msg);
     } else if (r->cc != CURLE_OK || r->status >= 500) {
         r->outcome = OUT_TRANSIENT;
         atomic_fetch_add(&k->c->n.transient, 1);
         if (r->cc != CURLE_OK)
-            set_msg(k->transient, sizeof k->transient, "%s: %s (%s)", what,
+            base_errf(k->transient, sizeof k->transient, "%s: %s (%s)", what,
                     r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->cc), url);
         else
-            set_msg(k->transient, sizeof k->transient, "%s: HTTP %ld (%s)", what, r->status,
+            base_errf(k->transient, sizeof k->transient, "%s: HTTP %ld (%s)", what, r->status,
                     url);
     } else if (!answer) {
-        set_msg(msg, sizeof msg, "%s: HTTP %ld (%s)", what, r->status, url);
+        base_errf(msg, sizeof msg, "%s: HTTP %ld (%s)", what, r->status, url);
         fail_request(k, r, msg);
     } else {
         int rc = apply_answer(k, r, msg, sizeof msg);
@@ -539,7 +524,7 @@ static enum enrich_status fetch(struct call *k) {
         atomic_fetch_add(&k->c->n.retries, np);
     }
     if (st == ENRICH_EUNAVAILABLE)
-        set_msg(k->out->error, sizeof k->out->error, "%s (after %d retries)", k->transient,
+        base_errf(k->out->error, sizeof k->out->error, "%s (after %d retries)", k->transient,
                 k->c->o.retries);
     pool_put(k->c, m);
     free(pending);
@@ -576,7 +561,7 @@ static int dedupe(struct call *k, const char *const ids[], size_t n) {
 
 /* Serves distinct ids from the cache; the rest go to k->missing (still sorted). */
 static int consult_cache(struct call *k) {
-    uint64_t now = now_ms();
+    uint64_t now = (uint64_t)base_monotonic_ms();
     if (!(k->missing = malloc((k->nitems ? k->nitems : 1) * sizeof *k->missing))) return -1;
     for (size_t i = 0; i < k->nitems; i++) {
         struct item *it = &k->items[i];
@@ -703,13 +688,13 @@ static enum enrich_status run_call(struct enrich_client *c, enum kind kind,
     memset(out, 0, sizeof *out);
     const char *base = kind == K_PRODUCT ? c->fido_url : c->retailer_url;
     if (!base) {
-        set_msg(out->error, sizeof out->error, "enrich: no %s URL configured",
+        base_errf(out->error, sizeof out->error, "enrich: no %s URL configured",
                 kind == K_PRODUCT ? "FIDO service" : "Retailer Service");
         return ENRICH_EINVAL;
     }
     for (size_t i = 0; i < n; i++) {
         if (!ids[i]) {
-            set_msg(out->error, sizeof out->error, "enrich: id #%zu is NULL", i);
+            base_errf(out->error, sizeof out->error, "enrich: id #%zu is NULL", i);
             return ENRICH_EINVAL;
         }
     }
@@ -720,7 +705,7 @@ static enum enrich_status run_call(struct enrich_client *c, enum kind kind,
     if (st == ENRICH_OK && fill_results(&k, ids, n) != 0) st = ENRICH_ENOMEM;
 done:
     if (st == ENRICH_EUNAVAILABLE) atomic_fetch_add(&c->n.unavailable, 1);
-    if (st == ENRICH_ENOMEM) set_msg(out->error, sizeof out->error, "enrich: out of memory");
+    if (st == ENRICH_ENOMEM) base_errf(out->error, sizeof out->error, "enrich: out of memory");
     if (st != ENRICH_OK) out->failed = 0;
     call_free(&k);
     return st;
