@@ -17,6 +17,7 @@
 #include "base/base.h"
 #include "enrich/enrich_cache.h"
 #include "http/http_body.h"
+#include "http/http_client.h"
 #include "http/http_url.h"
 
 #include <curl/curl.h>
@@ -147,10 +148,6 @@ void enrich_options_init(struct enrich_options *o) {
     o->negative_ttl_seconds = 300;
 }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
-
 /* A base URL may carry user:password@ (curl sends it as Basic auth; messages redact it) but no
  * query or fragment: paths are appended to it. */
 static int check_base_url(const char *what, const char *url, char *err, size_t errlen) {
@@ -181,9 +178,9 @@ int enrich_check_options(const struct enrich_options *o, char *err, size_t errle
 struct enrich_client *enrich_client_new(const struct enrich_options *o, char *err,
                                         size_t errlen) {
     if (enrich_check_options(o, err, errlen) != 0) return NULL;
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK) {
-        base_errf(err, errlen, "enrich: curl_global_init: %s", curl_easy_strerror(curl_init_rc));
+    char e[256];
+    if (http_global_init(e, sizeof e) != 0) {
+        base_errf(err, errlen, "enrich: %s", e);
         return NULL;
     }
     struct enrich_client *c = calloc(1, sizeof *c);
@@ -277,13 +274,11 @@ static CURL *easy_for(struct enrich_client *c, struct req *r) {
     r->errbuf[0] = '\0';
     curl_easy_setopt(e, CURLOPT_URL, r->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->o.timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->o.connect_timeout_ms);
+    http_handle_setup(e, &(struct http_handle_options){.connect_timeout_ms = c->o.connect_timeout_ms,
+                                                       .timeout_ms = c->o.timeout_ms,
+                                                       .errbuf = r->errbuf});
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_body_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &r->resp);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->json_headers);
     if (r->body) curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
     return e;

@@ -20,6 +20,7 @@
 #include "flags/flags.h"
 #include "base/base.h"
 #include "http/http_body.h"
+#include "http/http_client.h"
 #include "http/http_url.h"
 
 #include <ctype.h>
@@ -58,16 +59,6 @@ struct flags_http {
     long resp_interval_ms;          /* -1: no poll-interval header */
     char curl_err[CURL_ERROR_SIZE];
 };
-
-static pthread_once_t flags_curl_once = PTHREAD_ONCE_INIT;
-static CURLcode flags_curl_rc;
-static void flags_curl_init(void) { flags_curl_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
-
-static void flags_wipe_free(char *s) {
-    if (!s) return;
-    explicit_bzero(s, strlen(s));
-    free(s);
-}
 
 /* ---- URLs ------------------------------------------------------------------------------ */
 
@@ -139,9 +130,9 @@ static int flags_http_copy(struct flags_http *h, const struct flags_http_options
 
 struct flags_http *flags_open_http(const struct flags_http_options *o, char *err, size_t errlen) {
     if (flags_http_check_options(o, err, errlen) != 0) return NULL;
-    pthread_once(&flags_curl_once, flags_curl_init);
-    if (flags_curl_rc != CURLE_OK) {
-        base_errf(err, errlen, "flags: curl_global_init: %s", curl_easy_strerror(flags_curl_rc));
+    char e[256];
+    if (http_global_init(e, sizeof e) != 0) {
+        base_errf(err, errlen, "flags: %s", e);
         return NULL;
     }
     struct flags_http *h = calloc(1, sizeof *h);
@@ -159,8 +150,8 @@ void flags_close_http(struct flags_http *h) {
     if (h->curl) curl_easy_cleanup(h->curl);
     free(h->url);
     free(h->shown_url);
-    flags_wipe_free(h->token);
-    flags_wipe_free(h->token_line);
+    http_wipe_free(h->token);
+    http_wipe_free(h->token_line);
     free(h->etag);
     free(h->resp_etag);
     http_body_free(&h->body);
@@ -231,18 +222,15 @@ static void flags_http_setopts(struct flags_http *h, struct curl_slist *headers)
     curl_easy_setopt(c, CURLOPT_URL, h->url);
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "cgw/" CGW_VERSION " (flags)");
+    http_handle_setup(c, &(struct http_handle_options){.connect_timeout_ms = h->connect_timeout_ms,
+                                                       .timeout_ms = h->timeout_ms,
+                                                       .errbuf = h->curl_err,
+                                                       .user_agent = "cgw/" CGW_VERSION " (flags)"});
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->timeout_ms);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_body_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &h->body);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, flags_http_on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->curl_err);
 }
 
 static void flags_http_reset_response(struct flags_http *h) {

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "http/http_body.h"
+#include "http/http_client.h"
 #include "http/http_url.h"
 #include "registry/proto_text.h"
 
@@ -174,10 +175,6 @@ static void cache_put(struct registry *r, int32_t id, registry_verdict v, const 
 
 /* ---- lifecycle --------------------------------------------------------------------------- */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
-
 /* http(s), a host, no user:password, no query or fragment (the path is appended to). The URL
  * is never echoed: it may hold what it should not. */
 static int check_url(const char *url, char *err, size_t errlen) {
@@ -225,14 +222,11 @@ static int setup_curl(struct registry *r, const struct registry_options *o) {
     if (!r->headers) return -1;
     long connect = o->connect_timeout_ms ? o->connect_timeout_ms : o->timeout_ms;
     CURL *e = r->curl;
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect);
+    http_handle_setup(e, &(struct http_handle_options){.connect_timeout_ms = connect,
+                                                       .timeout_ms = o->timeout_ms,
+                                                       .errbuf = r->curl_err,
+                                                       .user_agent = "consumer-graph-worker"});
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);   /* never send the token elsewhere */
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "consumer-graph-worker");
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->curl_err);
     if (o->username && o->username[0]) {
         curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(e, CURLOPT_USERNAME, o->username);
@@ -263,9 +257,9 @@ static int init_fields(struct registry *r, const struct registry_options *o) {
 
 struct registry *registry_new(const struct registry_options *o, char *err, size_t errlen) {
     if (registry_check_options(o, err, errlen) != 0) return NULL;
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK) {
-        base_errf(err, errlen, "registry: curl_global_init: %s", curl_easy_strerror(curl_init_rc));
+    char e[256];
+    if (http_global_init(e, sizeof e) != 0) {
+        base_errf(err, errlen, "registry: %s", e);
         return NULL;
     }
     struct registry *r = calloc(1, sizeof *r);
@@ -292,10 +286,7 @@ void registry_free(struct registry *r) {
     free(r->cache.slots);
     free(r->cache.refused);
     free(r->allowed);
-    if (r->token) {
-        memset(r->token, 0, strlen(r->token));
-        free(r->token);
-    }
+    http_wipe_free(r->token);
     free(r->url);
     free(r);
 }
