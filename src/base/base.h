@@ -15,6 +15,7 @@
 #define CGW_BASE_H
 
 #include <stddef.h>
+#include <time.h>
 
 /* Formats into err (truncating; nothing when err is NULL or errlen 0). Returns -1, so a
  * failing function can end with `return base_errf(err, errlen, "...", ...);`. */
@@ -26,8 +27,12 @@ long long base_monotonic_ms(void);
 /* CLOCK_REALTIME in milliseconds since the Unix epoch: for what people read. */
 long long base_wall_ms(void);
 
-/* The delay before retry number `attempt` (1 for the first retry): initial_ms doubled per
- * attempt, capped at max_ms. initial_ms > 0, max_ms >= initial_ms. */
+/* The absolute time ms milliseconds from now on clock (CLOCK_MONOTONIC or CLOCK_REALTIME),
+ * for pthread_cond_timedwait; a negative ms counts as 0. */
+struct timespec base_timespec_in(clockid_t clock, long ms);
+
+/* The delay before retry number `attempt` (0 for the first retry): initial_ms * 2^attempt,
+ * capped at max_ms. 0 <= initial_ms <= max_ms; attempt >= 0. */
 long base_backoff_ms(int attempt, long initial_ms, long max_ms);
 
 #endif

@@ -117,9 +117,7 @@ static uint64_t next_random(struct enrich_client *c) {
 /* Delay before retry number `attempt` (0-based): "equal jitter", uniform in [d/2, d] with
  * d = backoff_ms * 2^attempt capped, so concurrent retriers spread out but never retry at once. */
 static long backoff_delay(struct enrich_client *c, int attempt) {
-    long d = c->o.backoff_ms;
-    for (int i = 0; i < attempt && d < c->o.backoff_max_ms; i++) d *= 2;
-    if (d > c->o.backoff_max_ms) d = c->o.backoff_max_ms;
+    long d = base_backoff_ms(attempt, c->o.backoff_ms, c->o.backoff_max_ms);
     if (d <= 1) return d;
     return d / 2 + (long)(next_random(c) % (uint64_t)(d / 2 + 1));
 }
@@ -178,11 +176,7 @@ int enrich_check_options(const struct enrich_options *o, char *err, size_t errle
 struct enrich_client *enrich_client_new(const struct enrich_options *o, char *err,
                                         size_t errlen) {
     if (enrich_check_options(o, err, errlen) != 0) return NULL;
-    char e[256];
-    if (http_global_init(e, sizeof e) != 0) {
-        base_errf(err, errlen, "enrich: %s", e);
-        return NULL;
-    }
+    if (http_global_init("enrich", err, errlen) != 0) return NULL;
     struct enrich_client *c = calloc(1, sizeof *c);
     if (!c) goto oom;
     c->o = *o;

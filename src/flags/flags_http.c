@@ -130,11 +130,7 @@ static int flags_http_copy(struct flags_http *h, const struct flags_http_options
 
 struct flags_http *flags_open_http(const struct flags_http_options *o, char *err, size_t errlen) {
     if (flags_http_check_options(o, err, errlen) != 0) return NULL;
-    char e[256];
-    if (http_global_init(e, sizeof e) != 0) {
-        base_errf(err, errlen, "flags: %s", e);
-        return NULL;
-    }
+    if (http_global_init("flags", err, errlen) != 0) return NULL;
     struct flags_http *h = calloc(1, sizeof *h);
     if (h) http_body_init(&h->body, FLAGS_FILE_MAX);
     if (!h || flags_http_copy(h, o) < 0 || !(h->curl = curl_easy_init())) {

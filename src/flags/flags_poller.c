@@ -103,11 +103,7 @@ static long interval_ms(struct flags_poller *p) {
 
 /* Sleeps up to ms; true when the poller is stopping. */
 static bool sleep_ms(struct flags_poller *p, long ms) {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) { until.tv_sec++; until.tv_nsec -= 1000000000L; }
+    struct timespec until = base_timespec_in(CLOCK_MONOTONIC, ms);
     pthread_mutex_lock(&p->mu);
     while (!p->stopping)
         if (pthread_cond_timedwait(&p->cv, &p->mu, &until) == ETIMEDOUT) break;

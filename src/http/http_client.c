@@ -13,10 +13,10 @@ static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_rc;
 static void curl_init(void) { curl_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
 
-int http_global_init(char *err, size_t errlen) {
+int http_global_init(const char *who, char *err, size_t errlen) {
     pthread_once(&curl_once, curl_init);
     if (curl_rc == CURLE_OK) return 0;
-    return base_errf(err, errlen, "curl_global_init: %s", curl_easy_strerror(curl_rc));
+    return base_errf(err, errlen, "%s: curl_global_init: %s", who, curl_easy_strerror(curl_rc));
 }
 
 void http_handle_setup(CURL *e, const struct http_handle_options *o) {

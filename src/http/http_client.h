@@ -17,9 +17,9 @@
 #include <curl/curl.h>
 #include <stddef.h>
 
-/* 0, or -1 with "curl_global_init: <reason>" in err. Safe from any thread, any number of
- * times; libcurl is initialised once per process. */
-int http_global_init(char *err, size_t errlen);
+/* 0, or -1 with "<who>: curl_global_init: <reason>" in err (who names the client). Safe from
+ * any thread, any number of times; libcurl is initialised once per process. */
+int http_global_init(const char *who, char *err, size_t errlen);
 
 struct http_handle_options {
     long connect_timeout_ms;        /* CURLOPT_CONNECTTIMEOUT_MS */

@@ -36,11 +36,7 @@ long long wall_ms(void) { return base_wall_ms(); }
 bool pipeline_is_stopping(pipeline *p) { return atomic_load(&p->stopping); }
 
 bool pipeline_sleep(pipeline *p, long ms) {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) { until.tv_sec++; until.tv_nsec -= 1000000000L; }
+    struct timespec until = base_timespec_in(CLOCK_REALTIME, ms);
     pthread_mutex_lock(&p->stop_mu);
     while (!atomic_load(&p->stopping))
         if (pthread_cond_timedwait(&p->stop_cv, &p->stop_mu, &until) == ETIMEDOUT) break;

@@ -257,11 +257,7 @@ static int init_fields(struct registry *r, const struct registry_options *o) {
 
 struct registry *registry_new(const struct registry_options *o, char *err, size_t errlen) {
     if (registry_check_options(o, err, errlen) != 0) return NULL;
-    char e[256];
-    if (http_global_init(e, sizeof e) != 0) {
-        base_errf(err, errlen, "registry: %s", e);
-        return NULL;
-    }
+    if (http_global_init("registry", err, errlen) != 0) return NULL;
     struct registry *r = calloc(1, sizeof *r);
     if (!r) {
         base_errf(err, errlen, "registry: out of memory");
