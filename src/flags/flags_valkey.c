@@ -72,20 +72,15 @@ void flags_valkey_options_init(struct flags_valkey_options *o) {
 }
 
 struct flags_valkey *flags_open_valkey(const struct flags_valkey_options *o, char *err, size_t errlen) {
-    char why[512];
+    char why[512] = "valkey source: out of memory";
     struct flags_valkey *v = calloc(1, sizeof *v);
-    if (!v || !(v->prefix = strdup(o->key_prefix ? o->key_prefix : "")) ||
-        !(v->set_key = flags_set_key(v->prefix))) {
-        flags_close_valkey(v);
-        base_errf(err, errlen, "flags: valkey source: out of memory");
-        return NULL;
-    }
-    if (!(v->conn = valkey_new(&o->valkey, why, sizeof why))) {
-        flags_close_valkey(v);
-        base_errf(err, errlen, "flags: %s", why);
-        return NULL;
-    }
-    return v;
+    if (v && (v->prefix = strdup(o->key_prefix ? o->key_prefix : "")) &&
+        (v->set_key = flags_set_key(v->prefix)) &&
+        (v->conn = valkey_new(&o->valkey, why, sizeof why)))
+        return v;
+    flags_close_valkey(v);
+    base_errf(err, errlen, "flags: %s", why);
+    return NULL;
 }
 
 void flags_close_valkey(struct flags_valkey *v) {
