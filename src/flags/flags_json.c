@@ -112,96 +112,90 @@ static json_t *load_json(const char *json, size_t len, char *err, size_t errlen)
     return root;
 }
 
-struct flags_set *flags_parse_export(const char *json, size_t len, char *err, size_t errlen) {
-    json_t *root = load_json(json, len, err, errlen);
-    struct flags_builder *b = NULL;
-    if (!root) return NULL;
-    if (!json_is_object(root)) {
-        base_errf(err, errlen, "flags: expected a JSON object at the top level, got %s", json_kind(root));
-        goto fail;
-    }
+/* Fills b from an export document: {"version":1,"features":{"<name>":{<gate>:<value>}}}. */
+static int fill_export(struct flags_builder *b, const json_t *root, char *err, size_t errlen) {
+    if (!json_is_object(root))
+        return base_errf(err, errlen, "flags: expected a JSON object at the top level, got %s", json_kind(root));
     json_t *version = json_object_get(root, "version"), *features = json_object_get(root, "features");
-    if (!json_is_integer(version) || json_integer_value(version) != 1) {
-        base_errf(err, errlen, "flags: expected \"version\": 1 (Flipper export format v1)");
-        goto fail;
-    }
-    if (!json_is_object(features)) {
-        base_errf(err, errlen, "flags: expected \"features\" to be an object, got %s",
-                features ? json_kind(features) : "nothing");
-        goto fail;
-    }
-    if (!(b = flags_new_builder())) { base_errf(err, errlen, "flags: out of memory"); goto fail; }
+    if (!json_is_integer(version) || json_integer_value(version) != 1)
+        return base_errf(err, errlen, "flags: expected \"version\": 1 (Flipper export format v1)");
+    if (!json_is_object(features))
+        return base_errf(err, errlen, "flags: expected \"features\" to be an object, got %s",
+                         features ? json_kind(features) : "nothing");
     const char *name;
     json_t *gates;
     json_object_foreach(features, name, gates) {
         bool created;
-        if (!json_is_object(gates)) {
-            base_errf(err, errlen, "flags: feature \"%s\": expected an object of gates, got %s", name, json_kind(gates));
-            goto fail;
-        }
+        if (!json_is_object(gates))
+            return base_errf(err, errlen, "flags: feature \"%s\": expected an object of gates, got %s", name,
+                             json_kind(gates));
         struct flags_feature *f = flags_builder_feature(b, name, &created);
-        if (!f) { base_errf(err, errlen, "flags: out of memory"); goto fail; }
+        if (!f) return base_errf(err, errlen, "flags: out of memory");
         const char *gate;
         json_t *v;
         json_object_foreach(gates, gate, v) {
-            if (apply_json_gate(b, f, gate, v, err, errlen) < 0) goto fail;
+            if (apply_json_gate(b, f, gate, v, err, errlen) < 0) return -1;
         }
     }
-    json_decref(root);
-    return flags_finish_builder(b);
-fail:
-    flags_free_builder(b);
-    json_decref(root);
-    return NULL;
+    return 0;
 }
 
-struct flags_set *flags_parse_api(const char *json, size_t len, char *err, size_t errlen) {
-    json_t *root = load_json(json, len, err, errlen);
-    struct flags_builder *b = NULL;
-    if (!root) return NULL;
-    json_t *features = json_is_object(root) ? json_object_get(root, "features") : NULL;
-    if (!json_is_array(features)) {
-        base_errf(err, errlen, "flags: expected {\"features\": [...]} from GET /features");
-        goto fail;
+/* Fills one feature of a GET /features answer from its "gates" array (absent: no gates). */
+static int fill_api_gates(struct flags_builder *b, struct flags_feature *f, const json_t *gates,
+                          char *err, size_t errlen) {
+    if (gates == NULL) return 0;          /* exclude_gates=true */
+    if (!json_is_array(gates))
+        return base_errf(err, errlen, "flags: feature \"%s\": expected \"gates\" to be an array", f->name);
+    size_t j;
+    json_t *g;
+    json_array_foreach(gates, j, g) {
+        json_t *gk = json_object_get(g, "key");
+        if (!json_is_string(gk))
+            return base_errf(err, errlen, "flags: feature \"%s\": gates[%zu]: expected a string \"key\"", f->name, j);
+        json_t *gv = json_object_get(g, "value");
+        if (!gv) gv = json_null();
+        if (apply_json_gate(b, f, json_string_value(gk), gv, err, errlen) < 0) return -1;
     }
-    if (!(b = flags_new_builder())) { base_errf(err, errlen, "flags: out of memory"); goto fail; }
+    return 0;
+}
+
+/* Fills b from a GET /features answer: {"features":[{"key":"f","gates":[...]},...]}. */
+static int fill_api(struct flags_builder *b, const json_t *root, char *err, size_t errlen) {
+    json_t *features = json_is_object(root) ? json_object_get(root, "features") : NULL;
+    if (!json_is_array(features))
+        return base_errf(err, errlen, "flags: expected {\"features\": [...]} from GET /features");
     size_t i;
     json_t *feat;
     json_array_foreach(features, i, feat) {
-        json_t *key = json_object_get(feat, "key"), *gates = json_object_get(feat, "gates");
+        json_t *key = json_object_get(feat, "key");
         bool created;
-        if (!json_is_string(key)) {
-            base_errf(err, errlen, "flags: features[%zu]: expected a string \"key\"", i);
-            goto fail;
-        }
+        if (!json_is_string(key))
+            return base_errf(err, errlen, "flags: features[%zu]: expected a string \"key\"", i);
         struct flags_feature *f = flags_builder_feature(b, json_string_value(key), &created);
-        if (!f) { base_errf(err, errlen, "flags: out of memory"); goto fail; }
-        if (!created) {
-            base_errf(err, errlen, "flags: feature \"%s\" listed twice", f->name);
-            goto fail;
-        }
-        if (gates == NULL) continue;      /* exclude_gates=true */
-        if (!json_is_array(gates)) {
-            base_errf(err, errlen, "flags: feature \"%s\": expected \"gates\" to be an array", f->name);
-            goto fail;
-        }
-        size_t j;
-        json_t *g;
-        json_array_foreach(gates, j, g) {
-            json_t *gk = json_object_get(g, "key");
-            if (!json_is_string(gk)) {
-                base_errf(err, errlen, "flags: feature \"%s\": gates[%zu]: expected a string \"key\"", f->name, j);
-                goto fail;
-            }
-            json_t *gv = json_object_get(g, "value");
-            if (!gv) gv = json_null();
-            if (apply_json_gate(b, f, json_string_value(gk), gv, err, errlen) < 0) goto fail;
-        }
+        if (!f) return base_errf(err, errlen, "flags: out of memory");
+        if (!created) return base_errf(err, errlen, "flags: feature \"%s\" listed twice", f->name);
+        if (fill_api_gates(b, f, json_object_get(feat, "gates"), err, errlen) < 0) return -1;
     }
+    return 0;
+}
+
+/* Both formats: parse, fill a builder, and finish it into a snapshot (NULL on any error). */
+static struct flags_set *parse_with(int (*fill)(struct flags_builder *, const json_t *, char *, size_t),
+                                    const char *json, size_t len, char *err, size_t errlen) {
+    json_t *root = load_json(json, len, err, errlen);
+    if (!root) return NULL;
+    struct flags_builder *b = flags_new_builder();
+    int rc = b ? fill(b, root, err, errlen) : base_errf(err, errlen, "flags: out of memory");
     json_decref(root);
-    return flags_finish_builder(b);
-fail:
+    if (rc == 0) return flags_finish_builder(b);
     flags_free_builder(b);
-    json_decref(root);
     return NULL;
+}
+
+struct flags_set *flags_parse_export(const char *json, size_t len, char *err, size_t errlen) {
+    return parse_with(fill_export, json, len, err, errlen);
+}
+
+struct flags_set *flags_parse_api(const char *json, size_t len, char *err, size_t errlen) {
+    return parse_with(fill_api, json, len, err, errlen);
 }
