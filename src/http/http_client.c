@@ -16,6 +16,7 @@ static void curl_init(void) { curl_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
 int http_global_init(const char *who, char *err, size_t errlen) {
     pthread_once(&curl_once, curl_init);
     if (curl_rc == CURLE_OK) return 0;
+    if (!who) return base_errf(err, errlen, "curl_global_init: %s", curl_easy_strerror(curl_rc));
     return base_errf(err, errlen, "%s: curl_global_init: %s", who, curl_easy_strerror(curl_rc));
 }
 

@@ -17,7 +17,8 @@
 #include <curl/curl.h>
 #include <stddef.h>
 
-/* 0, or -1 with "<who>: curl_global_init: <reason>" in err (who names the client). Safe from
+/* 0, or -1 with "<who>: curl_global_init: <reason>" in err (who names the client; NULL: no
+ * prefix). Safe from
  * any thread, any number of times; libcurl is initialised once per process. */
 int http_global_init(const char *who, char *err, size_t errlen);
 
