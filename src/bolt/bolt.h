@@ -320,6 +320,7 @@ typedef struct bolt_summary {
     char db[64];
     int64_t t_first, t_last;     /* ms; -1 when not sent */
     char bookmark[256];          /* auto-commit/commit bookmark, or "" */
+    int attempts;                /* bolt_session_*: transaction attempts, set on failure too */
 } bolt_summary;
 
 /* Connect directly to the URI's host (neo4j:// still sends its routing context in HELLO).
@@ -411,8 +412,8 @@ void bolt_driver_pool_stats(bolt_driver *d, int *idle, int *in_use);
  * retryable failure (transient server error, lost connection, routing change) rolls back
  * and runs fn again on a fresh connection, with exponential backoff and jitter, until
  * max_retry_time_ms is spent. fn may be called several times: make it idempotent.
- * commit_summary (may be NULL) gets the commit's bookmark; counters come from the
- * summaries of the queries fn runs. */
+ * commit_summary (may be NULL) gets the commit's bookmark and the attempts made; counters
+ * come from the summaries of the queries fn runs. */
 typedef int (*bolt_work_fn)(bolt_conn *c, void *ud, bolt_error *err);
 int bolt_session_write(bolt_driver *d, const bolt_tx_opts *opts, bolt_work_fn fn, void *ud,
                        bolt_summary *commit_summary, bolt_error *err);
@@ -424,7 +425,8 @@ int bolt_session_read(bolt_driver *d, const bolt_tx_opts *opts, bolt_work_fn fn,
  * only with retry_unknown_commit: set it when the query is idempotent (MERGE). */
 int bolt_session_write_batch(bolt_driver *d, const bolt_tx_opts *opts, const char *query,
                              const bolt_enc *params, bolt_summary *summary, bolt_error *err);
-/* Number of attempts the last session call on this thread made (tests, metrics). */
+/* Number of attempts the last session call on this thread made, for bolt_session_read, which
+ * has no summary; the write calls return it in their summary's attempts. */
 int bolt_session_last_attempts(void);
 
 #ifdef __cplusplus

@@ -98,16 +98,15 @@ static int attempt(bolt_driver *d, const work *w, char *address, bolt_error *err
     return rc;
 }
 
-static int run_with_retries(bolt_driver *d, const work *w, bolt_error *err) {
+static int retry_loop(bolt_driver *d, const work *w, bolt_error *err, int *attempts) {
     const bolt_config *cfg = &driver_settings(d)->cfg;
     bolt_error local;
     if (!err) err = &local;
     int64_t start = bolt_now_ms(), deadline = start + cfg->max_retry_time_ms;
     int64_t delay = cfg->retry_initial_delay_ms > 0 ? cfg->retry_initial_delay_ms : 1000;
     char address[300];
-    last_attempts = 0;
     for (;;) {
-        last_attempts++;
+        (*attempts)++;
         int rc = attempt(d, w, address, err);
         if (rc == BOLT_OK) return BOLT_OK;
         int retry = err->retryable ||
@@ -122,6 +121,15 @@ static int run_with_retries(bolt_driver *d, const work *w, bolt_error *err) {
             delay *= 2;
         }
     }
+}
+
+/* The attempts made go into the caller's summary (when it passed one), success or not. */
+static int run_with_retries(bolt_driver *d, const work *w, bolt_error *err) {
+    int attempts = 0;
+    int rc = retry_loop(d, w, err, &attempts);
+    last_attempts = attempts;
+    if (w->summary) w->summary->attempts = attempts;
+    return rc;
 }
 
 int bolt_session_write(bolt_driver *d, const bolt_tx_opts *opts, bolt_work_fn fn, void *ud,

@@ -14,8 +14,10 @@
  * caller owns only struct enrich_results.
  */
 #include "enrich/enrich.h"
+#include "base/base.h"
 #include "enrich/enrich_cache.h"
 #include "http/http_body.h"
+#include "http/http_client.h"
 #include "http/http_url.h"
 
 #include <curl/curl.h>
@@ -99,22 +101,6 @@ const char *enrich_status_name(enum enrich_status s) {
     return "ENRICH_UNKNOWN";
 }
 
-static void set_msg(char *buf, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_msg(char *buf, size_t len, const char *fmt, ...) {
-    if (!buf || !len) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, len, fmt, ap);
-    va_end(ap);
-}
-
-static uint64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void sleep_ms(long ms) {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
@@ -131,9 +117,7 @@ static uint64_t next_random(struct enrich_client *c) {
 /* Delay before retry number `attempt` (0-based): "equal jitter", uniform in [d/2, d] with
  * d = backoff_ms * 2^attempt capped, so concurrent retriers spread out but never retry at once. */
 static long backoff_delay(struct enrich_client *c, int attempt) {
-    long d = c->o.backoff_ms;
-    for (int i = 0; i < attempt && d < c->o.backoff_max_ms; i++) d *= 2;
-    if (d > c->o.backoff_max_ms) d = c->o.backoff_max_ms;
+    long d = base_backoff_ms(attempt, c->o.backoff_ms, c->o.backoff_max_ms);
     if (d <= 1) return d;
     return d / 2 + (long)(next_random(c) % (uint64_t)(d / 2 + 1));
 }
@@ -162,16 +146,12 @@ void enrich_options_init(struct enrich_options *o) {
     o->negative_ttl_seconds = 300;
 }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
-
 /* A base URL may carry user:password@ (curl sends it as Basic auth; messages redact it) but no
  * query or fragment: paths are appended to it. */
 static int check_base_url(const char *what, const char *url, char *err, size_t errlen) {
     char why[128];
     if (!url || http_url_check(url, HTTP_URL_USERINFO, why, sizeof why) == 0) return 0;
-    set_msg(err, errlen, "enrich: %s %s", what, why);
+    base_errf(err, errlen, "enrich: %s %s", what, why);
     return -1;
 }
 
@@ -189,18 +169,14 @@ int enrich_check_options(const struct enrich_options *o, char *err, size_t errle
     else if (o->batch_size < 1 || o->batch_size > BATCH_LIMIT) bad = "batch_size must be 1..100";
     else if (o->cache_max_entries < 1) bad = "cache_max_entries must be >= 1";
     else if (o->ttl_seconds < 0 || o->negative_ttl_seconds < 0) bad = "TTLs must be >= 0";
-    if (bad) set_msg(err, errlen, "enrich: %s", bad);
+    if (bad) base_errf(err, errlen, "enrich: %s", bad);
     return bad ? -1 : 0;
 }
 
 struct enrich_client *enrich_client_new(const struct enrich_options *o, char *err,
                                         size_t errlen) {
     if (enrich_check_options(o, err, errlen) != 0) return NULL;
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK) {
-        set_msg(err, errlen, "enrich: curl_global_init: %s", curl_easy_strerror(curl_init_rc));
-        return NULL;
-    }
+    if (http_global_init("enrich", err, errlen) != 0) return NULL;
     struct enrich_client *c = calloc(1, sizeof *c);
     if (!c) goto oom;
     c->o = *o;
@@ -218,7 +194,7 @@ struct enrich_client *enrich_client_new(const struct enrich_options *o, char *er
         goto oom;
     }
     pthread_mutex_init(&c->pool_mu, NULL);
-    atomic_init(&c->rng, now_ms() ^ (uint64_t)(uintptr_t)c);
+    atomic_init(&c->rng, (uint64_t)base_monotonic_ms() ^ (uint64_t)(uintptr_t)c);
     return c;
 oom:
     if (c) {
@@ -228,7 +204,7 @@ oom:
         enrich_cache_free(c->retailers);
         free(c);
     }
-    set_msg(err, errlen, "enrich: out of memory");
+    base_errf(err, errlen, "enrich: out of memory");
     return NULL;
 }
 
@@ -292,13 +268,11 @@ static CURL *easy_for(struct enrich_client *c, struct req *r) {
     r->errbuf[0] = '\0';
     curl_easy_setopt(e, CURLOPT_URL, r->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->o.timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->o.connect_timeout_ms);
+    http_handle_setup(e, &(struct http_handle_options){.connect_timeout_ms = c->o.connect_timeout_ms,
+                                                       .timeout_ms = c->o.timeout_ms,
+                                                       .errbuf = r->errbuf});
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_body_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &r->resp);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->json_headers);
     if (r->body) curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->body);
     return e;
@@ -385,9 +359,9 @@ static int parse_products(struct req *r, struct enrich_value *vals, char *err, s
     json_t *list = root ? json_object_get(root, "products") : NULL;
     int rc = -1;
     if (!root) {
-        set_msg(err, errlen, "malformed JSON from FIDO service: %s", je.text);
+        base_errf(err, errlen, "malformed JSON from FIDO service: %s", je.text);
     } else if (!json_is_array(list)) {
-        set_msg(err, errlen, "FIDO service answer has no \"products\" array");
+        base_errf(err, errlen, "FIDO service answer has no \"products\" array");
     } else {
         size_t i;
         json_t *p;
@@ -395,7 +369,7 @@ static int parse_products(struct req *r, struct enrich_value *vals, char *err, s
         json_array_foreach(list, i, p) {
             const char *fido = json_string_value(json_object_get(p, "fido"));
             if (!json_is_object(p) || !fido) {
-                set_msg(err, errlen, "FIDO service product #%zu has no \"fido\" string", i);
+                base_errf(err, errlen, "FIDO service product #%zu has no \"fido\" string", i);
                 rc = -1;
                 break;
             }
@@ -406,7 +380,7 @@ static int parse_products(struct req *r, struct enrich_value *vals, char *err, s
             v->known = true;
             if (opt_string(p, "name", &v->name) || opt_string(p, "brand", &v->extra) ||
                 parse_categories(p, v)) {
-                set_msg(err, errlen, "FIDO service product %s has a malformed field", fido);
+                base_errf(err, errlen, "FIDO service product %s has a malformed field", fido);
                 rc = -1;
                 break;
             }
@@ -421,10 +395,10 @@ static int parse_retailer(struct req *r, struct enrich_value *v, char *err, size
     json_t *root = json_loadb(r->resp.data ? r->resp.data : "", r->resp.len, 0, &je);
     int rc = -1;
     if (!root) {
-        set_msg(err, errlen, "malformed JSON from Retailer Service: %s", je.text);
+        base_errf(err, errlen, "malformed JSON from Retailer Service: %s", je.text);
     } else if (!json_is_object(root) || opt_string(root, "name", &v->name) ||
                opt_string(root, "store_type", &v->extra)) {
-        set_msg(err, errlen, "Retailer Service answer for %s is malformed", r->items[0]->id);
+        base_errf(err, errlen, "Retailer Service answer for %s is malformed", r->items[0]->id);
     } else {
         v->known = true;
         rc = 0;
@@ -442,7 +416,7 @@ static struct enrich_cache *cache_of(struct call *k) {
 static void cache_item(struct call *k, struct item *it) {
     long ttl = it->value.known ? k->c->o.ttl_seconds : k->c->o.negative_ttl_seconds;
     if (ttl > 0)    /* out of memory here only costs a later miss */
-        (void)enrich_cache_put(cache_of(k), it->id, &it->value, now_ms() + (uint64_t)ttl * 1000);
+        (void)enrich_cache_put(cache_of(k), it->id, &it->value, (uint64_t)base_monotonic_ms() + (uint64_t)ttl * 1000);
 }
 
 static void fail_request(struct call *k, struct req *r, const char *msg) {
@@ -451,7 +425,7 @@ static void fail_request(struct call *k, struct req *r, const char *msg) {
         enrich_value_clear(&r->items[i]->value);
         r->items[i]->state = ST_FAILED;
     }
-    if (!k->out->error[0]) set_msg(k->out->error, sizeof k->out->error, "%s", msg);
+    if (!k->out->error[0]) base_errf(k->out->error, sizeof k->out->error, "%s", msg);
     r->outcome = OUT_PERMANENT;
 }
 
@@ -487,19 +461,19 @@ static int classify(struct call *k, struct req *r) {
     http_redact_userinfo(r->url, url, sizeof url);     /* messages reach logs and status */
     bool answer = r->status == 200 || (k->kind == K_RETAILER && r->status == 404);
     if (r->cc == CURLE_WRITE_ERROR && r->resp.too_big) {
-        set_msg(msg, sizeof msg, "%s answer larger than %u bytes (%s)", what, BODY_MAX, url);
+        base_errf(msg, sizeof msg, "%s answer larger than %u bytes (%s)", what, BODY_MAX, url);
         fail_request(k, r, msg);
     } else if (r->cc != CURLE_OK || r->status >= 500) {
         r->outcome = OUT_TRANSIENT;
         atomic_fetch_add(&k->c->n.transient, 1);
         if (r->cc != CURLE_OK)
-            set_msg(k->transient, sizeof k->transient, "%s: %s (%s)", what,
+            base_errf(k->transient, sizeof k->transient, "%s: %s (%s)", what,
                     r->errbuf[0] ? r->errbuf : curl_easy_strerror(r->cc), url);
         else
-            set_msg(k->transient, sizeof k->transient, "%s: HTTP %ld (%s)", what, r->status,
+            base_errf(k->transient, sizeof k->transient, "%s: HTTP %ld (%s)", what, r->status,
                     url);
     } else if (!answer) {
-        set_msg(msg, sizeof msg, "%s: HTTP %ld (%s)", what, r->status, url);
+        base_errf(msg, sizeof msg, "%s: HTTP %ld (%s)", what, r->status, url);
         fail_request(k, r, msg);
     } else {
         int rc = apply_answer(k, r, msg, sizeof msg);
@@ -539,7 +513,7 @@ static enum enrich_status fetch(struct call *k) {
         atomic_fetch_add(&k->c->n.retries, np);
     }
     if (st == ENRICH_EUNAVAILABLE)
-        set_msg(k->out->error, sizeof k->out->error, "%s (after %d retries)", k->transient,
+        base_errf(k->out->error, sizeof k->out->error, "%s (after %d retries)", k->transient,
                 k->c->o.retries);
     pool_put(k->c, m);
     free(pending);
@@ -576,7 +550,7 @@ static int dedupe(struct call *k, const char *const ids[], size_t n) {
 
 /* Serves distinct ids from the cache; the rest go to k->missing (still sorted). */
 static int consult_cache(struct call *k) {
-    uint64_t now = now_ms();
+    uint64_t now = (uint64_t)base_monotonic_ms();
     if (!(k->missing = malloc((k->nitems ? k->nitems : 1) * sizeof *k->missing))) return -1;
     for (size_t i = 0; i < k->nitems; i++) {
         struct item *it = &k->items[i];
@@ -703,13 +677,13 @@ static enum enrich_status run_call(struct enrich_client *c, enum kind kind,
     memset(out, 0, sizeof *out);
     const char *base = kind == K_PRODUCT ? c->fido_url : c->retailer_url;
     if (!base) {
-        set_msg(out->error, sizeof out->error, "enrich: no %s URL configured",
+        base_errf(out->error, sizeof out->error, "enrich: no %s URL configured",
                 kind == K_PRODUCT ? "FIDO service" : "Retailer Service");
         return ENRICH_EINVAL;
     }
     for (size_t i = 0; i < n; i++) {
         if (!ids[i]) {
-            set_msg(out->error, sizeof out->error, "enrich: id #%zu is NULL", i);
+            base_errf(out->error, sizeof out->error, "enrich: id #%zu is NULL", i);
             return ENRICH_EINVAL;
         }
     }
@@ -720,7 +694,7 @@ static enum enrich_status run_call(struct enrich_client *c, enum kind kind,
     if (st == ENRICH_OK && fill_results(&k, ids, n) != 0) st = ENRICH_ENOMEM;
 done:
     if (st == ENRICH_EUNAVAILABLE) atomic_fetch_add(&c->n.unavailable, 1);
-    if (st == ENRICH_ENOMEM) set_msg(out->error, sizeof out->error, "enrich: out of memory");
+    if (st == ENRICH_ENOMEM) base_errf(out->error, sizeof out->error, "enrich: out of memory");
     if (st != ENRICH_OK) out->failed = 0;
     call_free(&k);
     return st;

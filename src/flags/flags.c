@@ -1,4 +1,5 @@
-/* flags.c: Flipper snapshots: building, parsing, evaluation, diffs, sharing, file source.
+/* src/flags/flags.c: Flipper snapshots: building, evaluation, diffs, sharing between threads.
+ * The JSON formats are flags_json.c, the file source flags_file.c, the poller flags_poller.c.
  *
  * Design. Everything that makes a snapshot goes through the builder: the JSON parsers
  * (export file, flipper-api) call it with typed values, the Valkey reader with the Redis
@@ -22,46 +23,20 @@
  * out (731 of the 100001 three-decimal percentages behave like this; the unit test checks
  * one). The #if below refuses a target that would evaluate the product in extended precision.
  */
-#include "flags/flags.h"
+#include "flags/flags_internal.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <float.h>
-#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #if FLT_EVAL_METHOD != 0
 #error "flags_percentage_includes needs plain IEEE double arithmetic (FLT_EVAL_METHOD 0)"
 #endif
-
-struct flags_set {
-    atomic_int refs;
-    size_t count;
-    struct flags_feature *features;     /* sorted by name */
-};
-
-struct flags_builder {
-    struct flags_feature *features;
-    size_t count, cap;
-    size_t last;                        /* index of the feature touched last (lookup cache) */
-    size_t *actors_cap, *groups_cap;    /* capacities, parallel to features */
-};
-
-__attribute__((format(printf, 3, 4)))
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    if (!err || !errlen) return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static void free_feature(struct flags_feature *f) {
     free(f->name);
@@ -88,7 +63,7 @@ void flags_free_builder(struct flags_builder *b) {
 
 /* The feature called name, created with every gate off when new; NULL when out of memory.
  * *created tells which. */
-static struct flags_feature *builder_feature(struct flags_builder *b, const char *name, bool *created) {
+struct flags_feature *flags_builder_feature(struct flags_builder *b, const char *name, bool *created) {
     *created = false;
     if (b->last < b->count && strcmp(b->features[b->last].name, name) == 0) return &b->features[b->last];
     for (size_t i = 0; i < b->count; i++) {
@@ -129,19 +104,19 @@ static int push_string(char ***arr, size_t *n, size_t *cap, const char *s) {
     return 0;
 }
 
-static int add_actor(struct flags_builder *b, struct flags_feature *f, const char *id) {
+int flags_builder_add_actor(struct flags_builder *b, struct flags_feature *f, const char *id) {
     size_t i = (size_t)(f - b->features);
     return push_string(&f->actors, &f->actors_count, &b->actors_cap[i], id);
 }
 
-static int add_group(struct flags_builder *b, struct flags_feature *f, const char *g) {
+int flags_builder_add_group(struct flags_builder *b, struct flags_feature *f, const char *g) {
     size_t i = (size_t)(f - b->features);
     return push_string(&f->groups, &f->groups_count, &b->groups_cap[i], g);
 }
 
 /* Flipper's percentage text: "25", "12.5", "" (unset = 0). Stricter than Ruby's to_f, which
  * would read "12abc" as 12: a typo in a rollout must not pass silently. */
-static int parse_percentage_text(const char *s, double *out) {
+int flags_parse_percentage_text(const char *s, double *out) {
     const char *p = s;
     int digits = 0, dots = 0;
     if (!*s) { *out = 0; return 0; }
@@ -160,7 +135,7 @@ static int parse_percentage_text(const char *s, double *out) {
 
 /* Flipper's Typecast TRUTH_MAP: "true" and "1" are on; everything this reader accepts as a
  * boolean-gate value is listed so that garbage is an error, not silently "off". */
-static int parse_bool_text(const char *s, bool *out) {
+int flags_parse_bool_text(const char *s, bool *out) {
     if (strcmp(s, "true") == 0 || strcmp(s, "1") == 0) { *out = true; return 0; }
     if (strcmp(s, "false") == 0 || strcmp(s, "0") == 0 || !*s) { *out = false; return 0; }
     return -1;
@@ -168,8 +143,8 @@ static int parse_bool_text(const char *s, bool *out) {
 
 int flags_add_feature(struct flags_builder *b, const char *feature, char *err, size_t errlen) {
     bool created;
-    if (!builder_feature(b, feature, &created)) {
-        set_err(err, errlen, "flags: out of memory");
+    if (!flags_builder_feature(b, feature, &created)) {
+        base_errf(err, errlen, "flags: out of memory");
         return -1;
     }
     return 0;
@@ -178,23 +153,23 @@ int flags_add_feature(struct flags_builder *b, const char *feature, char *err, s
 int flags_set_gate(struct flags_builder *b, const char *feature, const char *field, const char *value,
                    char *err, size_t errlen) {
     bool created;
-    struct flags_feature *f = builder_feature(b, feature, &created);
-    if (!f) { set_err(err, errlen, "flags: out of memory"); return -1; }
+    struct flags_feature *f = flags_builder_feature(b, feature, &created);
+    if (!f) { base_errf(err, errlen, "flags: out of memory"); return -1; }
     if (!value) value = "";
     if (strcmp(field, "boolean") == 0) {
-        if (parse_bool_text(value, &f->boolean) == 0) return 0;
-        set_err(err, errlen, "flags: feature \"%s\": gate boolean: expected \"true\" or \"false\", got \"%.40s\"",
+        if (flags_parse_bool_text(value, &f->boolean) == 0) return 0;
+        base_errf(err, errlen, "flags: feature \"%s\": gate boolean: expected \"true\" or \"false\", got \"%.40s\"",
                 feature, value);
         return -1;
     }
     if (strcmp(field, "percentage_of_actors") == 0 || strcmp(field, "percentage_of_time") == 0) {
         bool actors = field[14] == 'a';
         double *dst = actors ? &f->percentage_of_actors : &f->percentage_of_time;
-        if (parse_percentage_text(value, dst) == 0) {
+        if (flags_parse_percentage_text(value, dst) == 0) {
             if (!actors && *dst > 0) f->unsupported |= FLAGS_GATE_PERCENTAGE_OF_TIME;
             return 0;
         }
-        set_err(err, errlen, "flags: feature \"%s\": gate %s: expected a number between 0 and 100, got \"%.40s\"",
+        base_errf(err, errlen, "flags: feature \"%s\": gate %s: expected a number between 0 and 100, got \"%.40s\"",
                 feature, field, value);
         return -1;
     }
@@ -207,11 +182,11 @@ int flags_set_gate(struct flags_builder *b, const char *feature, const char *fie
     }
     /* set members: the field is "<gate>/<member>", split on the first '/' like the adapter */
     if (strncmp(field, "actors/", 7) == 0) {
-        if (add_actor(b, f, field + 7) < 0) { set_err(err, errlen, "flags: out of memory"); return -1; }
+        if (flags_builder_add_actor(b, f, field + 7) < 0) { base_errf(err, errlen, "flags: out of memory"); return -1; }
         return 0;
     }
     if (strncmp(field, "groups/", 7) == 0) {
-        if (add_group(b, f, field + 7) < 0) { set_err(err, errlen, "flags: out of memory"); return -1; }
+        if (flags_builder_add_group(b, f, field + 7) < 0) { base_errf(err, errlen, "flags: out of memory"); return -1; }
         f->unsupported |= FLAGS_GATE_GROUPS;
         return 0;
     }
@@ -254,201 +229,6 @@ struct flags_set *flags_finish_builder(struct flags_builder *b) {
     free(b->groups_cap);
     free(b);
     return s;
-}
-
-/* ---- JSON parsing ---------------------------------------------------------------------------- */
-
-/* A short rendering of a JSON value for error messages. */
-static void json_show(const json_t *v, char *buf, size_t len) {
-    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-    snprintf(buf, len, "%.60s%s", s ? s : "?", s && strlen(s) > 60 ? "..." : "");
-    free(s);
-}
-
-static const char *json_kind(const json_t *v) {
-    switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
-    case JSON_INTEGER: case JSON_REAL: return "a number";
-    case JSON_TRUE: case JSON_FALSE: return "a boolean";
-    default: return "null";
-    }
-}
-
-/* Applies one gate given as a JSON value (both parsers). gate is the adapter key. */
-static int apply_json_gate(struct flags_builder *b, struct flags_feature *f, const char *gate,
-                           const json_t *v, char *err, size_t errlen) {
-    char shown[80];
-    if (strcmp(gate, "boolean") == 0) {
-        if (json_is_null(v) || json_is_false(v)) { f->boolean = false; return 0; }
-        if (json_is_true(v)) { f->boolean = true; return 0; }
-        if (json_is_integer(v) && (json_integer_value(v) == 0 || json_integer_value(v) == 1)) {
-            f->boolean = json_integer_value(v) == 1;
-            return 0;
-        }
-        if (json_is_string(v) && parse_bool_text(json_string_value(v), &f->boolean) == 0) return 0;
-        json_show(v, shown, sizeof shown);
-        set_err(err, errlen, "flags: feature \"%s\": gate boolean: expected true or false, got %s", f->name, shown);
-        return -1;
-    }
-    if (strcmp(gate, "percentage_of_actors") == 0 || strcmp(gate, "percentage_of_time") == 0) {
-        bool actors = gate[14] == 'a';
-        double *dst = actors ? &f->percentage_of_actors : &f->percentage_of_time;
-        int rc = -1;
-        if (json_is_null(v)) { *dst = 0; rc = 0; }
-        else if (json_is_number(v)) {
-            double d = json_number_value(v);
-            if (d >= 0 && d <= 100) { *dst = d; rc = 0; }
-        } else if (json_is_string(v)) {
-            rc = parse_percentage_text(json_string_value(v), dst);
-        }
-        if (rc < 0) {
-            json_show(v, shown, sizeof shown);
-            set_err(err, errlen, "flags: feature \"%s\": gate %s: expected a number between 0 and 100, got %s",
-                    f->name, gate, shown);
-            return -1;
-        }
-        if (!actors && *dst > 0) f->unsupported |= FLAGS_GATE_PERCENTAGE_OF_TIME;
-        return 0;
-    }
-    if (strcmp(gate, "actors") == 0 || strcmp(gate, "groups") == 0) {
-        bool actors = gate[0] == 'a';
-        if (json_is_null(v)) return 0;
-        if (!json_is_array(v)) {
-            set_err(err, errlen, "flags: feature \"%s\": gate %s: expected an array of strings, got %s",
-                    f->name, gate, json_kind(v));
-            return -1;
-        }
-        size_t i;
-        json_t *item;
-        json_array_foreach(v, i, item) {
-            if (!json_is_string(item)) {
-                set_err(err, errlen, "flags: feature \"%s\": gate %s: element %zu: expected a string, got %s",
-                        f->name, gate, i, json_kind(item));
-                return -1;
-            }
-            if ((actors ? add_actor(b, f, json_string_value(item)) : add_group(b, f, json_string_value(item))) < 0) {
-                set_err(err, errlen, "flags: out of memory");
-                return -1;
-            }
-        }
-        if (!actors && json_array_size(v) > 0) f->unsupported |= FLAGS_GATE_GROUPS;
-        return 0;
-    }
-    if (strcmp(gate, "expression") == 0) {
-        if (!json_is_null(v) && !(json_is_object(v) && json_object_size(v) == 0)) {
-            f->has_expression = true;
-            f->unsupported |= FLAGS_GATE_EXPRESSION;
-        }
-        return 0;
-    }
-    /* A gate from a newer Flipper: it may open the feature for someone, which this reader
-     * cannot know, so it is reported rather than ignored or fatal. */
-    if (!json_is_null(v) && !(json_is_array(v) && json_array_size(v) == 0)) f->unsupported |= FLAGS_GATE_UNKNOWN;
-    return 0;
-}
-
-static json_t *load_json(const char *json, size_t len, char *err, size_t errlen) {
-    json_error_t jerr;
-    /* duplicate keys would make "which value wins" a parser detail: refuse them */
-    json_t *root = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) set_err(err, errlen, "flags: invalid JSON at line %d column %d: %s", jerr.line, jerr.column, jerr.text);
-    return root;
-}
-
-struct flags_set *flags_parse_export(const char *json, size_t len, char *err, size_t errlen) {
-    json_t *root = load_json(json, len, err, errlen);
-    struct flags_builder *b = NULL;
-    if (!root) return NULL;
-    if (!json_is_object(root)) {
-        set_err(err, errlen, "flags: expected a JSON object at the top level, got %s", json_kind(root));
-        goto fail;
-    }
-    json_t *version = json_object_get(root, "version"), *features = json_object_get(root, "features");
-    if (!json_is_integer(version) || json_integer_value(version) != 1) {
-        set_err(err, errlen, "flags: expected \"version\": 1 (Flipper export format v1)");
-        goto fail;
-    }
-    if (!json_is_object(features)) {
-        set_err(err, errlen, "flags: expected \"features\" to be an object, got %s",
-                features ? json_kind(features) : "nothing");
-        goto fail;
-    }
-    if (!(b = flags_new_builder())) { set_err(err, errlen, "flags: out of memory"); goto fail; }
-    const char *name;
-    json_t *gates;
-    json_object_foreach(features, name, gates) {
-        bool created;
-        if (!json_is_object(gates)) {
-            set_err(err, errlen, "flags: feature \"%s\": expected an object of gates, got %s", name, json_kind(gates));
-            goto fail;
-        }
-        struct flags_feature *f = builder_feature(b, name, &created);
-        if (!f) { set_err(err, errlen, "flags: out of memory"); goto fail; }
-        const char *gate;
-        json_t *v;
-        json_object_foreach(gates, gate, v) {
-            if (apply_json_gate(b, f, gate, v, err, errlen) < 0) goto fail;
-        }
-    }
-    json_decref(root);
-    return flags_finish_builder(b);
-fail:
-    flags_free_builder(b);
-    json_decref(root);
-    return NULL;
-}
-
-struct flags_set *flags_parse_api(const char *json, size_t len, char *err, size_t errlen) {
-    json_t *root = load_json(json, len, err, errlen);
-    struct flags_builder *b = NULL;
-    if (!root) return NULL;
-    json_t *features = json_is_object(root) ? json_object_get(root, "features") : NULL;
-    if (!json_is_array(features)) {
-        set_err(err, errlen, "flags: expected {\"features\": [...]} from GET /features");
-        goto fail;
-    }
-    if (!(b = flags_new_builder())) { set_err(err, errlen, "flags: out of memory"); goto fail; }
-    size_t i;
-    json_t *feat;
-    json_array_foreach(features, i, feat) {
-        json_t *key = json_object_get(feat, "key"), *gates = json_object_get(feat, "gates");
-        bool created;
-        if (!json_is_string(key)) {
-            set_err(err, errlen, "flags: features[%zu]: expected a string \"key\"", i);
-            goto fail;
-        }
-        struct flags_feature *f = builder_feature(b, json_string_value(key), &created);
-        if (!f) { set_err(err, errlen, "flags: out of memory"); goto fail; }
-        if (!created) {
-            set_err(err, errlen, "flags: feature \"%s\" listed twice", f->name);
-            goto fail;
-        }
-        if (gates == NULL) continue;      /* exclude_gates=true */
-        if (!json_is_array(gates)) {
-            set_err(err, errlen, "flags: feature \"%s\": expected \"gates\" to be an array", f->name);
-            goto fail;
-        }
-        size_t j;
-        json_t *g;
-        json_array_foreach(gates, j, g) {
-            json_t *gk = json_object_get(g, "key");
-            if (!json_is_string(gk)) {
-                set_err(err, errlen, "flags: feature \"%s\": gates[%zu]: expected a string \"key\"", f->name, j);
-                goto fail;
-            }
-            json_t *gv = json_object_get(g, "value");
-            if (!gv) gv = json_null();
-            if (apply_json_gate(b, f, json_string_value(gk), gv, err, errlen) < 0) goto fail;
-        }
-    }
-    json_decref(root);
-    return flags_finish_builder(b);
-fail:
-    flags_free_builder(b);
-    json_decref(root);
-    return NULL;
 }
 
 /* ---- reading --------------------------------------------------------------------------------- */
@@ -684,83 +464,4 @@ const struct flags_set *flags_acquire_current(struct flags_store *st) {
     const struct flags_set *s = flags_retain(st->current);
     pthread_mutex_unlock(&st->mu);
     return s;
-}
-
-/* ---- file source ------------------------------------------------------------------------------- */
-
-int flags_open_file(struct flags_file *ff, const char *path, char *err, size_t errlen) {
-    memset(ff, 0, sizeof *ff);
-    if (!(ff->path = strdup(path))) { set_err(err, errlen, "flags: out of memory"); return -1; }
-    return 0;
-}
-
-void flags_close_file(struct flags_file *ff) {
-    free(ff->path);
-    memset(ff, 0, sizeof *ff);
-}
-
-static bool same_stat(const struct flags_file *ff, const struct stat *st) {
-    return ff->loaded && ff->dev == st->st_dev && ff->ino == st->st_ino && ff->size == st->st_size &&
-           ff->mtime.tv_sec == st->st_mtim.tv_sec && ff->mtime.tv_nsec == st->st_mtim.tv_nsec &&
-           ff->ctime.tv_sec == st->st_ctim.tv_sec && ff->ctime.tv_nsec == st->st_ctim.tv_nsec;
-}
-
-int flags_poll_file(struct flags_file *ff, struct flags_set **out, char *err, size_t errlen) {
-    struct stat st;
-    *out = NULL;
-    if (stat(ff->path, &st) < 0) {
-        set_err(err, errlen, "flags: cannot stat %s: %s", ff->path, strerror(errno));
-        return -1;
-    }
-    if (same_stat(ff, &st)) return 0;
-
-    int fd = open(ff->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        set_err(err, errlen, "flags: cannot open %s: %s", ff->path, strerror(errno));
-        return -1;
-    }
-    /* identity of what is actually read: the file may have been replaced since stat() */
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > FLAGS_FILE_MAX) {
-        set_err(err, errlen, "flags: %s: not a regular file of at most %u bytes", ff->path, FLAGS_FILE_MAX);
-        close(fd);
-        return -1;
-    }
-    size_t cap = (size_t)st.st_size + 1, len = 0;
-    char *buf = malloc(cap);
-    if (!buf) { close(fd); set_err(err, errlen, "flags: out of memory"); return -1; }
-    for (;;) {
-        if (len == cap) {      /* grew while we read: still bounded */
-            if (cap > FLAGS_FILE_MAX) break;
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) break;
-            buf = nb;
-            cap *= 2;
-        }
-        ssize_t n = read(fd, buf + len, cap - len);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) {
-            set_err(err, errlen, "flags: cannot read %s: %s", ff->path, strerror(errno));
-            free(buf);
-            close(fd);
-            return -1;
-        }
-        if (n == 0) break;
-        len += (size_t)n;
-    }
-    close(fd);
-    char perr[256];
-    struct flags_set *s = flags_parse_export(buf, len, perr, sizeof perr);
-    free(buf);
-    if (!s) {
-        set_err(err, errlen, "%s (in %s)", perr, ff->path);
-        return -1;
-    }
-    ff->loaded = true;
-    ff->dev = st.st_dev;
-    ff->ino = st.st_ino;
-    ff->size = st.st_size;
-    ff->mtime = st.st_mtim;
-    ff->ctime = st.st_ctim;
-    *out = s;
-    return 1;
 }

@@ -220,4 +220,64 @@ struct flags_valkey *flags_open_valkey(const struct flags_valkey_options *o, cha
 int flags_poll_valkey(struct flags_valkey *v, struct flags_set **out, char *err, size_t errlen);
 void flags_close_valkey(struct flags_valkey *v);
 
+/* ---- the source interface and the poller (flags_poller.c) ---------------------------------- */
+
+/* What the poller needs of a source: poll (1: *out is a new snapshot holding one reference;
+ * 0: unchanged; -1: error in err), the interval the server asked for (NULL or 0: none), and
+ * close. The three sources above provide one each; the poller owns it once started. */
+struct flags_source {
+    void *impl;
+    int (*poll)(void *impl, struct flags_set **out, char *err, size_t errlen);
+    long (*suggested_interval_ms)(const void *impl);
+    void (*close)(void *impl);
+};
+
+/* Open a source and describe it as a struct flags_source: 0, or -1 with the message. */
+int flags_file_source(const char *path, struct flags_source *out, char *err, size_t errlen);
+int flags_http_source(const struct flags_http_options *o, struct flags_source *out, char *err, size_t errlen);
+int flags_valkey_source(const struct flags_valkey_options *o, struct flags_source *out, char *err,
+                        size_t errlen);
+
+/* The poller: a thread that polls the source every max(interval_ms, the source's suggested
+ * interval) (every first_retry_ms until the first read succeeds, since consumers wait for it),
+ * publishes each new snapshot in the caller's store (logging "FlagPoller: flags loaded" the
+ * first time, "FlagPoller: flag=<name> changed" per changed flag afterwards, and
+ * "FlagPoller: gates not evaluated" per flag with gates it cannot evaluate), and keeps the last
+ * snapshot in force while the source fails. Reporting the source's outages is the caller's
+ * (on_poll_end gets every failure's message): the worker logs them with its other servers'. */
+struct flags_poller_options {
+    struct flags_source source;     /* taken over by flags_poller_start, even when it fails */
+    struct flags_store *store;      /* required; the caller's, outlives the poller */
+    long interval_ms;               /* required, > 0 */
+    long first_retry_ms;            /* 0: 1000 */
+    /* Each optional, called from the poller thread with hooks_ud: before a poll; after it (ok,
+     * or the source's message); before each wait, with its length; when the thread ends. */
+    void (*on_poll_start)(void *ud);
+    void (*on_poll_end)(void *ud, bool ok, const char *err);
+    void (*on_wait)(void *ud, long wait_ms);
+    void (*on_exit)(void *ud);
+    void *hooks_ud;
+};
+
+void flags_poller_options_init(struct flags_poller_options *o);
+
+struct flags_poller;                /* opaque */
+
+/* What the status page shows of the source. */
+struct flags_poller_health {
+    bool source_ok;                 /* the last poll succeeded */
+    long long last_ok_ms;           /* wall clock of the last good poll; 0: never */
+    char last_error[512];           /* the last poll's error while !source_ok, else "" */
+};
+
+/* Starts the thread (the first poll happens in it). NULL with the message on failure. */
+struct flags_poller *flags_poller_start(const struct flags_poller_options *o, char *err, size_t errlen);
+/* Asks the thread to end and wakes it from its wait; does not wait for it (a poll in flight
+ * ends at its own deadline; on_exit says when the thread is done). NULL is ignored. */
+void flags_poller_stop(struct flags_poller *p);
+/* A copy of the health; all zero for a NULL poller (not started yet). */
+void flags_poller_health(struct flags_poller *p, struct flags_poller_health *out);
+/* Stops, joins the thread and closes the source; NULL is ignored. */
+void flags_poller_free(struct flags_poller *p);
+
 #endif

@@ -18,7 +18,9 @@
  * URL without userinfo or query, and a server message echoing the token is dropped.
  */
 #include "flags/flags.h"
+#include "base/base.h"
 #include "http/http_body.h"
+#include "http/http_client.h"
 #include "http/http_url.h"
 
 #include <ctype.h>
@@ -57,25 +59,6 @@ struct flags_http {
     long resp_interval_ms;          /* -1: no poll-interval header */
     char curl_err[CURL_ERROR_SIZE];
 };
-
-__attribute__((format(printf, 3, 4)))
-static void flags_http_err(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    if (!err || !errlen) return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-static pthread_once_t flags_curl_once = PTHREAD_ONCE_INIT;
-static CURLcode flags_curl_rc;
-static void flags_curl_init(void) { flags_curl_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
-
-static void flags_wipe_free(char *s) {
-    if (!s) return;
-    explicit_bzero(s, strlen(s));
-    free(s);
-}
 
 /* ---- URLs ------------------------------------------------------------------------------ */
 
@@ -119,14 +102,14 @@ int flags_http_check_options(const struct flags_http_options *o, char *err, size
     const char *bad = NULL;
     if (!o->url || !*o->url) bad = "url is empty";
     else if (http_url_check(o->url, HTTP_URL_USERINFO | HTTP_URL_QUERY, why, sizeof why) != 0) {
-        flags_http_err(err, errlen, "flags: http source: url %s", why);
+        base_errf(err, errlen, "flags: http source: url %s", why);
         return -1;
     } else if (o->connect_timeout_ms < 0 || o->timeout_ms < 0) bad = "timeouts must be >= 0";
     else if (o->token_header && *o->token_header && !flags_header_name_ok(o->token_header))
         bad = "token_header is not a valid header name";
     else if (o->token && http_text_check(o->token, why, sizeof why) != 0)
         bad = "the token must not contain control characters (CR, LF, ...)";
-    if (bad) flags_http_err(err, errlen, "flags: http source: %s", bad);
+    if (bad) base_errf(err, errlen, "flags: http source: %s", bad);
     return bad ? -1 : 0;
 }
 
@@ -147,16 +130,12 @@ static int flags_http_copy(struct flags_http *h, const struct flags_http_options
 
 struct flags_http *flags_open_http(const struct flags_http_options *o, char *err, size_t errlen) {
     if (flags_http_check_options(o, err, errlen) != 0) return NULL;
-    pthread_once(&flags_curl_once, flags_curl_init);
-    if (flags_curl_rc != CURLE_OK) {
-        flags_http_err(err, errlen, "flags: curl_global_init: %s", curl_easy_strerror(flags_curl_rc));
-        return NULL;
-    }
+    if (http_global_init("flags", err, errlen) != 0) return NULL;
     struct flags_http *h = calloc(1, sizeof *h);
     if (h) http_body_init(&h->body, FLAGS_FILE_MAX);
     if (!h || flags_http_copy(h, o) < 0 || !(h->curl = curl_easy_init())) {
         flags_close_http(h);
-        flags_http_err(err, errlen, "flags: http source: out of memory");
+        base_errf(err, errlen, "flags: http source: out of memory");
         return NULL;
     }
     return h;
@@ -167,8 +146,8 @@ void flags_close_http(struct flags_http *h) {
     if (h->curl) curl_easy_cleanup(h->curl);
     free(h->url);
     free(h->shown_url);
-    flags_wipe_free(h->token);
-    flags_wipe_free(h->token_line);
+    http_wipe_free(h->token);
+    http_wipe_free(h->token_line);
     free(h->etag);
     free(h->resp_etag);
     http_body_free(&h->body);
@@ -239,18 +218,15 @@ static void flags_http_setopts(struct flags_http *h, struct curl_slist *headers)
     curl_easy_setopt(c, CURLOPT_URL, h->url);
     curl_easy_setopt(c, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "cgw/" CGW_VERSION " (flags)");
+    http_handle_setup(c, &(struct http_handle_options){.connect_timeout_ms = h->connect_timeout_ms,
+                                                       .timeout_ms = h->timeout_ms,
+                                                       .errbuf = h->curl_err,
+                                                       .user_agent = "cgw/" CGW_VERSION " (flags)"});
     curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, "");
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, h->timeout_ms);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, http_body_write);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &h->body);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, flags_http_on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, h);
-    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->curl_err);
 }
 
 static void flags_http_reset_response(struct flags_http *h) {
@@ -265,7 +241,7 @@ static void flags_http_reset_response(struct flags_http *h) {
 static long flags_http_get(struct flags_http *h, char *err, size_t errlen) {
     struct curl_slist *headers = flags_http_headers(h);
     if (!headers) {
-        flags_http_err(err, errlen, "flags: GET %s: out of memory", h->shown_url);
+        base_errf(err, errlen, "flags: GET %s: out of memory", h->shown_url);
         return -1;
     }
     flags_http_reset_response(h);
@@ -275,11 +251,11 @@ static long flags_http_get(struct flags_http *h, char *err, size_t errlen) {
     curl_slist_free_all(headers);
     long status = 0;
     if (cc == CURLE_WRITE_ERROR && h->body.too_big) {
-        flags_http_err(err, errlen, "flags: GET %s: answer larger than %u bytes", h->shown_url, FLAGS_FILE_MAX);
+        base_errf(err, errlen, "flags: GET %s: answer larger than %u bytes", h->shown_url, FLAGS_FILE_MAX);
         return -1;
     }
     if (cc != CURLE_OK) {
-        flags_http_err(err, errlen, "flags: GET %s: %s", h->shown_url,
+        base_errf(err, errlen, "flags: GET %s: %s", h->shown_url,
                        h->curl_err[0] ? h->curl_err : curl_easy_strerror(cc));
         return -1;
     }
@@ -307,7 +283,7 @@ static int flags_http_status_error(const struct flags_http *h, long status, char
     char msg[160];
     flags_server_message(h, msg, sizeof msg);
     const char *hint = status == 401 || status == 403 ? " (check the token and its header name)" : "";
-    flags_http_err(err, errlen, "flags: GET %s: HTTP %ld%.120s%s", h->shown_url, status, msg, hint);
+    base_errf(err, errlen, "flags: GET %s: HTTP %ld%.120s%s", h->shown_url, status, msg, hint);
     return -1;
 }
 
@@ -332,7 +308,7 @@ static int flags_http_parse(struct flags_http *h, struct flags_set **out, char *
     char perr[256];
     struct flags_set *s = flags_parse_api(h->body.data ? h->body.data : "", h->body.len, perr, sizeof perr);
     if (!s) {
-        flags_http_err(err, errlen, "flags: GET %s: %s", h->shown_url, perr);
+        base_errf(err, errlen, "flags: GET %s: %s", h->shown_url, perr);
         return -1;
     }
     free(h->etag);
@@ -350,7 +326,7 @@ int flags_poll_http(struct flags_http *h, struct flags_set **out, char *err, siz
     if (status < 0) return -1;
     if (status == 304) {
         if (!h->etag) {
-            flags_http_err(err, errlen, "flags: GET %s: HTTP 304 to a request without If-None-Match",
+            base_errf(err, errlen, "flags: GET %s: HTTP 304 to a request without If-None-Match",
                            h->shown_url);
             return -1;
         }
@@ -360,4 +336,23 @@ int flags_poll_http(struct flags_http *h, struct flags_set **out, char *err, siz
     if (status != 200) return flags_http_status_error(h, status, err, errlen);
     flags_http_take_interval(h);
     return flags_http_parse(h, out, err, errlen);
+}
+
+/* ---- as a struct flags_source ------------------------------------------------------------ */
+
+static int http_source_poll(void *impl, struct flags_set **out, char *err, size_t errlen) {
+    return flags_poll_http(impl, out, err, errlen);
+}
+
+static long http_source_interval(const void *impl) { return flags_http_suggested_interval_ms(impl); }
+
+static void http_source_close(void *impl) { flags_close_http(impl); }
+
+int flags_http_source(const struct flags_http_options *o, struct flags_source *out, char *err, size_t errlen) {
+    struct flags_http *h = flags_open_http(o, err, errlen);
+    if (!h) return -1;
+    *out = (struct flags_source){.impl = h, .poll = http_source_poll,
+                                 .suggested_interval_ms = http_source_interval,
+                                 .close = http_source_close};
+    return 0;
 }

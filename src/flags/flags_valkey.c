@@ -23,6 +23,8 @@
  */
 #include "flags/flags_valkey_internal.h"
 
+#include "base/base.h"
+
 #include <openssl/evp.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -49,15 +51,6 @@ struct flags_valkey_pair {
     const redisReply *field, *value;
 };
 
-__attribute__((format(printf, 3, 4)))
-static void flags_valkey_err(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    if (!err || !errlen) return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- lifetime ---------------------------------------------------------------------------------- */
 
 static char *flags_set_key(const char *prefix) {
@@ -79,20 +72,15 @@ void flags_valkey_options_init(struct flags_valkey_options *o) {
 }
 
 struct flags_valkey *flags_open_valkey(const struct flags_valkey_options *o, char *err, size_t errlen) {
-    char why[512];
+    char why[512] = "valkey source: out of memory";
     struct flags_valkey *v = calloc(1, sizeof *v);
-    if (!v || !(v->prefix = strdup(o->key_prefix ? o->key_prefix : "")) ||
-        !(v->set_key = flags_set_key(v->prefix))) {
-        flags_close_valkey(v);
-        flags_valkey_err(err, errlen, "flags: valkey source: out of memory");
-        return NULL;
-    }
-    if (!(v->conn = valkey_new(&o->valkey, why, sizeof why))) {
-        flags_close_valkey(v);
-        flags_valkey_err(err, errlen, "flags: %s", why);
-        return NULL;
-    }
-    return v;
+    if (v && (v->prefix = strdup(o->key_prefix ? o->key_prefix : "")) &&
+        (v->set_key = flags_set_key(v->prefix)) &&
+        (v->conn = valkey_new(&o->valkey, why, sizeof why)))
+        return v;
+    flags_close_valkey(v);
+    base_errf(err, errlen, "flags: %s", why);
+    return NULL;
 }
 
 void flags_close_valkey(struct flags_valkey *v) {
@@ -105,7 +93,7 @@ void flags_close_valkey(struct flags_valkey *v) {
 
 /* A failure of the connection (its message, prefixed). */
 static int flags_valkey_failed(const char *why, char *err, size_t errlen) {
-    flags_valkey_err(err, errlen, "flags: %s", why);
+    base_errf(err, errlen, "flags: %s", why);
     return -1;
 }
 
@@ -133,13 +121,13 @@ static bool flags_is_text(const redisReply *r) {
 /* The SMEMBERS reply is an array of feature names (non-empty text). */
 static int flags_check_members(const struct flags_valkey *v, const redisReply *set, char *err, size_t errlen) {
     if (set->type != REDIS_REPLY_ARRAY) {
-        flags_valkey_err(err, errlen, "flags: valkey %s: SMEMBERS %s: %s", valkey_endpoint(v->conn), v->set_key,
+        base_errf(err, errlen, "flags: valkey %s: SMEMBERS %s: %s", valkey_endpoint(v->conn), v->set_key,
                          set->type == REDIS_REPLY_ERROR ? set->str : "not a set");
         return -1;
     }
     for (size_t i = 0; i < set->elements; i++) {
         if (!flags_is_text(set->element[i]) || set->element[i]->len == 0) {
-            flags_valkey_err(err, errlen, "flags: valkey %s: %s holds a member that is not a feature name",
+            base_errf(err, errlen, "flags: valkey %s: %s holds a member that is not a feature name",
                              valkey_endpoint(v->conn), v->set_key);
             return -1;
         }
@@ -160,14 +148,14 @@ static int flags_fetch_hashes(struct flags_valkey *v, const redisReply *set, red
     char why[512];
     if (!n) return 0;
     if (!(*hashes = calloc(n, sizeof **hashes))) {
-        flags_valkey_err(err, errlen, "flags: valkey: out of memory");
+        base_errf(err, errlen, "flags: valkey: out of memory");
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
         const redisReply *m = set->element[i];
         char *key = malloc(plen + m->len);
         if (!key) {
-            flags_valkey_err(err, errlen, "flags: valkey: out of memory");
+            base_errf(err, errlen, "flags: valkey: out of memory");
             valkey_disconnect(v->conn); /* half a pipeline is queued: start clean */
             return -1;
         }
@@ -194,7 +182,7 @@ static int flags_check_hash(const struct flags_valkey *v, const redisReply *m, c
     for (size_t j = 0; !why && j < h->elements; j++)
         if (!flags_is_text(h->element[j])) why = "a field or value holds a NUL byte";
     if (!why) return 0;
-    flags_valkey_err(err, errlen, "flags: valkey %s: HGETALL %s%s: %s", valkey_endpoint(v->conn), v->prefix, m->str,
+    base_errf(err, errlen, "flags: valkey %s: HGETALL %s%s: %s", valkey_endpoint(v->conn), v->prefix, m->str,
                      why);
     return -1;
 }
@@ -206,14 +194,14 @@ static struct flags_valkey_item *flags_sorted_items(const struct flags_valkey *v
     size_t n = set->elements;
     struct flags_valkey_item *items = malloc((n ? n : 1) * sizeof *items);
     if (!items) {
-        flags_valkey_err(err, errlen, "flags: valkey: out of memory");
+        base_errf(err, errlen, "flags: valkey: out of memory");
         return NULL;
     }
     for (size_t i = 0; i < n; i++) items[i] = (struct flags_valkey_item){set->element[i], hashes[i]};
     if (n > 1) qsort(items, n, sizeof *items, flags_cmp_item);
     for (size_t i = 0; i < n; i++) {
         if (i > 0 && flags_cmp_bytes(items[i - 1].member, items[i].member) == 0) {
-            flags_valkey_err(err, errlen, "flags: valkey %s: %s holds the member %s twice", valkey_endpoint(v->conn),
+            base_errf(err, errlen, "flags: valkey %s: %s holds the member %s twice", valkey_endpoint(v->conn),
                              v->set_key, items[i].member->str);
             free(items);
             return NULL;
@@ -269,7 +257,7 @@ static struct flags_set *flags_build(const struct flags_valkey *v, const struct 
     struct flags_builder *b = flags_new_builder();
     char berr[256];
     if (!b) {
-        flags_valkey_err(err, errlen, "flags: valkey: out of memory");
+        base_errf(err, errlen, "flags: valkey: out of memory");
         return NULL;
     }
     for (size_t i = 0; i < n; i++) {
@@ -279,13 +267,13 @@ static struct flags_set *flags_build(const struct flags_valkey *v, const struct 
         for (size_t j = 0; rc == 0 && j + 1 < h->elements; j += 2)
             rc = flags_set_gate(b, name, h->element[j]->str, h->element[j + 1]->str, berr, sizeof berr);
         if (rc < 0) {
-            flags_valkey_err(err, errlen, "%s (valkey key %s%s)", berr, v->prefix, name);
+            base_errf(err, errlen, "%s (valkey key %s%s)", berr, v->prefix, name);
             flags_free_builder(b);
             return NULL;
         }
     }
     struct flags_set *s = flags_finish_builder(b);
-    if (!s) flags_valkey_err(err, errlen, "flags: valkey: out of memory");
+    if (!s) base_errf(err, errlen, "flags: valkey: out of memory");
     return s;
 }
 
@@ -298,7 +286,7 @@ int flags_valkey_take_replies(struct flags_valkey *v, const redisReply *set, red
     if (!items) return -1;
     int rc = -1;
     if (flags_digest(items, set->elements, digest) < 0) {
-        flags_valkey_err(err, errlen, "flags: valkey: cannot compute the digest (out of memory?)");
+        base_errf(err, errlen, "flags: valkey: cannot compute the digest (out of memory?)");
     } else if (v->have_digest && memcmp(digest, v->digest, sizeof digest) == 0) {
         rc = 0;
     } else if ((*out = flags_build(v, items, set->elements, err, errlen))) {
@@ -324,4 +312,20 @@ int flags_poll_valkey(struct flags_valkey *v, struct flags_set **out, char *err,
     flags_free_hashes(hashes, set->type == REDIS_REPLY_ARRAY ? set->elements : 0);
     freeReplyObject(set);
     return rc;
+}
+
+/* ---- as a struct flags_source ------------------------------------------------------------ */
+
+static int valkey_source_poll(void *impl, struct flags_set **out, char *err, size_t errlen) {
+    return flags_poll_valkey(impl, out, err, errlen);
+}
+
+static void valkey_source_close(void *impl) { flags_close_valkey(impl); }
+
+int flags_valkey_source(const struct flags_valkey_options *o, struct flags_source *out, char *err,
+                        size_t errlen) {
+    struct flags_valkey *v = flags_open_valkey(o, err, errlen);
+    if (!v) return -1;
+    *out = (struct flags_source){.impl = v, .poll = valkey_source_poll, .close = valkey_source_close};
+    return 0;
 }

@@ -11,6 +11,7 @@
  */
 #include "graph/graph.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -427,12 +428,28 @@ static int encode_all(write_ctx *w, const graph_batch *b) {
     return 0;
 }
 
+/* The order graph.h asks of b->products (strictly ascending fido, so each once), which
+ * graph_count_purchase's binary search relies on. */
+static bool products_sorted(const graph_batch *b) {
+    for (size_t i = 1; i < b->nproducts; i++)
+        if (strcmp(b->products[i - 1].fido, b->products[i].fido) >= 0) return false;
+    return true;
+}
+
 int graph_write(bolt_driver *d, const char *db, const graph_batch *b, graph_stats *stats,
                 bolt_error *err) {
     graph_stats local = {0};
     write_ctx w = {.stats = stats ? stats : &local, .npurchases = b->npurchases};
     *w.stats = (graph_stats){0};
     if (!b->npurchases) return BOLT_OK;
+    if (!products_sorted(b)) {
+        if (err) {
+            bolt_error_clear(err);
+            err->code = BOLT_EINVAL;
+            snprintf(err->message, sizeof err->message, "graph: products not sorted by fido");
+        }
+        return BOLT_EINVAL;
+    }
     if (encode_all(&w, b) != 0) {
         free_statements(&w);
         if (err) {
@@ -443,8 +460,9 @@ int graph_write(bolt_driver *d, const char *db, const graph_batch *b, graph_stat
         return BOLT_ENOMEM;
     }
     bolt_tx_opts opts = {.db = db};
-    int rc = bolt_session_write(d, &opts, write_work, &w, NULL, err);
-    w.stats->attempts = bolt_session_last_attempts();
+    bolt_summary commit;
+    int rc = bolt_session_write(d, &opts, write_work, &w, &commit, err);
+    w.stats->attempts = commit.attempts;
     free_statements(&w);
     return rc;
 }

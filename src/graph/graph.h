@@ -61,7 +61,9 @@ int graph_ensure_schema(bolt_driver *d, const char *db, bolt_error *err);
  * max_retry_time_ms. On failure nothing of the batch is committed. A batch of several
  * purchases that exceeds Neo4j's transaction memory is not retried as is (the caller
  * splits it, graph_error_is_batch_caused()); a single purchase is, since the memory pool
- * is shared with other transactions. */
+ * is shared with other transactions. A batch whose products are not sorted by fido, each
+ * once, is refused (BOLT_EINVAL) before anything is sent: this header is the one owner of
+ * that rule, graph_count_purchase relies on it. */
 int graph_write(bolt_driver *d, const char *db, const graph_batch *b, graph_stats *stats,
                 bolt_error *err);
 

@@ -1,19 +1,16 @@
 /* src/http/http_call.c: the bounded one-shot HTTP request of http_call.h. One easy handle
  * per call: the callers (credential refreshes, STS, the MSK API) make a handful of calls an
- * hour, so connection reuse is not worth a shared handle and its locking. curl_global_init
- * runs once (pthread_once), as in the other libcurl clients. */
+ * hour, so connection reuse is not worth a shared handle and its locking. The global init and
+ * the handle's safe options are http_client.c's, as for the other libcurl clients. */
 #include "http/http_call.h"
+
+#include "http/http_client.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <curl/curl.h>
-
-static pthread_once_t init_once = PTHREAD_ONCE_INIT;
-static CURLcode init_rc;
-
-static void init(void) { init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 void http_url_origin(const char *url, char *out, size_t outlen) {
     const char *p = strstr(url, "://");
@@ -43,15 +40,12 @@ static struct curl_slist *header_list(const char *const *headers, int *bad) {
 
 static void setup(CURL *e, const struct http_call *c, struct curl_slist *h, struct http_body *b) {
     curl_easy_setopt(e, CURLOPT_URL, c->url);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    http_handle_setup(e, &(struct http_handle_options){.connect_timeout_ms = c->timeout_ms,
+                                                       .timeout_ms = c->timeout_ms,
+                                                       .user_agent = c->user_agent});
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_body_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, b);
-    if (c->user_agent) curl_easy_setopt(e, CURLOPT_USERAGENT, c->user_agent);
     if (c->method && strcmp(c->method, "POST") == 0) {
         curl_easy_setopt(e, CURLOPT_POST, 1L);
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, c->body ? c->body : "");
@@ -65,11 +59,7 @@ int http_call_perform(const struct http_call *c, long *status, struct http_body 
                       size_t errlen) {
     char origin[256];
     http_url_origin(c->url, origin, sizeof origin);
-    pthread_once(&init_once, init);
-    if (init_rc != CURLE_OK) {
-        snprintf(err, errlen, "curl_global_init: %s", curl_easy_strerror(init_rc));
-        return -1;
-    }
+    if (http_global_init(NULL, err, errlen) != 0) return -1;
     CURL *e = curl_easy_init();
     int bad = 0;
     struct curl_slist *h = e ? header_list(c->headers, &bad) : NULL;

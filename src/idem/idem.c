@@ -10,6 +10,7 @@
  * need no escaping and may hold any byte but NUL.
  */
 #include "idem/idem.h"
+#include "base/base.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,14 +42,6 @@ const char *idem_status_name(enum idem_status s) {
     case IDEM_EREPLY: return "IDEM_EREPLY";
     }
     return "IDEM_UNKNOWN";
-}
-
-static void set_err(struct idem *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_err(struct idem *d, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(d->err, sizeof d->err, fmt, ap);
-    va_end(ap);
 }
 
 /* ---- handle ------------------------------------------------------------------------------ */
@@ -162,12 +155,12 @@ static enum idem_status check_args(struct idem *d, const char *consumer,
                                    const char *const ids[], const char *const values[],
                                    size_t n) {
     if (!consumer || !*consumer) {
-        set_err(d, "idem: consumer is empty");
+        base_errf(d->err, sizeof d->err, "idem: consumer is empty");
         return IDEM_EINVAL;
     }
     for (size_t i = 0; i < n; i++) {
         if (!ids[i] || (values && !values[i])) {
-            set_err(d, "idem: id or value #%zu is NULL", i);
+            base_errf(d->err, sizeof d->err, "idem: id or value #%zu is NULL", i);
             return IDEM_EINVAL;
         }
     }
@@ -193,7 +186,7 @@ enum idem_status idem_check(struct idem *d, const char *consumer, const char *co
     keys_free(&k);
     if (!r) return unavailable(d);
     if (r->type != REDIS_REPLY_ARRAY || r->elements != n) {
-        set_err(d, "valkey: MGET: unexpected reply%s%s", r->type == REDIS_REPLY_ERROR ? ": " : "",
+        base_errf(d->err, sizeof d->err, "valkey: MGET: unexpected reply%s%s", r->type == REDIS_REPLY_ERROR ? ": " : "",
                 r->type == REDIS_REPLY_ERROR ? r->str : "");
         freeReplyObject(r);
         mark_down(d);
@@ -220,7 +213,7 @@ static enum idem_status read_set_replies(struct idem *d, size_t n) {
         redisReply *r = valkey_read_reply(d->conn, d->err, sizeof d->err);
         if (!r) return unavailable(d);
         if (r->type != REDIS_REPLY_STATUS && st == IDEM_OK) {
-            set_err(d, "valkey: SET: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+            base_errf(d->err, sizeof d->err, "valkey: SET: %s", r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
             st = IDEM_EREPLY;
         }
         freeReplyObject(r);

@@ -20,6 +20,7 @@
  */
 #include "log/log.h"
 
+#include "base/base.h"
 #include "http/http_url.h"
 
 #include <errno.h>
@@ -343,18 +344,12 @@ void log_event(enum log_level level, const char *msg, ...) {
 
 /* ---- latch ------------------------------------------------------------------------------ */
 
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 bool log_latch_trip(struct log_latch *l) {
     atomic_fetch_add(&l->hits, 1);
     if (atomic_load(&l->tripped)) return false;   /* cheap path while the outage lasts */
     bool expected = false;
     if (!atomic_compare_exchange_strong(&l->tripped, &expected, true)) return false;
-    atomic_store(&l->since_ms, now_ms());
+    atomic_store(&l->since_ms, base_monotonic_ms());
     return true;
 }
 
@@ -364,7 +359,7 @@ bool log_latch_clear(struct log_latch *l, long long *duration_ms, unsigned long 
     if (!atomic_compare_exchange_strong(&l->tripped, &expected, false)) return false;
     long long since = atomic_load(&l->since_ms);
     unsigned long long h = atomic_exchange(&l->hits, 0);
-    if (duration_ms) *duration_ms = now_ms() - since;
+    if (duration_ms) *duration_ms = base_monotonic_ms() - since;
     if (hits) *hits = h;
     return true;
 }

@@ -40,6 +40,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/base.h"
 #include "graph/graph.h"
 #include "idem/idem.h"
 #include "kafka/dlq.h"
@@ -103,10 +104,12 @@ static long budget(consumer *c, server s) {
 
 static void idle_for(consumer *c, long ms) { watch_idle(&c->st.watch, ms); }
 
-static long long now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+/* The pause of a retry loop that waits out an outage: BACKOFF_MIN_MS doubled per attempt up to
+ * BACKOFF_MAX_MS, announced to the watch. true when the worker is stopping. */
+static bool wait_to_retry(consumer *c, int *attempt) {
+    long ms = base_backoff_ms((*attempt)++, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
+    idle_for(c, ms);
+    return pipeline_sleep(c->p, ms);
 }
 
 /* ------------------------------------------------------------------ metrics */
@@ -323,7 +326,7 @@ static size_t collect(consumer *c, entry *batch) {
            !pipeline_is_stopping(c->p)) {
         int timeout = 500;
         if (n) {
-            long long left = deadline - now_ms();
+            long long left = deadline - base_monotonic_ms();
             if (left <= 0) break;
             timeout = (int)left;
         }
@@ -346,7 +349,7 @@ static size_t collect(consumer *c, entry *batch) {
         }
         batch[n++] = (entry){.msg = m};
         bytes += m->len + m->key_len;
-        if (n == 1) deadline = now_ms() + c->cc->linger_ms;
+        if (n == 1) deadline = base_monotonic_ms() + c->cc->linger_ms;
     }
     return n;
 }
@@ -398,7 +401,7 @@ static void skip(consumer *c, entry *e, record_reason reason) {
  * makes the record an error. While the registry cannot answer for an id it has not seen, the
  * record waits: -1 only when the worker stops meanwhile. */
 static int check_schema(consumer *c, entry *e) {
-    long backoff = BACKOFF_MIN_MS;
+    int attempt = 0;
     for (;;) {
         char why[256] = "";
         watch_call(&c->st.watch, SERVER_REGISTRY, budget(c, SERVER_REGISTRY));
@@ -417,9 +420,7 @@ static int check_schema(consumer *c, entry *e) {
             return 0;
         }
         set_state(c, CONSUMER_STATE_WAITING_REGISTRY);
-        idle_for(c, backoff);
-        if (pipeline_sleep(c->p, backoff)) return -1;
-        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+        if (wait_to_retry(c, &attempt)) return -1;
     }
 }
 
@@ -571,7 +572,7 @@ static int build_graph_metadata(metadata *md) {
 
 /* Waits out an outage of the enrichment services. -1 only when the worker is stopping. */
 static int enrich_batch(consumer *c, entry *batch, size_t n, metadata *md) {
-    long backoff = BACKOFF_MIN_MS;
+    int attempt = 0;
     for (;;) {
         watch_call(&c->st.watch, SERVER_ENRICHMENT, budget(c, SERVER_ENRICHMENT));
         enum enrich_status st = fetch_metadata(c, batch, n, md);
@@ -582,9 +583,7 @@ static int enrich_batch(consumer *c, entry *batch, size_t n, metadata *md) {
         set_state(c, CONSUMER_STATE_WAITING_ENRICHMENT);
         metadata_free(md);
         metrics_inc_counter(c->m.enrich_unavailable);
-        idle_for(c, backoff);
-        if (pipeline_sleep(c->p, backoff)) return -1;
-        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+        if (wait_to_retry(c, &attempt)) return -1;
     }
     if (md->products.failed || md->retailers.failed) {
         metrics_inc_counter(c->m.errors_enrich);
@@ -602,9 +601,9 @@ static int write_purchases(consumer *c, const metadata *md, const record_purchas
     graph_batch gb = {ps, n, md->gp, md->ngp, md->gr, md->ngr};
     graph_stats gs;
     watch_call(&c->st.watch, SERVER_NEO4J, budget(c, SERVER_NEO4J));
-    long long t0 = now_ms();
+    long long t0 = base_monotonic_ms();
     int rc = graph_write(c->p->neo4j, c->p->cfg->neo4j.database, &gb, &gs, be);
-    metrics_observe(c->m.write_seconds, (double)(now_ms() - t0) / 1000.0);
+    metrics_observe(c->m.write_seconds, (double)(base_monotonic_ms() - t0) / 1000.0);
     if (gs.attempts > 1) metrics_add_counter(c->m.graph_retries, (uint64_t)gs.attempts - 1);
     if (rc == BOLT_OK) {
         metrics_add_counter(c->m.nodes_created, (uint64_t)gs.nodes_created);
@@ -671,7 +670,7 @@ static int persist(consumer *c, entry *batch, size_t n, const metadata *md) {
     const record_purchase **ps = malloc((n ? n : 1) * sizeof *ps);
     int result = -1;
     if (!todo || !ps) goto out;
-    long backoff = BACKOFF_MIN_MS;
+    int attempt = 0;
     size_t k;
     while ((k = pending(batch, n, todo, ps)) > 0) {
         bolt_error be;
@@ -680,9 +679,7 @@ static int persist(consumer *c, entry *batch, size_t n, const metadata *md) {
         if (rc == BOLT_OK) break;
         set_state(c, CONSUMER_STATE_WAITING_NEO4J);
         metrics_inc_counter(c->m.graph_failures);
-        idle_for(c, backoff);
-        if (pipeline_sleep(c->p, backoff)) goto out;
-        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+        if (wait_to_retry(c, &attempt)) goto out;
     }
     result = 0;
 out:
@@ -705,7 +702,7 @@ static int dlq_reason_index(const char *reason) {
 static int dead_letter(consumer *c, entry *batch, size_t n) {
     kafka_dlq_letter *l = c->dlq ? calloc(n ? n : 1, sizeof *l) : NULL;
     size_t k = 0;
-    long backoff = BACKOFF_MIN_MS;
+    int attempt = 0;
     int rc = -1;
     if (!c->dlq) return 0;
     if (!l) return -1;
@@ -722,9 +719,7 @@ static int dead_letter(consumer *c, entry *batch, size_t n) {
                           "Dead-letter topic written again", err);
         if (st == 0) break;
         set_state(c, CONSUMER_STATE_WAITING_DLQ);
-        idle_for(c, backoff);
-        if (pipeline_sleep(c->p, backoff)) goto out;
-        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+        if (wait_to_retry(c, &attempt)) goto out;
     }
     for (size_t i = 0; i < k; i++) {
         metrics_inc_counter(c->m.dead_lettered[dlq_reason_index(l[i].reason)]);

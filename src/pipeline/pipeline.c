@@ -2,11 +2,10 @@
  * pipeline.h). Consumers get everything through struct pipeline; nothing here is global,
  * so tests can run several pipelines in one process.
  *
- * The flag poller is a thread of its own: it re-reads the flag source every
- * poll_interval_seconds, publishes a new immutable snapshot when something changed (logging
- * "FlagPoller: flag=<name> changed" per flag), and keeps the last snapshot in force while the
- * source fails, logging that once per outage. Consumers start consuming only after the first
- * snapshot is published.
+ * The flag poller (src/flags/flags_poller.c) is a thread of its own; this file only wires it:
+ * the source the config names, the store consumers read, the flag watch (its calls, waits and
+ * outages, like every other thread's) and the two flag metrics. Consumers start consuming
+ * only after the first snapshot is published.
  *
  * The watchdog is a thread of its own too: every WATCHDOG_MS it looks at each thread's call
  * in flight (watch.c) and logs the start of an outage as soon as a call has been unanswered
@@ -17,6 +16,7 @@
  */
 #include "pipeline/pipeline_internal.h"
 
+#include "base/base.h"
 #include "graph/graph.h"
 #include "report/report.h"
 
@@ -31,20 +31,12 @@
 
 /* ------------------------------------------------------------------ stop and sleep */
 
-long long wall_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+long long wall_ms(void) { return base_wall_ms(); }
 
 bool pipeline_is_stopping(pipeline *p) { return atomic_load(&p->stopping); }
 
 bool pipeline_sleep(pipeline *p, long ms) {
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) { until.tv_sec++; until.tv_nsec -= 1000000000L; }
+    struct timespec until = base_timespec_in(CLOCK_REALTIME, ms);
     pthread_mutex_lock(&p->stop_mu);
     while (!atomic_load(&p->stopping))
         if (pthread_cond_timedwait(&p->stop_cv, &p->stop_mu, &until) == ETIMEDOUT) break;
@@ -54,124 +46,64 @@ bool pipeline_sleep(pipeline *p, long ms) {
 
 /* ------------------------------------------------------------------ flags */
 
-static void log_flag_change(void *ud, const char *name, const char *old_value,
-                            const char *new_value) {
-    (void)ud;
-    char msg[256];
-    snprintf(msg, sizeof msg, "FlagPoller: flag=%s changed", name);
-    LOG(LOG_INFO, msg, LOG_STR("flag", name), LOG_STR("old", old_value ? old_value : "absent"),
-        LOG_STR("new", new_value ? new_value : "absent"));
-}
-
-/* Name the gates the worker cannot evaluate, once per snapshot that has them. */
-static void warn_unsupported_gates(const struct flags_set *s) {
-    for (size_t i = 0; i < flags_count(s); i++) {
-        const struct flags_feature *f = flags_feature_at(s, i);
-        if (!f->unsupported) continue;
-        char gates[128];
-        flags_gate_names(f->unsupported, gates, sizeof gates);
-        LOG(LOG_WARN, "FlagPoller: gates not evaluated", LOG_STR("flag", f->name),
-            LOG_STR("gates", gates));
-    }
-}
-
-/* One read of whichever source the config names: 1 new snapshot, 0 unchanged, -1 error. */
-static int poll_source(pipeline *p, struct flags_set **next, char *err, size_t errlen) {
-    switch (p->cfg->flags.source) {
-    case CONFIG_FLAGS_HTTP: return flags_poll_http(p->flag_http, next, err, errlen);
-    case CONFIG_FLAGS_VALKEY: return flags_poll_valkey(p->flag_valkey, next, err, errlen);
-    default: return flags_poll_file(&p->flag_file, next, err, errlen);
-    }
-}
-
-/* One poll: 1 when a new snapshot was published, 0 when unchanged, -1 on failure (the last
- * snapshot stays in force). */
-static int poll_flags_once(pipeline *p) {
-    char err[512] = "";
-    struct flags_set *next = NULL;
-    watch_call(&p->flag_watch, SERVER_FLAGS, FLAGS_CALL_BUDGET_MS);
-    int rc = poll_source(p, &next, err, sizeof err);
-    watch_done(&p->flag_watch, SERVER_FLAGS, rc < 0, err);
-    atomic_store(&p->flags_source_ok, rc >= 0);
-    if (rc < 0) {
-        metrics_inc_counter(p->flags_errors);
-        snprintf(p->flags_last_error, sizeof p->flags_last_error, "%s", err);
-        return -1;
-    }
-    atomic_store(&p->flags_last_ok_ms, wall_ms());
-    metrics_set_gauge(p->flags_last_read, (double)wall_ms() / 1000.0);
-    if (rc == 0) return 0;
-    const struct flags_set *old = flags_acquire_current(&p->flags);
-    if (old) flags_diff(old, next, log_flag_change, NULL);
-    else LOG(LOG_INFO, "FlagPoller: flags loaded", LOG_UINT("features", flags_count(next)));
-    if (old) flags_release(old);
-    warn_unsupported_gates(next);
-    flags_publish(&p->flags, next);
-    return 1;
-}
-
-static long poll_interval_ms(pipeline *p) {
-    long ms = (long)p->cfg->flags.poll_interval_seconds * 1000L;
-    if (p->flag_http) {
-        long suggested = flags_http_suggested_interval_ms(p->flag_http);
-        if (suggested > ms) ms = suggested;
-    }
-    return ms;
-}
-
-static void *flag_thread_main(void *arg) {
-    pipeline *p = arg;
-    while (!pipeline_is_stopping(p)) {
-        poll_flags_once(p);
-        /* Until the first read succeeds consumers wait, so retry that one quickly. */
-        long wait = atomic_load(&p->flags.generation) ? poll_interval_ms(p) : 1000;
-        watch_idle(&p->flag_watch, wait);
-        if (pipeline_sleep(p, wait)) break;
-    }
-    atomic_store(&p->flag_watch.running, false);
-    return NULL;
-}
-
-static int open_source(pipeline *p, char *err, size_t errlen) {
-    const struct cgw_config *cfg = p->cfg;
+/* The source the config names (the one switch on the kind; the poller is src/flags/). */
+static int open_flag_source(const struct cgw_config *cfg, struct flags_source *src, char *err,
+                            size_t errlen) {
     switch (cfg->flags.source) {
     case CONFIG_FLAGS_HTTP: {
         struct flags_http_options o;
         pipeline_flags_http_options(cfg, &o);
-        p->flag_http = flags_open_http(&o, err, errlen);
-        return p->flag_http ? 0 : -1;
+        return flags_http_source(&o, src, err, errlen);
     }
     case CONFIG_FLAGS_VALKEY: {
         struct flags_valkey_options o;
         pipeline_flags_valkey_options(cfg, &o);
-        p->flag_valkey = flags_open_valkey(&o, err, errlen);
-        return p->flag_valkey ? 0 : -1;
+        return flags_valkey_source(&o, src, err, errlen);
     }
-    default:
-        if (flags_open_file(&p->flag_file, cfg->flags.file, err, errlen) != 0) return -1;
-        p->flag_file_open = true;
-        return 0;
+    default: return flags_file_source(cfg->flags.file, src, err, errlen);
     }
+}
+
+/* The poller's hooks: its calls and waits go to the flag watch (stalls, outages, liveness),
+ * every poll's outcome to the two flag metrics. */
+static void flag_poll_start(void *ud) {
+    pipeline *p = ud;
+    watch_call(&p->flag_watch, SERVER_FLAGS, FLAGS_CALL_BUDGET_MS);
+}
+
+static void flag_poll_end(void *ud, bool ok, const char *err) {
+    pipeline *p = ud;
+    watch_done(&p->flag_watch, SERVER_FLAGS, !ok, err);
+    if (!ok) metrics_inc_counter(p->flags_errors);
+    else metrics_set_gauge(p->flags_last_read, (double)wall_ms() / 1000.0);
+}
+
+static void flag_wait(void *ud, long wait_ms) {
+    pipeline *p = ud;
+    watch_idle(&p->flag_watch, wait_ms);
+}
+
+static void flag_exit(void *ud) {
+    pipeline *p = ud;
+    atomic_store(&p->flag_watch.running, false);
 }
 
 static int start_flags(pipeline *p, char *err, size_t errlen) {
-    if (open_source(p, err, errlen) != 0) return -1;
+    struct flags_poller_options o;
+    flags_poller_options_init(&o);
+    if (open_flag_source(p->cfg, &o.source, err, errlen) != 0) return -1;
     static const server watched[] = {SERVER_FLAGS, SERVER_NONE};
     watch_init(&p->flag_watch, NULL, p->cfg->stall_after_ms, p->metrics, watched);
-    if (pthread_create(&p->flag_thread, NULL, flag_thread_main, p) != 0) {
-        atomic_store(&p->flag_watch.running, false);
-        snprintf(err, errlen, "cannot start the flag poller thread");
-        return -1;
-    }
-    p->flag_thread_started = true;
-    return 0;
-}
-
-static void close_flags(pipeline *p) {
-    if (p->flag_file_open) flags_close_file(&p->flag_file);
-    if (p->flag_http) flags_close_http(p->flag_http);
-    if (p->flag_valkey) flags_close_valkey(p->flag_valkey);
-    flags_destroy_store(&p->flags);
+    o.store = &p->flags;
+    o.interval_ms = (long)p->cfg->flags.poll_interval_seconds * 1000L;
+    o.on_poll_start = flag_poll_start;
+    o.on_poll_end = flag_poll_end;
+    o.on_wait = flag_wait;
+    o.on_exit = flag_exit;
+    o.hooks_ud = p;
+    p->flag_poller = flags_poller_start(&o, err, errlen);
+    if (!p->flag_poller) atomic_store(&p->flag_watch.running, false);
+    return p->flag_poller ? 0 : -1;
 }
 
 /* ------------------------------------------------------------------ Neo4j */
@@ -420,6 +352,7 @@ int pipeline_stop(pipeline *p) {
     atomic_store(&p->stopping, true);
     pthread_cond_broadcast(&p->stop_cv);
     pthread_mutex_unlock(&p->stop_mu);
+    flags_poller_stop(p->flag_poller);
     if (wait_threads(p) != 0) {
         LOG(LOG_ERROR, "[ERROR] Shutdown deadline passed; exiting with the batches in flight "
                        "uncommitted (they are read again)",
@@ -428,10 +361,6 @@ int pipeline_stop(pipeline *p) {
     }
     for (int k = 0; k < CONSUMER_COUNT; k++)
         if (p->consumers[k]) consumer_join(p->consumers[k]);
-    if (p->flag_thread_started) {
-        pthread_join(p->flag_thread, NULL);
-        p->flag_thread_started = false;
-    }
     if (p->watchdog_started) {
         pthread_join(p->watchdog_thread, NULL);
         p->watchdog_started = false;
@@ -443,7 +372,8 @@ void pipeline_free(pipeline *p) {
     if (!p) return;
     if (!atomic_load(&p->stopping) && pipeline_stop(p) != 0) return; /* threads still run */
     for (int k = 0; k < CONSUMER_COUNT; k++) consumer_free(p->consumers[k]);
-    close_flags(p);
+    flags_poller_free(p->flag_poller);
+    flags_destroy_store(&p->flags);
     if (p->enrich) enrich_client_free(p->enrich);
     if (p->neo4j) bolt_driver_free(p->neo4j);
     if (p->metrics_server) metrics_stop_server(p->metrics_server);

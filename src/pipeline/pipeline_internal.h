@@ -167,20 +167,12 @@ struct pipeline {
 
     /* Flags: the poller thread publishes snapshots, consumers read them without locks. */
     struct flags_store flags;
-    pthread_t flag_thread;
-    bool flag_thread_started;
-    struct flags_file flag_file;
-    bool flag_file_open;
-    struct flags_http *flag_http;
-    struct flags_valkey *flag_valkey;
+    struct flags_poller *_Atomic flag_poller; /* read by /status, which may come before it */
     struct metrics_counter *flags_errors;
     struct metrics_gauge *flags_last_read;  /* unix time of the last good read of the flags */
     watch flag_watch;                      /* the flag poller's calls and outage */
     pthread_t watchdog_thread;
     bool watchdog_started;
-    atomic_bool flags_source_ok;           /* the last poll succeeded */
-    atomic_llong flags_last_ok_ms;         /* wall clock of the last good poll */
-    char flags_last_error[512];            /* written by the poller only; for status */
 
     consumer *consumers[CONSUMER_COUNT];
     long long started_ms;

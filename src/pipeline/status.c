@@ -263,14 +263,15 @@ static const char *source_name(enum config_flags_source s) {
 static json_t *flags_json(pipeline *p) {
     const struct cgw_config *cfg = p->cfg;
     char rollout[512] = "absent";
+    struct flags_poller_health health;
+    flags_poller_health(p->flag_poller, &health);
     const struct flags_set *set = flags_acquire_current(&p->flags);
     const struct flags_feature *f = set ? flags_find(set, cfg->flags.rollout_flag) : NULL;
     if (f) flags_describe(f, rollout, sizeof rollout);
     json_t *j = json_pack(
         "{s:s, s:b, s:b, s:I, s:s, s:s, s:s, s:{s:b, s:b}}", "source", source_name(cfg->flags.source),
-        "loaded", set != NULL, "source_ok", atomic_load(&p->flags_source_ok), "last_read_ms",
-        (json_int_t)atomic_load(&p->flags_last_ok_ms), "last_error",
-        atomic_load(&p->flags_source_ok) ? "" : p->flags_last_error, "rollout_flag",
+        "loaded", set != NULL, "source_ok", health.source_ok, "last_read_ms",
+        (json_int_t)health.last_ok_ms, "last_error", health.last_error, "rollout_flag",
         cfg->flags.rollout_flag, "rollout", rollout,
         "killswitches", cfg->flags.receipt_killswitch_flag,
         flags_is_on(set, cfg->flags.receipt_killswitch_flag), cfg->flags.factoid_killswitch_flag,

@@ -24,6 +24,8 @@
  */
 #include "pipeline/pipeline_internal.h"
 
+#include "base/base.h"
+
 #include <stdio.h>
 #include <time.h>
 
@@ -49,11 +51,7 @@ static const struct server_info {
                       "[INFO] FlagPoller: flags readable again", LOG_ERROR},
 };
 
-long long mono_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+long long mono_ms(void) { return base_monotonic_ms(); }
 
 const char *server_name(server s) {
     return s > SERVER_NONE && s < SERVER_COUNT ? SERVERS[s].name : "none";

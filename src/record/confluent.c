@@ -19,21 +19,11 @@
 #include <stdio.h>
 
 #include "record/record.h"
+#include "base/base.h"
 
 #define RECORD_CONFLUENT_MAGIC 0x00
 #define RECORD_CONFLUENT_HDR 5          /* magic + schema id */
 #define RECORD_CONFLUENT_MAX_PATH 16    /* deeper nesting than any real schema has */
-
-static void record_frame_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void record_frame_err(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    if (!err || errlen == 0) return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* Read one zigzag varint of at most 5 bytes at *pos. Returns 0, or -1 with the reason in
  * *why when it runs past len, is longer than 5 bytes or does not fit 32 bits. */
@@ -70,22 +60,22 @@ static int record_read_path(const uint8_t *buf, size_t len, size_t *pos, int32_t
     const char *why = NULL;
     int32_t count;
     if (record_read_varint32(buf, len, pos, &count, &why) < 0) {
-        record_frame_err(err, errlen, "confluent frame: message-index count varint %s", why);
+        base_errf(err, errlen, "confluent frame: message-index count varint %s", why);
         return -1;
     }
     if (count < 0) {
-        record_frame_err(err, errlen, "confluent frame: negative message-index count %d",
+        base_errf(err, errlen, "confluent frame: negative message-index count %d",
                          (int)count);
         return -1;
     }
     if (count > RECORD_CONFLUENT_MAX_PATH) {
-        record_frame_err(err, errlen, "confluent frame: message-index count %d exceeds %d",
+        base_errf(err, errlen, "confluent frame: message-index count %d exceeds %d",
                          (int)count, RECORD_CONFLUENT_MAX_PATH);
         return -1;
     }
     if (count == 0) {                      /* the shortcut for [0] */
         if (max_path < 1 || !path) {
-            record_frame_err(err, errlen, "confluent frame: no room for the message path");
+            base_errf(err, errlen, "confluent frame: no room for the message path");
             return -1;
         }
         path[0] = 0;
@@ -93,18 +83,18 @@ static int record_read_path(const uint8_t *buf, size_t len, size_t *pos, int32_t
         return 0;
     }
     if ((size_t)count > max_path || !path) {
-        record_frame_err(err, errlen, "confluent frame: message path of %d indexes is too "
+        base_errf(err, errlen, "confluent frame: message path of %d indexes is too "
                          "deep (room for %zu)", (int)count, max_path);
         return -1;
     }
     for (int32_t i = 0; i < count; i++) {
         if (record_read_varint32(buf, len, pos, &path[i], &why) < 0) {
-            record_frame_err(err, errlen, "confluent frame: message index %d varint %s",
+            base_errf(err, errlen, "confluent frame: message index %d varint %s",
                              (int)i, why);
             return -1;
         }
         if (path[i] < 0) {
-            record_frame_err(err, errlen, "confluent frame: negative message index %d",
+            base_errf(err, errlen, "confluent frame: negative message index %d",
                              (int)path[i]);
             return -1;
         }
@@ -119,19 +109,19 @@ int record_parse_confluent_frame(const uint8_t *buf, size_t len, int32_t *schema
     size_t pos = RECORD_CONFLUENT_HDR;
     uint32_t id;
     if (!buf || len < RECORD_CONFLUENT_HDR) {
-        record_frame_err(err, errlen, "confluent frame: value of %zu bytes is shorter than "
+        base_errf(err, errlen, "confluent frame: value of %zu bytes is shorter than "
                          "the 5-byte header", buf ? len : (size_t)0);
         return -1;
     }
     if (buf[0] != RECORD_CONFLUENT_MAGIC) {
         /* 0x01 is the newer GUID form, which this worker does not read. */
-        record_frame_err(err, errlen, "confluent frame: wrong magic byte 0x%02x (expected "
+        base_errf(err, errlen, "confluent frame: wrong magic byte 0x%02x (expected "
                          "0x00)", (unsigned)buf[0]);
         return -1;
     }
     id = (uint32_t)buf[1] << 24 | (uint32_t)buf[2] << 16 | (uint32_t)buf[3] << 8 | buf[4];
     if (id > INT32_MAX) {
-        record_frame_err(err, errlen, "confluent frame: negative schema id");
+        base_errf(err, errlen, "confluent frame: negative schema id");
         return -1;
     }
     if (record_read_path(buf, len, &pos, path, max_path, path_len, err, errlen) < 0)

@@ -9,6 +9,7 @@
  * guards the curl handle and makes concurrent misses of one id cost one request.
  */
 #include "registry/registry.h"
+#include "base/base.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 
 #include "http/http_body.h"
+#include "http/http_client.h"
 #include "http/http_url.h"
 #include "registry/proto_text.h"
 
@@ -61,15 +63,6 @@ struct registry {
 };
 
 /* ---- small helpers ----------------------------------------------------------------------- */
-
-__attribute__((format(printf, 3, 4)))
-static void set_msg(char *buf, size_t len, const char *fmt, ...) {
-    if (!buf || !len) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, len, fmt, ap);
-    va_end(ap);
-}
 
 /* Makes a message one printable line and masks the token in it, should it ever get there
  * (curl error texts, an echoing registry). Masking in place keeps the length. */
@@ -182,16 +175,12 @@ static void cache_put(struct registry *r, int32_t id, registry_verdict v, const 
 
 /* ---- lifecycle --------------------------------------------------------------------------- */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-static void curl_init(void) { curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
-
 /* http(s), a host, no user:password, no query or fragment (the path is appended to). The URL
  * is never echoed: it may hold what it should not. */
 static int check_url(const char *url, char *err, size_t errlen) {
     char why[128];
     if (http_url_check(url, 0, why, sizeof why) == 0) return 0;
-    set_msg(err, errlen, "registry: url %s", why);
+    base_errf(err, errlen, "registry: url %s", why);
     return -1;
 }
 
@@ -218,7 +207,7 @@ int registry_check_options(const struct registry_options *o, char *err, size_t e
     else if (http_text_check(o->username, NULL, 0) || http_text_check(o->token, NULL, 0))
         bad = "username and token must not contain control characters (CR, LF, ...)";
     if (bad) {
-        set_msg(err, errlen, "registry: %s", bad);
+        base_errf(err, errlen, "registry: %s", bad);
         return -1;
     }
     if (o->url && o->url[0]) return check_url(o->url, err, errlen);
@@ -233,14 +222,11 @@ static int setup_curl(struct registry *r, const struct registry_options *o) {
     if (!r->headers) return -1;
     long connect = o->connect_timeout_ms ? o->connect_timeout_ms : o->timeout_ms;
     CURL *e = r->curl;
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect);
+    http_handle_setup(e, &(struct http_handle_options){.connect_timeout_ms = connect,
+                                                       .timeout_ms = o->timeout_ms,
+                                                       .errbuf = r->curl_err,
+                                                       .user_agent = "consumer-graph-worker"});
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);   /* never send the token elsewhere */
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "consumer-graph-worker");
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->curl_err);
     if (o->username && o->username[0]) {
         curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
         curl_easy_setopt(e, CURLOPT_USERNAME, o->username);
@@ -271,21 +257,17 @@ static int init_fields(struct registry *r, const struct registry_options *o) {
 
 struct registry *registry_new(const struct registry_options *o, char *err, size_t errlen) {
     if (registry_check_options(o, err, errlen) != 0) return NULL;
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK) {
-        set_msg(err, errlen, "registry: curl_global_init: %s", curl_easy_strerror(curl_init_rc));
-        return NULL;
-    }
+    if (http_global_init("registry", err, errlen) != 0) return NULL;
     struct registry *r = calloc(1, sizeof *r);
     if (!r) {
-        set_msg(err, errlen, "registry: out of memory");
+        base_errf(err, errlen, "registry: out of memory");
         return NULL;
     }
     pthread_mutex_init(&r->mu, NULL);
     pthread_mutex_init(&r->http_mu, NULL);
     if (init_fields(r, o) != 0) {
         registry_free(r);
-        set_msg(err, errlen, "registry: out of memory");
+        base_errf(err, errlen, "registry: out of memory");
         return NULL;
     }
     return r;
@@ -300,10 +282,7 @@ void registry_free(struct registry *r) {
     free(r->cache.slots);
     free(r->cache.refused);
     free(r->allowed);
-    if (r->token) {
-        memset(r->token, 0, strlen(r->token));
-        free(r->token);
-    }
+    http_wipe_free(r->token);
     free(r->url);
     free(r);
 }
@@ -320,30 +299,30 @@ static registry_verdict judge_schema(int32_t id, const struct http_body *b, char
     json_t *type = json_object_get(j, "schemaType"), *schema = json_object_get(j, "schema");
     registry_verdict v = REGISTRY_UNAVAILABLE;
     if (!json_is_object(j)) {
-        set_msg(reason, len, "schema registry answered schema id %d with malformed JSON",
+        base_errf(reason, len, "schema registry answered schema id %d with malformed JSON",
                 (int)id);
     } else if (type && !json_is_string(type)) {
-        set_msg(reason, len, "schema registry answered schema id %d with a non-string "
+        base_errf(reason, len, "schema registry answered schema id %d with a non-string "
                 "schemaType", (int)id);
     } else if (type && strcmp(json_string_value(type), "PROTOBUF") != 0) {
         v = REGISTRY_REFUSED;
-        set_msg(reason, len, "schema id %d is not protobuf (schemaType %.32s)", (int)id,
+        base_errf(reason, len, "schema id %d is not protobuf (schemaType %.32s)", (int)id,
                 json_string_value(type));
     } else if (!type) {
         v = REGISTRY_REFUSED;
-        set_msg(reason, len, "schema id %d is not protobuf (schemaType absent: AVRO)", (int)id);
+        base_errf(reason, len, "schema id %d is not protobuf (schemaType absent: AVRO)", (int)id);
     } else if (!json_is_string(schema)) {
-        set_msg(reason, len, "schema registry answered schema id %d without schema text",
+        base_errf(reason, len, "schema registry answered schema id %d without schema text",
                 (int)id);
     } else {
         char why[REASON_MAX - 64];
         if (registry_proto_accepts(json_string_value(schema), json_string_length(schema), why,
                                    sizeof why) == 0) {
             v = REGISTRY_ACCEPTED;
-            set_msg(reason, len, "schema id %d: factoids.v1.Factoid, compatible", (int)id);
+            base_errf(reason, len, "schema id %d: factoids.v1.Factoid, compatible", (int)id);
         } else {
             v = REGISTRY_REFUSED;
-            set_msg(reason, len, "schema id %d is incompatible: %s", (int)id, why);
+            base_errf(reason, len, "schema id %d is incompatible: %s", (int)id, why);
         }
     }
     json_decref(j);
@@ -358,10 +337,10 @@ static registry_verdict judge_404(int32_t id, const struct http_body *b, char *r
                    json_integer_value(code) == ERROR_CODE_SCHEMA_NOT_FOUND;
     json_decref(j);
     if (unknown) {
-        set_msg(reason, len, "unknown schema id %d (registry: schema not found)", (int)id);
+        base_errf(reason, len, "unknown schema id %d (registry: schema not found)", (int)id);
         return REGISTRY_REFUSED;
     }
-    set_msg(reason, len, "schema registry answered 404 for schema id %d without error_code "
+    base_errf(reason, len, "schema registry answered 404 for schema id %d without error_code "
             "40403: is schema_registry.url right?", (int)id);
     return REGISTRY_UNAVAILABLE;
 }
@@ -371,10 +350,10 @@ static registry_verdict judge_status(int32_t id, long status, const struct http_
     if (status == 200) return judge_schema(id, b, reason, len);
     if (status == 404) return judge_404(id, b, reason, len);
     if (status == 401 || status == 403)
-        set_msg(reason, len, "schema registry refused the credentials (HTTP %ld): check "
+        base_errf(reason, len, "schema registry refused the credentials (HTTP %ld): check "
                 "schema_registry.username and password", status);
     else
-        set_msg(reason, len, "schema registry answered HTTP %ld for schema id %d", status,
+        base_errf(reason, len, "schema registry answered HTTP %ld for schema id %d", status,
                 (int)id);
     return REGISTRY_UNAVAILABLE;
 }
@@ -384,7 +363,7 @@ static registry_verdict lookup(struct registry *r, int32_t id, char *reason, siz
     struct http_body b;
     http_body_init(&b, r->max_body);
     if ((size_t)snprintf(url, sizeof url, "%s/schemas/ids/%d", r->url, (int)id) >= sizeof url) {
-        set_msg(reason, len, "schema registry URL too long");
+        base_errf(reason, len, "schema registry URL too long");
         return REGISTRY_UNAVAILABLE;
     }
     r->curl_err[0] = '\0';
@@ -398,10 +377,10 @@ static registry_verdict lookup(struct registry *r, int32_t id, char *reason, siz
     long status = 0;
     registry_verdict v = REGISTRY_UNAVAILABLE;
     if (b.too_big) {
-        set_msg(reason, len, "schema registry answer for schema id %d is over %zu bytes",
+        base_errf(reason, len, "schema registry answer for schema id %d is over %zu bytes",
                 (int)id, r->max_body);
     } else if (cc != CURLE_OK) {
-        set_msg(reason, len, "schema registry unreachable for schema id %d: %s", (int)id,
+        base_errf(reason, len, "schema registry unreachable for schema id %d: %s", (int)id,
                 r->curl_err[0] ? r->curl_err : curl_easy_strerror(cc));
     } else {
         curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -426,7 +405,7 @@ static bool cached(struct registry *r, int32_t id, registry_verdict *v, char *re
     const struct cache_slot *s = cache_get(&r->cache, id);
     if (s) {
         *v = s->verdict;
-        set_msg(reason, len, "%s", s->reason);
+        base_errf(reason, len, "%s", s->reason);
         r->stats.cache_hits++;
     }
     pthread_mutex_unlock(&r->mu);
@@ -453,20 +432,20 @@ static registry_verdict check_registry(struct registry *r, int32_t id, char *rea
 
 static registry_verdict check_inner(struct registry *r, int32_t id, char *reason, size_t len) {
     if (id < 0) {
-        set_msg(reason, len, "the record carries no schema id");
+        base_errf(reason, len, "the record carries no schema id");
         return REGISTRY_REFUSED;
     }
     if (r->nallowed && !allowed(r, id)) {
-        set_msg(reason, len, "schema id %d is not in schema_registry.allowed_schema_ids",
+        base_errf(reason, len, "schema id %d is not in schema_registry.allowed_schema_ids",
                 (int)id);
         return REGISTRY_REFUSED;
     }
     switch (r->mode) {
     case MODE_ALLOWLIST:
-        set_msg(reason, len, "schema id %d is in schema_registry.allowed_schema_ids", (int)id);
+        base_errf(reason, len, "schema id %d is in schema_registry.allowed_schema_ids", (int)id);
         return REGISTRY_ACCEPTED;
     case MODE_OPEN:
-        set_msg(reason, len, "no schema registry nor allowlist configured: schema id %d "
+        base_errf(reason, len, "no schema registry nor allowlist configured: schema id %d "
                 "allowed", (int)id);
         return REGISTRY_ACCEPTED;
     case MODE_REGISTRY:
@@ -487,7 +466,7 @@ registry_verdict registry_check(struct registry *r, int32_t schema_id, char *rea
     else if (v == REGISTRY_REFUSED) r->stats.refused++;
     else r->stats.failures++;
     pthread_mutex_unlock(&r->mu);
-    set_msg(reason, reasonlen, "%s", buf);
+    base_errf(reason, reasonlen, "%s", buf);
     return v;
 }
 

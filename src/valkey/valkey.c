@@ -14,6 +14,7 @@
  * check below stops a build that picked Debian 12's 0.14 headers up by mistake.
  */
 #include "valkey/valkey_internal.h"
+#include "base/base.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -47,12 +48,6 @@ static void string_options(struct valkey_options *o, const char **out[VALKEY_NST
     out[5] = &o->tls_key_file;
     out[6] = &o->tls_server_name;
     out[7] = &o->client_name;
-}
-
-static uint64_t now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 static struct timeval tv_of(long ms) {
@@ -209,7 +204,7 @@ static int connect_failed(struct valkey *v, char *err, size_t errlen) {
 
 int valkey_connect(struct valkey *v, char *err, size_t errlen) {
     if (v->ctx) return 0;
-    if (now_ms() < v->next_connect_ms) {
+    if ((uint64_t)base_monotonic_ms() < v->next_connect_ms) {
         v->st.skipped++;
         return connect_failed(v, err, errlen);      /* the reason of the last attempt */
     }
@@ -224,7 +219,7 @@ int valkey_connect(struct valkey *v, char *err, size_t errlen) {
     }
     valkey_disconnect(v);
     v->st.connect_failures++;
-    v->next_connect_ms = now_ms() + (uint64_t)v->o.reconnect_backoff_ms;
+    v->next_connect_ms = (uint64_t)base_monotonic_ms() + (uint64_t)v->o.reconnect_backoff_ms;
     return connect_failed(v, err, errlen);
 }
 

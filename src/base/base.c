@@ -1,0 +1,44 @@
+/* src/base/base.c: the error formatter, the two clocks and the backoff of base.h.
+ * What and why: base.h. How: vsnprintf, clock_gettime, and a doubling loop that stops at
+ * the cap (no shift, so no overflow for any attempt count). */
+#include "base/base.h"
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <time.h>
+
+int base_errf(char *err, size_t errlen, const char *fmt, ...) {
+    if (!err || errlen == 0) return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static long long clock_ms(clockid_t id) {
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long long base_monotonic_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
+long long base_wall_ms(void) { return clock_ms(CLOCK_REALTIME); }
+
+struct timespec base_timespec_in(clockid_t clock, long ms) {
+    struct timespec t;
+    if (ms < 0) ms = 0;                 /* a time already past: the wait returns at once */
+    clock_gettime(clock, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) { t.tv_sec++; t.tv_nsec -= 1000000000L; }
+    return t;
+}
+
+long base_backoff_ms(int attempt, long initial_ms, long max_ms) {
+    assert(initial_ms >= 0 && max_ms >= initial_ms && attempt >= 0);
+    long d = initial_ms;
+    for (int i = 0; i < attempt && d < max_ms; i++) d = d > max_ms / 2 ? max_ms : d * 2;
+    return d;
+}

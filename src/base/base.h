@@ -1,0 +1,38 @@
+/* src/base/base.h: the few helpers every room of the worker uses, at the lowest level of the
+ * layering (README "Layering"): it includes no other room, and every room but src/bolt/ (a
+ * library that stands alone) may include it.
+ *
+ * Why: the same vsnprintf-into-err helper, the same clock reading and the same doubling
+ * backoff were written again in each room; one copy here keeps them identical.
+ *
+ * How. The error shape of the non-Bolt code (README "Conventions"): a function that can fail
+ * returns an int (0 or a count on success, -1 on failure) or a pointer (NULL on failure) and
+ * writes a one-line message into the caller's `char *err, size_t errlen`; base_errf writes
+ * that message. Clocks: base_monotonic_ms for deadlines and durations, base_wall_ms for what
+ * is shown to people (status page, metrics' timestamps).
+ */
+#ifndef CGW_BASE_H
+#define CGW_BASE_H
+
+#include <stddef.h>
+#include <time.h>
+
+/* Formats into err (truncating; nothing when err is NULL or errlen 0). Returns -1, so a
+ * failing function can end with `return base_errf(err, errlen, "...", ...);`. */
+__attribute__((format(printf, 3, 4)))
+int base_errf(char *err, size_t errlen, const char *fmt, ...);
+
+/* CLOCK_MONOTONIC in milliseconds: for deadlines, durations and backoff. */
+long long base_monotonic_ms(void);
+/* CLOCK_REALTIME in milliseconds since the Unix epoch: for what people read. */
+long long base_wall_ms(void);
+
+/* The absolute time ms milliseconds from now on clock (CLOCK_MONOTONIC or CLOCK_REALTIME),
+ * for pthread_cond_timedwait; a negative ms counts as 0. */
+struct timespec base_timespec_in(clockid_t clock, long ms);
+
+/* The delay before retry number `attempt` (0 for the first retry): initial_ms * 2^attempt,
+ * capped at max_ms. 0 <= initial_ms <= max_ms; attempt >= 0. */
+long base_backoff_ms(int attempt, long initial_ms, long max_ms);
+
+#endif
