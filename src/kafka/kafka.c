@@ -156,12 +156,13 @@ int kafka_conf_apply(rd_kafka_conf_t *conf, const struct cgw_config *cfg,
 
 /* What the worker's Kafka clients set from their own keys or need fixed: the group, the
  * commit settings (offsets are stored only after the graph write), the cooperative assignor
- * and classic group protocol the rebalance handling is written for, and security. */
+ * and classic group protocol the rebalance handling is written for, security, and the static
+ * membership id (kafka.group_instance_id). */
 static const char *const worker_owned[] = {
     "bootstrap.servers", "metadata.broker.list", "group.id", "client.id", "enable.auto.commit",
     "enable.auto.offset.store", "auto.offset.reset", "partition.assignment.strategy",
     "group.protocol", "security.protocol", "sasl.mechanism", "sasl.mechanisms", "sasl.username",
-    "sasl.password",
+    "sasl.password", "group.instance.id",
     /* OAUTHBEARER is MSK IAM, whose tokens the worker makes (src/aws) */
     "sasl.oauthbearer.method", "sasl.oauthbearer.config", "enable.sasl.oauthbearer.unsecure.jwt", NULL,
 };

@@ -75,6 +75,7 @@ typedef struct entry {
     record_result res;
     bool persisted;
     const char *dlq_reason;        /* set with every RECORD_ERROR: one of consumer_dlq_reasons */
+    bool rewritten;     /* persisted, but the purchase was in the graph already */
 } entry;
 
 const char *const consumer_dlq_reasons[CONSUMER_DLQ_REASONS] = {
@@ -141,6 +142,10 @@ static void register_metrics(consumer *c) {
                                                "consumer", n, "kind", "graph", NULL);
     m->persisted = metrics_register_counter(r, "cgw_records_persisted_total",
                                             "Records written to the graph", "consumer", n, NULL);
+    m->rewritten = metrics_register_counter(
+        r, "cgw_records_rewritten_total",
+        "Records written again whose purchase was in the graph already (replays)", "consumer", n,
+        NULL);
     m->nodes_created = metrics_register_counter(r, "cgw_graph_nodes_created_total",
                                                 "Nodes created in Neo4j", "consumer", n, NULL);
     m->relationships_created = metrics_register_counter(
@@ -264,6 +269,10 @@ static rd_kafka_t *new_kafka(consumer *c, char *err, size_t errlen) {
               kafka_conf_set(conf, "max.partition.fetch.bytes", "262144", err, errlen) ||
               kafka_conf_set(conf, "fetch.max.bytes", "2097152", err, errlen) ||
               kafka_conf_apply(conf, cfg, &c->link, err, errlen);
+    char instance[300];
+    snprintf(instance, sizeof instance, "%s-%s", c->p->group_instance_base, c->name);
+    if (!bad && c->p->group_instance_base[0])
+        bad = kafka_conf_set(conf, "group.instance.id", instance, err, errlen);
     if (bad) {
         rd_kafka_conf_destroy(conf);
         return NULL;
@@ -297,7 +306,14 @@ static int subscribe(consumer *c, char *err, size_t errlen) {
 }
 
 /* librdkafka 2.8's consumer_close() with cooperative-sticky does not send LeaveGroup, which
- * makes the next member wait out session.timeout.ms; unsubscribing first does send it. */
+ * makes the next member wait out session.timeout.ms; unsubscribing first does send it. With
+ * static membership (group.instance.id) this matters twice: close() never sends LeaveGroup for
+ * a static member (KIP-345), but unsubscribe() does, and the broker then drops the member and
+ * its static id. So the killswitch and SIGTERM (both come here) really release the
+ * partitions: the group is empty at once, and in a rolling deploy the replacement task (a new
+ * task id) gets them in one rebalance instead of after the old member's session timeout.
+ * Only a crash (kill -9, OOM) leaves the static member in place, for its restart under the
+ * same id to take back without a rebalance (src/kafka/kafka_instance.c). */
 static void leave_group(consumer *c) {
     rd_kafka_unsubscribe(c->rk);
     for (int i = 0; i < 100; i++) {
@@ -597,9 +613,10 @@ static int enrich_batch(consumer *c, entry *batch, size_t n, metadata *md) {
 
 /* ------------------------------------------------------------------ graph */
 
+/* existed (n entries): which purchases were in the graph before (graph_batch.existed). */
 static int write_purchases(consumer *c, const metadata *md, const record_purchase **ps,
-                           size_t n, bolt_error *be) {
-    graph_batch gb = {ps, n, md->gp, md->ngp, md->gr, md->ngr};
+                           size_t n, unsigned char *existed, bolt_error *be) {
+    graph_batch gb = {ps, n, md->gp, md->ngp, md->gr, md->ngr, existed};
     graph_stats gs;
     watch_call(&c->st.watch, SERVER_NEO4J, budget(c, SERVER_NEO4J));
     long long t0 = now_ms();
@@ -633,10 +650,14 @@ static void mark_graph_error(consumer *c, entry *e, const bolt_error *be) {
  * when every record is persisted or an error; anything else is an outage (some records
  * may be persisted already: the caller retries the rest). */
 static int write_split(consumer *c, const metadata *md, entry **todo,
-                       const record_purchase **ps, size_t n, bolt_error *be) {
-    int rc = write_purchases(c, md, ps, n, be);
+                       const record_purchase **ps, size_t n, unsigned char *existed,
+                       bolt_error *be) {
+    int rc = write_purchases(c, md, ps, n, existed, be);
     if (rc == BOLT_OK) {
-        for (size_t i = 0; i < n; i++) todo[i]->persisted = true;
+        for (size_t i = 0; i < n; i++) {
+            todo[i]->persisted = true;
+            todo[i]->rewritten = existed[i];
+        }
         return BOLT_OK;
     }
     if (!graph_error_is_batch_caused(be)) return rc;
@@ -649,8 +670,9 @@ static int write_split(consumer *c, const metadata *md, entry **todo,
     LOG(LOG_WARN, "Neo4j refused a batch for its size or content; writing it in halves",
         LOG_STR("consumer", c->name), LOG_UINT("records", n),
         LOG_STR("neo4j_code", be->neo4j_code[0] ? be->neo4j_code : bolt_code_name(be->code)));
-    rc = write_split(c, md, todo, ps, half, be);
-    if (rc == BOLT_OK) rc = write_split(c, md, todo + half, ps + half, n - half, be);
+    rc = write_split(c, md, todo, ps, half, existed, be);
+    if (rc == BOLT_OK)
+        rc = write_split(c, md, todo + half, ps + half, n - half, existed + half, be);
     return rc;
 }
 
@@ -669,13 +691,14 @@ static size_t pending(entry *batch, size_t n, entry **todo, const record_purchas
 static int persist(consumer *c, entry *batch, size_t n, const metadata *md) {
     entry **todo = malloc((n ? n : 1) * sizeof *todo);
     const record_purchase **ps = malloc((n ? n : 1) * sizeof *ps);
+    unsigned char *existed = malloc(n ? n : 1);
     int result = -1;
-    if (!todo || !ps) goto out;
+    if (!todo || !ps || !existed) goto out;
     long backoff = BACKOFF_MIN_MS;
     size_t k;
     while ((k = pending(batch, n, todo, ps)) > 0) {
         bolt_error be;
-        int rc = write_split(c, md, todo, ps, k, &be);
+        int rc = write_split(c, md, todo, ps, k, existed, &be);
         watch_done(&c->st.watch, SERVER_NEO4J, rc != BOLT_OK, rc == BOLT_OK ? "" : be.message);
         if (rc == BOLT_OK) break;
         set_state(c, CONSUMER_STATE_WAITING_NEO4J);
@@ -688,6 +711,7 @@ static int persist(consumer *c, entry *batch, size_t n, const metadata *md) {
 out:
     free(todo);
     free(ps);
+    free(existed);
     return result;
 }
 
@@ -773,9 +797,12 @@ static void log_success(consumer *c, entry *batch, size_t n, const metadata *md)
         graph_batch gb = {one, 1, md->gp, md->ngp, md->gr, md->ngr};
         int nodes, rels;
         graph_count_purchase(&gb, p, &nodes, &rels);
-        metrics_inc_counter(c->m.persisted);
-        written++;
-        LOG(LOG_INFO, "[SUCCESS] Persisted graph data", LOG_STR("consumer", c->name),
+        /* Counted once per purchase: a replay is a rewrite, not a second persisted record. */
+        metrics_inc_counter(batch[i].rewritten ? c->m.rewritten : c->m.persisted);
+        written += !batch[i].rewritten;
+        LOG(LOG_INFO, batch[i].rewritten ? "[INFO] Rewrote graph data (purchase already there)"
+                                         : "[SUCCESS] Persisted graph data",
+            LOG_STR("consumer", c->name),
             LOG_STR("id", p->id), LOG_STR("purchase_id", p->purchase_id),
             LOG_INT("partition", batch[i].msg->partition), LOG_INT("offset", batch[i].msg->offset),
             LOG_INT("nodes", nodes), LOG_INT("relationships", rels));
