@@ -165,7 +165,8 @@ class Monitor(threading.Thread):
         from confluent_kafka import Consumer
         self.owner, self.stopping = run, threading.Event()
         self.consumers = {c: Consumer({"bootstrap.servers": KAFKA, "group.id": "chaos-%s-%s" % (run.tag, c),
-                                       "enable.auto.commit": False, "socket.timeout.ms": 2000})
+                                       "enable.auto.commit": False, "socket.timeout.ms": 2000,
+                                       "log_level": 0})
                           for c in run.topics}
         self.state = {}          # (consumer, partition) -> [committed, since, has lag]
         self.samples = []        # (time, longest current stall, total lag)

@@ -67,6 +67,7 @@ struct consumer {
     atomic_bool finished;          /* the thread has ended */
     long long kafka_probe_ms;      /* last recovery probe during a Kafka outage */
     consumer_status st;            /* read by the status page from another thread */
+    bool fatal;                    /* librdkafka raised a fatal error: the handle is dead */
 };
 
 /* One record of a batch and what became of it. */
@@ -205,6 +206,7 @@ static void register_metrics(consumer *c) {
 static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
     (void)opaque;                  /* the handle's kafka_link; c is its user pointer */
     consumer *c = kafka_user(rk);
+    if (err == RD_KAFKA_RESP_ERR__FATAL) c->fatal = true;   /* the loop replaces the handle */
     if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
         /* e.g. MSK IAM refused the token: nothing is consumed, nothing is lost */
         LOG(LOG_ERROR, "[ERROR] Kafka authentication failed", LOG_STR("consumer", c->name),
@@ -354,6 +356,9 @@ static size_t collect(consumer *c, entry *batch) {
             LOG(LOG_ERROR, "[ERROR] Kafka authentication failed", LOG_STR("consumer", c->name),
                 LOG_STR("error", rd_kafka_message_errstr(m)));
         } else if (m->err) {
+            /* Fatal (e.g. a static member fenced after a broker restart loaded an older
+             * member id): this handle never consumes again; the loop makes a new one. */
+            if (m->err == RD_KAFKA_RESP_ERR__FATAL) c->fatal = true;
             if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 LOG(LOG_WARN, "Kafka consumer error", LOG_STR("consumer", c->name),
                     LOG_STR("error", rd_kafka_message_errstr(m)));
@@ -932,6 +937,20 @@ static void disconnect_kafka(consumer *c) {
     metrics_set_gauge(c->m.lag, 0);
 }
 
+/* After a fatal error: no LeaveGroup (the broker no longer knows this member), just close; the
+ * next handle joins under the same group.instance.id and fences the stale one. Stored but
+ * uncommitted offsets are lost: those records are read again (rewrites, not losses). */
+static void drop_fatal_kafka(consumer *c) {
+    char reason[512];
+    rd_kafka_resp_err_t e = rd_kafka_fatal_error(c->rk, reason, sizeof reason);
+    LOG(LOG_ERROR, "[ERROR] Kafka consumer failed fatally; reconnecting", LOG_STR("consumer", c->name),
+        LOG_STR("error", e ? reason : "unknown"));
+    rd_kafka_consumer_close(c->rk);
+    rd_kafka_destroy(c->rk);
+    c->rk = NULL;
+    c->fatal = false;
+}
+
 /* The killswitch flag, read between batches: ON closes the Kafka connection, OFF opens it. */
 static bool killswitch_on(consumer *c) {
     const struct flags_set *set = flags_read(&c->p->flags, &c->flags_reader);
@@ -964,6 +983,10 @@ static void *consumer_main(void *arg) {
             set_state(c, CONSUMER_STATE_KILLSWITCHED);
             pipeline_sleep(c->p, 250);
             continue;
+        }
+        if (c->fatal) {
+            drop_fatal_kafka(c);
+            subscribed = false;
         }
         if (!subscribed) {
             if (connect_kafka(c) != 0) {
