@@ -144,7 +144,7 @@ static const struct config_key config_keys[] = {
     KSTR("kafka.sasl_username", kafka.sasl_username, NULL, 0, "SASL user (PLAIN, SCRAM)."),
     KSTR("kafka.sasl_password", kafka.sasl_password, NULL, SECRET, "SASL password (PLAIN, SCRAM)."),
     KSTR("kafka.group_instance_id", kafka.group_instance_id, NULL, 0,
-         "Static group membership id base; each consumer joins as <base>-<consumer>. Unset: the ECS task id (task metadata), else the host name; \"\": off (dynamic membership)."),
+         "Static group membership id base ([A-Za-z0-9._-], at most 200); each consumer joins as <base>-<consumer>. Unset: the ECS task id (task metadata), else the host name; \"\": off (dynamic membership)."),
     KMAP("kafka.properties", kafka.properties,
          "Extra librdkafka properties, name to value; unknown names and the ones the worker sets itself are refused."),
 
