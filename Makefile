@@ -7,6 +7,7 @@
 #   make demo          the main job (see README)
 #   make bench         end-to-end benchmark: 100 000 receipts, e2e vs ceiling (bench/e2e/README.md)
 #   make bench-bolt    Bolt client vs the official Java and Python drivers (bench/bolt/README.md)
+#   make chaos         the fault matrix against the local stack (scripts/chaos; CHAOS_ARGS="--records N")
 #   make fuzz-<name>   build a libFuzzer target from tests/fuzz/<name>.c (clang); to run them
 #                      for a time and keep the CPU-time ledger: scripts/fuzz --minutes N [name...]
 #   make clean
@@ -69,7 +70,7 @@ TOOL_BIN := $(patsubst tests/%.c,$(B)/tests/%,$(sort $(wildcard tests/tools/*.c)
 FUZZ_SRC := $(sort $(filter-out tests/fuzz/replay.c tests/fuzz/record_seeds.c,$(wildcard tests/fuzz/*.c)))
 REPLAY_BIN := $(patsubst tests/fuzz/%.c,$(B)/tests/fuzz/%_test,$(FUZZ_SRC))
 
-.PHONY: all asan check demo bench bench-bolt clean tests deps stack-up stack-down
+.PHONY: all asan check demo bench bench-bolt chaos clean tests deps stack-up stack-down
 .DEFAULT_GOAL := all
 .SECONDARY: $(GEN_C) $(GEN_H)
 
@@ -89,6 +90,9 @@ bench:
 
 bench-bolt:
 	@bash scripts/bench-bolt $(BENCH_ARGS)
+
+chaos:
+	@bash scripts/chaos $(CHAOS_ARGS)
 
 $(B)/cgw: $(CMD_OBJ) $(B)/libcgw.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

@@ -113,7 +113,8 @@ def metric_sum(m, name, **labels):
 
 def settled(m, consumer):
     return sum(metric_sum(m, n, consumer=consumer) for n in
-               ("cgw_records_persisted_total", "cgw_records_skipped_total", "cgw_records_errors_total"))
+               ("cgw_records_persisted_total", "cgw_records_rewritten_total", "cgw_records_skipped_total",
+                "cgw_records_errors_total"))
 
 
 def save_status_page(binary):

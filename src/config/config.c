@@ -143,6 +143,8 @@ static const struct config_key config_keys[] = {
          "SASL mechanism; required with a sasl_* protocol. OAUTHBEARER means MSK IAM: the worker signs AWS MSK IAM tokens itself (needs sasl_ssl; credentials from the environment, see aws.*)."),
     KSTR("kafka.sasl_username", kafka.sasl_username, NULL, 0, "SASL user (PLAIN, SCRAM)."),
     KSTR("kafka.sasl_password", kafka.sasl_password, NULL, SECRET, "SASL password (PLAIN, SCRAM)."),
+    KSTR("kafka.group_instance_id", kafka.group_instance_id, NULL, 0,
+         "Static group membership id base ([A-Za-z0-9._-], at most 200); each consumer joins as <base>-<consumer>. Unset: the ECS task id (task metadata), else the host name; \"\": off (dynamic membership)."),
     KMAP("kafka.properties", kafka.properties,
          "Extra librdkafka properties, name to value; unknown names and the ones the worker sets itself are refused."),
 

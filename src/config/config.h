@@ -90,6 +90,7 @@ struct cgw_config {
         char *sasl_mechanism;
         char *sasl_username;
         char *sasl_password;            /* secret */
+        char *group_instance_id;        /* NULL: derived (kafka_group_instance_base); "": off */
         struct config_kv *properties;   /* extra librdkafka properties, in file order */
         size_t properties_count;
     } kafka;

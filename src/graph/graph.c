@@ -41,20 +41,31 @@ static const char Q_RETAILERS[] =
 
 /* r.retailer is [] or [retailer_id]: FOREACH makes AT conditional without a subquery.
  * CONTAINS is keyed by line, so two lines with the same product are two relationships and a
- * re-write matches the ones already there. */
+ * re-write matches the ones already there.
+ *
+ * Whether the purchase was in the graph before (a rewrite after a crash or without the
+ * idempotency cache): ON CREATE SET marks a node this MERGE created, the flag is read and the
+ * mark removed in the same statement, so nothing of it is ever committed. Unlike an OPTIONAL
+ * MATCH before the MERGE, this is decided under MERGE's lock on the unique key: of two writers
+ * racing on one purchase exactly one sees it created. Rows carry their index in the batch (r.n)
+ * and only the rewrites come back. */
 static const char Q_PURCHASES[] =
     "UNWIND $rows AS r "
     "MERGE (u:User {user_id: r.user_id}) "
     "MERGE (p:Purchase {purchase_id: r.purchase_id}) "
+    "ON CREATE SET p.cgw_created = true "
+    "WITH u, p, r, p.cgw_created IS NULL AS existed "
+    "REMOVE p.cgw_created "
     "SET p += r.props "
     "MERGE (u)-[:MADE]->(p) "
     "FOREACH (rid IN r.retailer | "
     "  MERGE (s:Retailer {retailer_id: rid}) MERGE (p)-[:AT]->(s)) "
-    "WITH p, r "
-    "UNWIND r.items AS i "
-    "MERGE (pr:Product {fido: i.fido}) "
-    "MERGE (p)-[c:CONTAINS {line: i.line}]->(pr) "
-    "SET c += i.props";
+    "FOREACH (i IN r.items | "
+    "  MERGE (pr:Product {fido: i.fido}) "
+    "  MERGE (p)-[c:CONTAINS {line: i.line}]->(pr) "
+    "  SET c += i.props) "
+    "WITH r, existed WHERE existed "
+    "RETURN r.n AS n";
 
 static const char *const SCHEMA[] = {
     "CREATE CONSTRAINT cgw_user_id IF NOT EXISTS FOR (n:User) REQUIRE n.user_id IS UNIQUE",
@@ -251,9 +262,15 @@ static int encode_retailers(bolt_enc *e, const graph_batch *b, size_t *nrows) {
 
 /* ------------------------------------------------------------------ purchases */
 
-static int cmp_purchase_ptr(const void *a, const void *b) {
-    const record_purchase *x = *(const record_purchase *const *)a;
-    const record_purchase *y = *(const record_purchase *const *)b;
+/* A purchase and its index in the batch (sent as r.n, returned for rewrites). */
+typedef struct purchase_ref {
+    const record_purchase *p;
+    size_t n;
+} purchase_ref;
+
+static int cmp_purchase_ref(const void *a, const void *b) {
+    const record_purchase *x = ((const purchase_ref *)a)->p;
+    const record_purchase *y = ((const purchase_ref *)b)->p;
     int c = strcmp(x->user_id, y->user_id);
     return c ? c : strcmp(x->purchase_id, y->purchase_id);
 }
@@ -303,16 +320,18 @@ static void encode_item(bolt_enc *e, const record_purchase *p, const record_item
 }
 
 static int encode_purchases(bolt_enc *e, const graph_batch *b) {
-    const record_purchase **v = malloc((b->npurchases ? b->npurchases : 1) * sizeof *v);
+    purchase_ref *v = malloc((b->npurchases ? b->npurchases : 1) * sizeof *v);
     if (!v) return -1;
-    memcpy(v, b->purchases, b->npurchases * sizeof *v);
-    qsort(v, b->npurchases, sizeof *v, cmp_purchase_ptr);
+    for (size_t i = 0; i < b->npurchases; i++) v[i] = (purchase_ref){b->purchases[i], i};
+    qsort(v, b->npurchases, sizeof *v, cmp_purchase_ref);
     bolt_enc_map_begin(e, 1);
     bolt_enc_string(e, "rows");
     bolt_enc_list_begin(e, b->npurchases);
     for (size_t i = 0; i < b->npurchases; i++) {
-        const record_purchase *p = v[i];
-        bolt_enc_map_begin(e, 5);
+        const record_purchase *p = v[i].p;
+        bolt_enc_map_begin(e, 6);
+        bolt_enc_string(e, "n");
+        bolt_enc_int(e, (int64_t)v[i].n);
         bolt_enc_string(e, "user_id");
         bolt_enc_string(e, p->user_id);
         bolt_enc_string(e, "purchase_id");
@@ -341,7 +360,7 @@ typedef struct statement {
 typedef struct write_ctx {
     statement st[4];
     graph_stats *stats;
-    size_t npurchases;
+    const graph_batch *batch;
 } write_ctx;
 
 static void add_counters(graph_stats *s, const bolt_counters *c) {
@@ -382,18 +401,31 @@ int graph_error_is_batch_caused(const bolt_error *e) {
     return !is_environment_error(e->neo4j_code);
 }
 
+/* One row of the purchases statement: the index of a purchase that was there before. */
+static int on_rewrite(void *ud, const bolt_value *record) {
+    const write_ctx *w = ud;
+    const bolt_value *n = bolt_list_get(record, 0);
+    if (bolt_value_type(n) != BOLT_INT) return 1;
+    int64_t i = bolt_value_int(n);
+    if (i < 0 || (uint64_t)i >= w->batch->npurchases) return 1;
+    w->batch->existed[i] = 1;
+    return 0;
+}
+
 /* The transaction function: may run several times, so it starts from zero each time. */
 static int write_work(bolt_conn *c, void *ud, bolt_error *err) {
     write_ctx *w = ud;
     graph_stats fresh = {0};
+    if (w->batch->existed) memset(w->batch->existed, 0, w->batch->npurchases);
     for (size_t i = 0; i < 4; i++) {
         if (!w->st[i].nrows) continue;
         bolt_summary sum;
-        int rc = bolt_query_enc(c, w->st[i].query, w->st[i].params, NULL, NULL, NULL, &sum,
-                                err);
+        bool rows = w->st[i].query == Q_PURCHASES && w->batch->existed;
+        int rc = bolt_query_enc(c, w->st[i].query, w->st[i].params, NULL,
+                                rows ? on_rewrite : NULL, w, &sum, err);
         /* Retrying a batch too big for the transaction memory meets the same limit: the
          * caller splits it instead. One purchase alone is retried (the pool is shared). */
-        if (rc != BOLT_OK && w->npurchases > 1 && is_memory_error(err)) err->retryable = 0;
+        if (rc != BOLT_OK && w->batch->npurchases > 1 && is_memory_error(err)) err->retryable = 0;
         if (rc != BOLT_OK) return rc;
         add_counters(&fresh, &sum.counters);
     }
@@ -439,7 +471,7 @@ static bool products_sorted(const graph_batch *b) {
 int graph_write(bolt_driver *d, const char *db, const graph_batch *b, graph_stats *stats,
                 bolt_error *err) {
     graph_stats local = {0};
-    write_ctx w = {.stats = stats ? stats : &local, .npurchases = b->npurchases};
+    write_ctx w = {.stats = stats ? stats : &local, .batch = b};
     *w.stats = (graph_stats){0};
     if (!b->npurchases) return BOLT_OK;
     if (!products_sorted(b)) {

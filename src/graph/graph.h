@@ -5,7 +5,8 @@
  * text and one list parameter, rows sorted by key so that concurrent writers take locks in
  * the same order. Every write is a MERGE on a uniquely constrained key followed by SET of
  * the properties present, so writing the same batch twice changes nothing: a retry, a
- * replay or a duplicate record is harmless.
+ * replay or a duplicate record is harmless, and the write reports which purchases were
+ * there already (graph_batch.existed) so that the caller counts a rewrite as one.
  *
  * The caller (the pipeline) resolves product and retailer metadata first and passes it in;
  * this module knows Cypher and the model, nothing about Kafka or HTTP.
@@ -43,6 +44,11 @@ typedef struct graph_batch {
     size_t nproducts;
     const graph_retailer *retailers;   /* every retailer_id the purchases name, each once */
     size_t nretailers;
+    /* Optional out (NULL: not asked), npurchases entries: after a successful graph_write,
+     * existed[i] is 1 when purchases[i] was in the graph before this write (a rewrite: a
+     * replay after a crash, or a copy the idempotency cache missed), 0 when this write
+     * created it. Decided under the MERGE lock, so concurrent writers agree. */
+    unsigned char *existed;
 } graph_batch;
 
 /* What one batch did, from the server's counters. */

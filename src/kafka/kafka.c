@@ -14,6 +14,7 @@
  */
 #include "kafka/kafka.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,12 +157,13 @@ int kafka_conf_apply(rd_kafka_conf_t *conf, const struct cgw_config *cfg,
 
 /* What the worker's Kafka clients set from their own keys or need fixed: the group, the
  * commit settings (offsets are stored only after the graph write), the cooperative assignor
- * and classic group protocol the rebalance handling is written for, and security. */
+ * and classic group protocol the rebalance handling is written for, security, and the static
+ * membership id (kafka.group_instance_id). */
 static const char *const worker_owned[] = {
     "bootstrap.servers", "metadata.broker.list", "group.id", "client.id", "enable.auto.commit",
     "enable.auto.offset.store", "auto.offset.reset", "partition.assignment.strategy",
     "group.protocol", "security.protocol", "sasl.mechanism", "sasl.mechanisms", "sasl.username",
-    "sasl.password",
+    "sasl.password", "group.instance.id",
     /* OAUTHBEARER is MSK IAM, whose tokens the worker makes (src/aws) */
     "sasl.oauthbearer.method", "sasl.oauthbearer.config", "enable.sasl.oauthbearer.unsecure.jwt", NULL,
 };
@@ -195,7 +197,25 @@ static int check_property(rd_kafka_conf_t *scratch, const struct config_kv *kv, 
     return -1;
 }
 
+/* Kafka's rule for group.instance.id (as for topic names): [A-Za-z0-9._-], at most 249
+ * bytes; the worker appends "-receipt" / "-factoid", so the base gets 200. */
+static int check_group_instance_id(const char *id, char *err, size_t errlen) {
+    if (!id) return 0;
+    if (strlen(id) > 200) {
+        snprintf(err, errlen, "config: kafka.group_instance_id: longer than 200 characters");
+        return -1;
+    }
+    for (const char *p = id; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != '-') {
+            snprintf(err, errlen, "config: kafka.group_instance_id: only letters, digits, '.', '_' "
+                                  "and '-' are allowed (Kafka's group.instance.id)");
+            return -1;
+        }
+    return 0;
+}
+
 int kafka_check_config(const struct cgw_config *cfg, char *err, size_t errlen) {
+    if (check_group_instance_id(cfg->kafka.group_instance_id, err, errlen)) return -1;
     rd_kafka_conf_t *scratch = rd_kafka_conf_new();
     int rc = 0;
     for (size_t i = 0; i < cfg->kafka.properties_count && rc == 0; i++)

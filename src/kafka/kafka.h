@@ -1,7 +1,8 @@
 /* src/kafka/kafka.h: what every Kafka client of the worker sets the same way. The consumers
  * (src/pipeline) and the offset tools (src/admin) both connect with the configuration's
  * brokers, security protocol, SASL settings and extra librdkafka properties; this is that
- * one place, so a security setting cannot reach one client and miss the other.
+ * one place, so a security setting cannot reach one client and miss the other. It also
+ * derives the consumers' static group membership id (kafka_instance.c).
  *
  * The IAM actions the running worker needs on Amazon MSK (IAM access control), one line each,
  * with the resource they are checked against and the Kafka requests that need them. This list
@@ -88,5 +89,17 @@ bool kafka_property_is_worker_owned(const char *name);
  * which also checks the value), none may be worker-owned, and the security settings must be
  * accepted as kafka_conf_apply will set them. 0, or -1 with "config: <key>: <reason>". */
 int kafka_check_config(const struct cgw_config *cfg, char *err, size_t errlen);
+/* Static group membership (kafka_instance.c): the base of the consumers' group.instance.id,
+ * each consumer using "<base>-<consumer>". configured is kafka.group_instance_id (NULL: not
+ * set; "": static membership off, out is ""). Unset: the ECS task id from
+ * $ECS_CONTAINER_METADATA_URI_V4/task (2 s deadline), else the host name. Returns 0; 1 when
+ * ECS metadata was expected but failed and the host name was used (err says why); -1 when
+ * no id could be found (out ""). */
+int kafka_group_instance_base(const char *configured, char *out, size_t outlen, char *err,
+                              size_t errlen);
+
+/* The task id (last segment of TaskARN) from GET <metadata_uri>/task. 0 or -1. */
+int kafka_ecs_task_id(const char *metadata_uri, char *out, size_t outlen, char *err,
+                      size_t errlen);
 
 #endif

@@ -68,6 +68,7 @@ struct consumer {
     atomic_bool finished;          /* the thread has ended */
     long long kafka_probe_ms;      /* last recovery probe during a Kafka outage */
     consumer_status st;            /* read by the status page from another thread */
+    bool fatal;                    /* librdkafka raised a fatal error: the handle is dead */
 };
 
 /* One record of a batch and what became of it. */
@@ -76,6 +77,7 @@ typedef struct entry {
     record_result res;
     bool persisted;
     const char *dlq_reason;        /* set with every RECORD_ERROR: one of consumer_dlq_reasons */
+    bool rewritten;     /* persisted, but the purchase was in the graph already */
 } entry;
 
 const char *const consumer_dlq_reasons[CONSUMER_DLQ_REASONS] = {
@@ -144,6 +146,10 @@ static void register_metrics(consumer *c) {
                                                "consumer", n, "kind", "graph", NULL);
     m->persisted = metrics_register_counter(r, "cgw_records_persisted_total",
                                             "Records written to the graph", "consumer", n, NULL);
+    m->rewritten = metrics_register_counter(
+        r, "cgw_records_rewritten_total",
+        "Records written again whose purchase was in the graph already (replays)", "consumer", n,
+        NULL);
     m->nodes_created = metrics_register_counter(r, "cgw_graph_nodes_created_total",
                                                 "Nodes created in Neo4j", "consumer", n, NULL);
     m->relationships_created = metrics_register_counter(
@@ -203,6 +209,7 @@ static void register_metrics(consumer *c) {
 static void kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
     (void)opaque;                  /* the handle's kafka_link; c is its user pointer */
     consumer *c = kafka_user(rk);
+    if (err == RD_KAFKA_RESP_ERR__FATAL) c->fatal = true;   /* the loop replaces the handle */
     if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
         /* e.g. MSK IAM refused the token: nothing is consumed, nothing is lost */
         LOG(LOG_ERROR, "[ERROR] Kafka authentication failed", LOG_STR("consumer", c->name),
@@ -267,6 +274,10 @@ static rd_kafka_t *new_kafka(consumer *c, char *err, size_t errlen) {
               kafka_conf_set(conf, "max.partition.fetch.bytes", "262144", err, errlen) ||
               kafka_conf_set(conf, "fetch.max.bytes", "2097152", err, errlen) ||
               kafka_conf_apply(conf, cfg, &c->link, err, errlen);
+    char instance[300];
+    snprintf(instance, sizeof instance, "%s-%s", c->p->group_instance_base, c->name);
+    if (!bad && c->p->group_instance_base[0])
+        bad = kafka_conf_set(conf, "group.instance.id", instance, err, errlen);
     if (bad) {
         rd_kafka_conf_destroy(conf);
         return NULL;
@@ -300,7 +311,14 @@ static int subscribe(consumer *c, char *err, size_t errlen) {
 }
 
 /* librdkafka 2.8's consumer_close() with cooperative-sticky does not send LeaveGroup, which
- * makes the next member wait out session.timeout.ms; unsubscribing first does send it. */
+ * makes the next member wait out session.timeout.ms; unsubscribing first does send it. With
+ * static membership (group.instance.id) this matters twice: close() never sends LeaveGroup for
+ * a static member (KIP-345), but unsubscribe() does, and the broker then drops the member and
+ * its static id. So the killswitch and SIGTERM (both come here) really release the
+ * partitions: the group is empty at once, and in a rolling deploy the replacement task (a new
+ * task id) gets them in one rebalance instead of after the old member's session timeout.
+ * Only a crash (kill -9, OOM) leaves the static member in place, for its restart under the
+ * same id to take back without a rebalance (src/kafka/kafka_instance.c). */
 static void leave_group(consumer *c) {
     rd_kafka_unsubscribe(c->rk);
     for (int i = 0; i < 100; i++) {
@@ -336,14 +354,18 @@ static size_t collect(consumer *c, entry *batch) {
             if (!n) break; /* let the caller look at the stop flag */
             continue;
         }
-        if (m->err == RD_KAFKA_RESP_ERR__AUTHENTICATION) {
-            /* e.g. MSK IAM refused the token: nothing is consumed, nothing is lost */
-            LOG(LOG_ERROR, "[ERROR] Kafka authentication failed", LOG_STR("consumer", c->name),
-                LOG_STR("error", rd_kafka_message_errstr(m)));
-        } else if (m->err) {
-            if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        if (m->err) {
+            /* An error event, never a record: it must not reach the batch. Authentication
+             * (e.g. MSK IAM refused the token): nothing is consumed, nothing is lost. Fatal
+             * (e.g. a static member fenced after a broker restart loaded an older member
+             * id): this handle never consumes again; the loop makes a new one. */
+            if (m->err == RD_KAFKA_RESP_ERR__AUTHENTICATION)
+                LOG(LOG_ERROR, "[ERROR] Kafka authentication failed", LOG_STR("consumer", c->name),
+                    LOG_STR("error", rd_kafka_message_errstr(m)));
+            else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 LOG(LOG_WARN, "Kafka consumer error", LOG_STR("consumer", c->name),
                     LOG_STR("error", rd_kafka_message_errstr(m)));
+            if (m->err == RD_KAFKA_RESP_ERR__FATAL) c->fatal = true;
             rd_kafka_message_destroy(m);
             continue;
         }
@@ -596,9 +618,10 @@ static int enrich_batch(consumer *c, entry *batch, size_t n, metadata *md) {
 
 /* ------------------------------------------------------------------ graph */
 
+/* existed (n entries): which purchases were in the graph before (graph_batch.existed). */
 static int write_purchases(consumer *c, const metadata *md, const record_purchase **ps,
-                           size_t n, bolt_error *be) {
-    graph_batch gb = {ps, n, md->gp, md->ngp, md->gr, md->ngr};
+                           size_t n, unsigned char *existed, bolt_error *be) {
+    graph_batch gb = {ps, n, md->gp, md->ngp, md->gr, md->ngr, existed};
     graph_stats gs;
     watch_call(&c->st.watch, SERVER_NEO4J, budget(c, SERVER_NEO4J));
     long long t0 = base_monotonic_ms();
@@ -632,10 +655,14 @@ static void mark_graph_error(consumer *c, entry *e, const bolt_error *be) {
  * when every record is persisted or an error; anything else is an outage (some records
  * may be persisted already: the caller retries the rest). */
 static int write_split(consumer *c, const metadata *md, entry **todo,
-                       const record_purchase **ps, size_t n, bolt_error *be) {
-    int rc = write_purchases(c, md, ps, n, be);
+                       const record_purchase **ps, size_t n, unsigned char *existed,
+                       bolt_error *be) {
+    int rc = write_purchases(c, md, ps, n, existed, be);
     if (rc == BOLT_OK) {
-        for (size_t i = 0; i < n; i++) todo[i]->persisted = true;
+        for (size_t i = 0; i < n; i++) {
+            todo[i]->persisted = true;
+            todo[i]->rewritten = existed[i];
+        }
         return BOLT_OK;
     }
     if (!graph_error_is_batch_caused(be)) return rc;
@@ -648,8 +675,9 @@ static int write_split(consumer *c, const metadata *md, entry **todo,
     LOG(LOG_WARN, "Neo4j refused a batch for its size or content; writing it in halves",
         LOG_STR("consumer", c->name), LOG_UINT("records", n),
         LOG_STR("neo4j_code", be->neo4j_code[0] ? be->neo4j_code : bolt_code_name(be->code)));
-    rc = write_split(c, md, todo, ps, half, be);
-    if (rc == BOLT_OK) rc = write_split(c, md, todo + half, ps + half, n - half, be);
+    rc = write_split(c, md, todo, ps, half, existed, be);
+    if (rc == BOLT_OK)
+        rc = write_split(c, md, todo + half, ps + half, n - half, existed + half, be);
     return rc;
 }
 
@@ -668,13 +696,14 @@ static size_t pending(entry *batch, size_t n, entry **todo, const record_purchas
 static int persist(consumer *c, entry *batch, size_t n, const metadata *md) {
     entry **todo = malloc((n ? n : 1) * sizeof *todo);
     const record_purchase **ps = malloc((n ? n : 1) * sizeof *ps);
+    unsigned char *existed = malloc(n ? n : 1);
     int result = -1;
-    if (!todo || !ps) goto out;
+    if (!todo || !ps || !existed) goto out;
     int attempt = 0;
     size_t k;
     while ((k = pending(batch, n, todo, ps)) > 0) {
         bolt_error be;
-        int rc = write_split(c, md, todo, ps, k, &be);
+        int rc = write_split(c, md, todo, ps, k, existed, &be);
         watch_done(&c->st.watch, SERVER_NEO4J, rc != BOLT_OK, rc == BOLT_OK ? "" : be.message);
         if (rc == BOLT_OK) break;
         set_state(c, CONSUMER_STATE_WAITING_NEO4J);
@@ -685,6 +714,7 @@ static int persist(consumer *c, entry *batch, size_t n, const metadata *md) {
 out:
     free(todo);
     free(ps);
+    free(existed);
     return result;
 }
 
@@ -768,9 +798,12 @@ static void log_success(consumer *c, entry *batch, size_t n, const metadata *md)
         graph_batch gb = {one, 1, md->gp, md->ngp, md->gr, md->ngr};
         int nodes, rels;
         graph_count_purchase(&gb, p, &nodes, &rels);
-        metrics_inc_counter(c->m.persisted);
-        written++;
-        LOG(LOG_INFO, "[SUCCESS] Persisted graph data", LOG_STR("consumer", c->name),
+        /* Counted once per purchase: a replay is a rewrite, not a second persisted record. */
+        metrics_inc_counter(batch[i].rewritten ? c->m.rewritten : c->m.persisted);
+        written += !batch[i].rewritten;
+        LOG(LOG_INFO, batch[i].rewritten ? "[INFO] Rewrote graph data (purchase already there)"
+                                         : "[SUCCESS] Persisted graph data",
+            LOG_STR("consumer", c->name),
             LOG_STR("id", p->id), LOG_STR("purchase_id", p->purchase_id),
             LOG_INT("partition", batch[i].msg->partition), LOG_INT("offset", batch[i].msg->offset),
             LOG_INT("nodes", nodes), LOG_INT("relationships", rels));
@@ -900,6 +933,20 @@ static void disconnect_kafka(consumer *c) {
     metrics_set_gauge(c->m.lag, 0);
 }
 
+/* After a fatal error: no LeaveGroup (the broker no longer knows this member), just close; the
+ * next handle joins under the same group.instance.id and fences the stale one. Stored but
+ * uncommitted offsets are lost: those records are read again (rewrites, not losses). */
+static void drop_fatal_kafka(consumer *c) {
+    char reason[512];
+    rd_kafka_resp_err_t e = rd_kafka_fatal_error(c->rk, reason, sizeof reason);
+    LOG(LOG_ERROR, "[ERROR] Kafka consumer failed fatally; reconnecting", LOG_STR("consumer", c->name),
+        LOG_STR("error", e ? reason : "unknown"));
+    rd_kafka_consumer_close(c->rk);
+    rd_kafka_destroy(c->rk);
+    c->rk = NULL;
+    c->fatal = false;
+}
+
 /* The killswitch flag, read between batches: ON closes the Kafka connection, OFF opens it. */
 static bool killswitch_on(consumer *c) {
     const struct flags_set *set = flags_read(&c->p->flags, &c->flags_reader);
@@ -932,6 +979,10 @@ static void *consumer_main(void *arg) {
             set_state(c, CONSUMER_STATE_KILLSWITCHED);
             pipeline_sleep(c->p, 250);
             continue;
+        }
+        if (c->fatal) {
+            drop_fatal_kafka(c);
+            subscribed = false;
         }
         if (!subscribed) {
             if (connect_kafka(c) != 0) {

@@ -19,6 +19,7 @@
 #include "base/base.h"
 #include "graph/graph.h"
 #include "report/report.h"
+#include "kafka/kafka.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -271,6 +272,19 @@ static int start_metrics(pipeline *p, char *err, size_t errlen) {
 
 /* ------------------------------------------------------------------ lifecycle */
 
+/* The static group membership id (kafka_instance.c), once for both consumers. A worker with
+ * no id at all still runs, as a dynamic member. */
+static void choose_group_instance(pipeline *p) {
+    char err[512];
+    int rc = kafka_group_instance_base(p->cfg->kafka.group_instance_id, p->group_instance_base,
+                                       sizeof p->group_instance_base, err, sizeof err);
+    if (rc != 0)
+        LOG(LOG_WARN, "Group instance id: ECS task metadata unavailable",
+            LOG_STR("error", err), LOG_STR("group_instance_id", p->group_instance_base));
+    LOG(LOG_INFO, p->group_instance_base[0] ? "Static group membership" : "Dynamic group membership",
+        LOG_STR("group_instance_id", p->group_instance_base));
+}
+
 int pipeline_new(const struct cgw_config *cfg, pipeline **out, char *err, size_t errlen) {
     *out = NULL;
     if (pipeline_check_config(cfg, err, errlen) != 0) return -1;   /* before starting anything */
@@ -288,6 +302,7 @@ int pipeline_new(const struct cgw_config *cfg, pipeline **out, char *err, size_t
         return -1;
     if (ensure_schema(p, err, errlen) != 0) return -1;
     if (start_flags(p, err, errlen) != 0) return -1;
+    choose_group_instance(p);
     for (int k = 0; k < CONSUMER_COUNT; k++) {
         const struct config_consumer *cc =
             k == CONSUMER_RECEIPT ? &cfg->consumers.receipt : &cfg->consumers.factoid;

@@ -46,7 +46,7 @@ typedef struct consumer_metrics {
     const record_reason *reasons;      /* this consumer's skip reasons, ending with NONE */
     struct metrics_counter *skipped[RECORD_REASON_COUNT];
     struct metrics_counter *errors_decode, *errors_enrich, *errors_graph;
-    struct metrics_counter *persisted;
+    struct metrics_counter *persisted, *rewritten;
     struct metrics_counter *nodes_created, *relationships_created;
     struct metrics_counter *graph_retries, *graph_failures, *graph_splits;
     struct metrics_counter *idem_unavailable, *enrich_unavailable;
@@ -175,6 +175,7 @@ struct pipeline {
     bool watchdog_started;
 
     consumer *consumers[CONSUMER_COUNT];
+    char group_instance_base[256];         /* "": dynamic group membership */
     long long started_ms;
     atomic_bool stopping;
     pthread_mutex_t stop_mu;       /* with stop_cv: wakes sleeping threads on stop */

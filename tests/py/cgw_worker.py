@@ -247,6 +247,7 @@ schema_registry: {{url: "http://127.0.0.1:{self.fakes_ports['registry']}", usern
             if self.proc.poll() is not None:
                 raise AssertionError("worker died: " + self.output()[-3000:])
             settled = (self.counter("cgw_records_persisted_total", consumer=consumer) +
+                       self.counter("cgw_records_rewritten_total", consumer=consumer) +
                        self.counter("cgw_records_skipped_total", consumer=consumer) +
                        self.counter("cgw_records_errors_total", consumer=consumer))
             if settled >= n:
@@ -311,10 +312,12 @@ schema_registry: {{url: "http://127.0.0.1:{self.fakes_ports['registry']}", usern
         return next(c for c in self.status()["consumers"] if c["name"] == consumer)
 
     def group_members(self, consumer):
+        return len(self.group_description(consumer).members)
+
+    def group_description(self, consumer):
         from confluent_kafka.admin import AdminClient
         admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
-        desc = admin.describe_consumer_groups([self.group(consumer)])[self.group(consumer)].result(30)
-        return len(desc.members)
+        return admin.describe_consumer_groups([self.group(consumer)])[self.group(consumer)].result(30)
 
     def wait_for(self, what, predicate, timeout=60):
         deadline = time.time() + timeout

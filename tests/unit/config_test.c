@@ -643,6 +643,12 @@ TEST(subsystem_checks_without_connecting) {
     CHECK(strstr(check_err("properties: {fetch.max.bytes: lots}"),
                  "config: kafka.properties.fetch.max.bytes: ") == err);
     CHECK_EQ_STR(check_err("properties: {ssl.keystore.password: \"\"}"), "(accepted)");
+    CHECK_EQ_STR(check_err("properties: {group.instance.id: x}"),
+                 "config: kafka.properties.group.instance.id: is set by the worker itself and cannot be overridden here");
+    CHECK_EQ_STR(check_err("group_instance_id: \"cgw-a.1_b\""), "(accepted)");
+    CHECK_EQ_STR(check_err("group_instance_id: \"\""), "(accepted)");
+    CHECK_EQ_STR(check_err("group_instance_id: \"task 1\""),
+                 "config: kafka.group_instance_id: only letters, digits, '.', '_' and '-' are allowed (Kafka's group.instance.id)");
     CHECK_EQ_STR(check_err("neo4j=bolt://n:99999"), "config: neo4j.uri: bad address: invalid port");
     CHECK_EQ_STR(check_err("neo4j=neo4j://n:7687/db"), "config: neo4j.uri: bad URI: unexpected path");
 }
