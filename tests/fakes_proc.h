@@ -6,7 +6,8 @@
  * waits until the fakes wrote their pidfile. The process is stopped (SIGTERM) by fakes_stop()
  * or at exit, so a failed case still stops it. A test then finds a service by name:
  * fakes_port(), fakes_url(); and drives it through the hooks: fakes_control() posts switches
- * to POST /_control, fakes_stats() counts requests from GET /_stats, fakes_hook() is any other
+ * to POST /_control (CGW_FAKES_ACCESS_LOG=<file> keeps the fakes' access log there),
+ * fakes_stats() counts requests from GET /_stats, fakes_hook() is any other
  * hook call. Every failure is a CHECK failure of the calling case (tests/test.h).
  *
  * Header-only; include it after test.h in one test file. The struct fakes_proc must live as
@@ -141,7 +142,7 @@ static inline void fakes_start(struct fakes_proc *f, const char *services,
     argv[argc++] = "--pidfile";
     argv[argc++] = f->pidfile;
     argv[argc++] = "--access-log";
-    argv[argc++] = "/dev/null";
+    argv[argc++] = getenv("CGW_FAKES_ACCESS_LOG") ? getenv("CGW_FAKES_ACCESS_LOG") : "/dev/null";
     for (size_t i = 0; extra_args && extra_args[i]; i++) {
         CHECKF(argc < (int)(sizeof argv / sizeof *argv) - 1, "too many arguments for fakes.py");
         argv[argc++] = extra_args[i];
