@@ -3,21 +3,23 @@
 # builds the release worker and the ceiling program first). See bench/e2e/README.md.
 #
 # One run, in one go, on the local stack (scripts/stack), touching only its own things:
-#   1. set-up     topics bench-<stamp>-receipts / -factoids (6 partitions, fresh), filled by
-#                 tools/gen.py with the production mix (its --truth and --dump files kept under
-#                 var/bench/<stamp>/); the FIDO/Retailer fakes (tools/fakes.py) on free ports.
-#   2. e2e        graph wiped (graphcheck.wipe); the release worker with its own config, groups
-#                 (empty), idempotency key prefix and metrics port, from start until every
-#                 record is settled per its metrics (persisted + skipped + errors = published,
-#                 as tools/demo.py does). Measured: persisted/s over that wall time, worker CPU
-#                 (utime+stime of /proc/<pid>/stat) and peak RSS (VmHWM) just before SIGTERM,
-#                 Neo4j CPU (delta of /proc/<neo4j pid>/stat). Then the worker's counters are
-#                 compared with the truth and the graph with graphcheck.compare.
-#   3. ceiling    graph wiped again; bench/e2e/ceiling.c writes the same records, decoded,
-#                 deduplicated, enriched and batched before its timer starts, with graph_write
-#                 only. Checked against the truth the same way.
-#   4. clean-up   fakes stopped, topics, groups and idempotency keys deleted, graph wiped.
-# Result: a table on stdout and in var/bench/e2e.txt, everything in var/bench/e2e.json.
+#   set-up     topics bench-<stamp>-receipts / -factoids (6 partitions, fresh), filled once by
+#              tools/gen.py with the production mix (its --truth and --dump files kept under
+#              var/bench/<stamp>/); the FIDO/Retailer fakes (tools/fakes.py) on free ports.
+#   parts      (--parts; default all, in this order)
+#     factoids   the worker with the factoid consumer alone, from an empty group and an empty
+#                graph until every record is settled per its metrics; then the same topic
+#                read raw (bench/e2e/kafka_read.c: the Kafka read limit)
+#     receipts   the same with the receipt consumer alone
+#     ceiling    bench/e2e/ceiling.c writes the receipts' batches, decoded, deduplicated,
+#                enriched and batched before its timer starts, with graph_write only
+#     both       both consumers at once, then both topics read raw (two consumers)
+#              Every worker part: its own groups and idempotency key prefix, the graph wiped
+#              first (prepare_graph), worker CPU and peak RSS before SIGTERM, Neo4j CPU over
+#              the same window; counters and graph checked against the truth.
+#   clean-up   fakes stopped, topics, groups and idempotency keys deleted, graph wiped.
+# Result: one table (each row with its target, compared only with limits measured in this run)
+# on stdout and in var/bench/e2e.txt, everything in var/bench/e2e.json.
 import argparse
 import json
 import os
