@@ -8,10 +8,10 @@
 # scripts/bench-e2e runs this; the binaries go under var/ (git-ignored), next to the results.
 include Makefile
 
-var/bench/ceiling: bench/e2e/ceiling.c $(B)/libcgw.a
+var/bench/ceiling: bench/e2e/ceiling.c bench/e2e/bench_clock.h $(B)/libcgw.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libcgw.a $(LDLIBS)
 
-var/bench/kafka_read: bench/e2e/kafka_read.c
+var/bench/kafka_read: bench/e2e/kafka_read.c bench/e2e/bench_clock.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LDLIBS)
