@@ -350,8 +350,8 @@ def histogram(m, name, consumer):
 
 # ---- the ceiling ----------------------------------------------------------------------------
 
-def run_ceiling(binary, dumps, batch, group, ports, neo4j_pid, work):
-    cmd = [binary, "--batch-size", str(batch), "--group", group,
+def run_ceiling(binary, dumps, batch, group, ports, neo4j_pid, work, extra=()):
+    cmd = [binary, "--batch-size", str(batch), "--group", group] + list(extra) + [
            "--fido", "http://127.0.0.1:%d" % ports["fido"],
            "--retailer", "http://127.0.0.1:%d" % ports["retailer"],
            "--uri", "bolt://127.0.0.1:%s" % NEO4J_PORT]
@@ -407,6 +407,23 @@ def raw_read(binary, topics, group, work, name, timeout):
 PARTS = ("factoids", "receipts", "ceiling", "both")
 
 
+class EmptyGraph:
+    """The graph every part starts from, and how it is checked: here an empty graph compared
+    with the truth alone. A baseline with a preloaded graph can stand in (same methods)."""
+
+    def __init__(self, drv):
+        self.drv = drv
+
+    def reset(self, truths):
+        graphcheck.wipe(self.drv)
+
+    def compare(self, truths):
+        return graphcheck.compare(self.drv, truths)
+
+    def describe(self):
+        return None
+
+
 class Run:
     """What every part of one benchmark run shares: options, names, the stack's pids, the fakes,
     the topics with their truths and dumps, and the Kafka groups to delete at the end."""
@@ -417,11 +434,12 @@ class Run:
         self.topics, self.truths, self.dumps, self.totals = {}, {}, {}, {}
         self.groups = []
         self.notes = []
+        self.base = EmptyGraph(drv)
 
 
-def prepare_graph(run, part):
-    """The graph a worker run or the ceiling starts from: empty."""
-    graphcheck.wipe(run.drv)
+def prepare_graph(run, truths):
+    """The graph a worker part or the ceiling starts from (run.base: empty by default)."""
+    run.base.reset(truths)
 
 
 def setup_topics(run, consumers):
@@ -466,9 +484,9 @@ def worker_part(run, part, consumers):
     if not ok:
         raise SystemExit("the worker refuses its config %s:\n%s" % (config, msg))
     run.groups += ["cgw-%s-%s-%s" % (run.tag, part, c[0]) for c in consumers]
-    say("%s: empty graph, the release worker (%s) from empty groups until drained"
+    say("%s: the release worker (%s) from empty groups until drained"
         % (part.capitalize(), " + ".join(consumers)))
-    prepare_graph(run, part)
+    prepare_graph(run, [run.truths[c] for c in consumers])
     w = run_worker(a.binary, config, port, totals, sub, run.neo4j_pid, run.kafka_pid, run.fakes.pid,
                    a.timeout, a.perf, a.worker_env)
     m = w.pop("metrics")
@@ -485,7 +503,7 @@ def worker_part(run, part, consumers):
                   "graph_retries": int(msum(m, "cgw_graph_write_retries_total", consumer=c)),
                   "idem_unavailable": int(msum(m, "cgw_idempotency_unavailable_total", consumer=c)),
                   "enrich_unavailable": int(msum(m, "cgw_enrichment_unavailable_total", consumer=c))}
-    got, gbad = graphcheck.compare(run.drv, [run.truths[c] for c in consumers])
+    got, gbad = run.base.compare([run.truths[c] for c in consumers])
     bad += gbad
     neo = w["others_cpu"].get("neo4j", 0)
     w.update({"consumers": list(consumers), "kafka_properties": a.kafka_property + a.worker_env,
@@ -512,14 +530,16 @@ def worker_part(run, part, consumers):
     return w
 
 
-def ceiling_part(run):
-    """The write-only ceiling of the receipts: the same batches through graph_write alone."""
+def ceiling_part(run, extra=()):
+    """The write-only ceiling of the receipts: the same batches through graph_write alone
+    (extra: more arguments for ceiling.c)."""
     a = run.a
-    say("Ceiling: empty graph, the receipts' batches with graph_write() only")
-    prepare_graph(run, "ceiling")
+    say("Ceiling: the receipts' batches with graph_write() only")
+    truths = [run.truths["receipt"]]
+    prepare_graph(run, truths)
     dumps = {"receipt": run.dumps["receipt"]}
-    c = run_ceiling(a.ceiling, dumps, a.batch_size, a.group, run.ports, run.neo4j_pid, run.work)
-    got, bad = graphcheck.compare(run.drv, [run.truths["receipt"]])
+    c = run_ceiling(a.ceiling, dumps, a.batch_size, a.group, run.ports, run.neo4j_pid, run.work, extra)
+    got, bad = run.base.compare(truths)
     expected = run.truths["receipt"]["outcomes"]["persisted"]
     if c["persisted"] != expected:
         bad.append("ceiling persisted %d, truth %d" % (c["persisted"], expected))
@@ -539,7 +559,7 @@ def clean_up(run):
     delete_topics_and_groups(list(run.topics.values()), run.groups)
     try:
         delete_valkey_keys("cgw:%s:" % run.tag)
-        graphcheck.wipe(run.drv)
+        run.base.reset(list(run.truths.values()))
     except Exception as e:
         say("  clean-up failed: %s" % e)
 
