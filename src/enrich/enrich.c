@@ -528,15 +528,28 @@ static int cmp_index(const void *a, const void *b, void *ids_) {
     return strcmp(ids[*(const size_t *)a], ids[*(const size_t *)b]);
 }
 
-/* One item per distinct id (in sorted order) and the input -> item map. */
+static bool sorted_unique(const char *const ids[], size_t n) {
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(ids[i - 1], ids[i]) >= 0) return false;
+    return true;
+}
+
+/* One item per distinct id (in sorted order) and the input -> item map. The pipeline passes
+ * its ids sorted and unique already: then one linear check replaces the sort. */
 static int dedupe(struct call *k, const char *const ids[], size_t n) {
-    size_t *order = malloc(n * sizeof *order);
     k->map = malloc(n * sizeof *k->map);
     k->items = calloc(n, sizeof *k->items);
-    if (!order || !k->map || !k->items) {
-        free(order);
-        return -1;
+    if (!k->map || !k->items) return -1;
+    if (sorted_unique(ids, n)) {
+        for (size_t i = 0; i < n; i++) {
+            k->items[i].id = ids[i];
+            k->map[i] = i;
+        }
+        k->nitems = n;
+        return 0;
     }
+    size_t *order = malloc(n * sizeof *order);
+    if (!order) return -1;
     for (size_t i = 0; i < n; i++) order[i] = i;
     qsort_r(order, n, sizeof *order, cmp_index, (void *)ids);
     for (size_t i = 0; i < n; i++) {
