@@ -3,21 +3,23 @@
 # builds the release worker and the ceiling program first). See bench/e2e/README.md.
 #
 # One run, in one go, on the local stack (scripts/stack), touching only its own things:
-#   1. set-up     topics bench-<stamp>-receipts / -factoids (6 partitions, fresh), filled by
-#                 tools/gen.py with the production mix (its --truth and --dump files kept under
-#                 var/bench/<stamp>/); the FIDO/Retailer fakes (tools/fakes.py) on free ports.
-#   2. e2e        graph wiped (graphcheck.wipe); the release worker with its own config, groups
-#                 (empty), idempotency key prefix and metrics port, from start until every
-#                 record is settled per its metrics (persisted + skipped + errors = published,
-#                 as tools/demo.py does). Measured: persisted/s over that wall time, worker CPU
-#                 (utime+stime of /proc/<pid>/stat) and peak RSS (VmHWM) just before SIGTERM,
-#                 Neo4j CPU (delta of /proc/<neo4j pid>/stat). Then the worker's counters are
-#                 compared with the truth and the graph with graphcheck.compare.
-#   3. ceiling    graph wiped again; bench/e2e/ceiling.c writes the same records, decoded,
-#                 deduplicated, enriched and batched before its timer starts, with graph_write
-#                 only. Checked against the truth the same way.
-#   4. clean-up   fakes stopped, topics, groups and idempotency keys deleted, graph wiped.
-# Result: a table on stdout and in var/bench/e2e.txt, everything in var/bench/e2e.json.
+#   set-up     topics bench-<stamp>-receipts / -factoids (6 partitions, fresh), filled once by
+#              tools/gen.py with the production mix (its --truth and --dump files kept under
+#              var/bench/<stamp>/); the FIDO/Retailer fakes (tools/fakes.py) on free ports.
+#   parts      (--parts; default all, in this order)
+#     factoids   the worker with the factoid consumer alone, from an empty group and an empty
+#                graph until every record is settled per its metrics; then the same topic
+#                read raw (bench/e2e/kafka_read.c: the Kafka read limit)
+#     receipts   the same with the receipt consumer alone
+#     ceiling    bench/e2e/ceiling.c writes the receipts' batches, decoded, deduplicated,
+#                enriched and batched before its timer starts, with graph_write only
+#     both       both consumers at once, then both topics read raw (two consumers)
+#              Every worker part: its own groups and idempotency key prefix, the graph wiped
+#              first (prepare_graph), worker CPU and peak RSS before SIGTERM, Neo4j CPU over
+#              the same window; counters and graph checked against the truth.
+#   clean-up   fakes stopped, topics, groups and idempotency keys deleted, graph wiped.
+# Result: one table (each row with its target, compared only with limits measured in this run)
+# on stdout and in var/bench/e2e.txt, everything in var/bench/e2e.json.
 import argparse
 import json
 import os
@@ -182,7 +184,12 @@ def generate(kind, topic, n, seed, work):
 
 # ---- the worker -----------------------------------------------------------------------------
 
-def worker_config(work, tag, topics, batch, linger, ports, factoids, metrics_port, kafka_props=()):
+def worker_config(work, tag, topics, batch, linger, ports, factoids, metrics_port, kafka_props=(), scenario=""):
+    """The worker's config for one run: its own groups and idempotency key prefix per scenario
+    (cgw-<tag>[-<scenario>]-r/-f, cgw:<tag>:[<scenario>:]), so that no run sees another's
+    offsets or idempotency marks."""
+    tag_s = tag + ("-" + scenario if scenario else "")
+    prefix = "cgw:%s:%s" % (tag, scenario + ":" if scenario else "")
     flags = os.path.join(work, "flags.json")
     with open(flags, "w") as f:
         json.dump({"version": 1, "features": {"consumer_graph_ingestion": {"boolean": "true"}}}, f)
@@ -195,10 +202,10 @@ def worker_config(work, tag, topics, batch, linger, ports, factoids, metrics_por
 log: {{format: logfmt, level: info}}
 kafka: {{brokers: "{KAFKA}", client_id: cgw-bench{props}}}
 consumers:
-  receipt: {{enabled: {str("receipt" in topics).lower()}, topic: {topics.get("receipt", tag + "-receipts")}, group: cgw-{tag}-r, batch_size: {batch}, linger_ms: {linger}}}
-  factoid: {{enabled: {str("factoid" in topics).lower()}, topic: {topics.get("factoid", tag + "-factoids")}, group: cgw-{tag}-f, batch_size: {batch}, linger_ms: {linger}}}
+  receipt: {{enabled: {str("receipt" in topics).lower()}, topic: {topics.get("receipt", tag + "-receipts")}, group: cgw-{tag_s}-r, batch_size: {batch}, linger_ms: {linger}}}
+  factoid: {{enabled: {str("factoid" in topics).lower()}, topic: {topics.get("factoid", tag + "-factoids")}, group: cgw-{tag_s}-f, batch_size: {batch}, linger_ms: {linger}}}
 neo4j: {{uri: "bolt://127.0.0.1:{NEO4J_PORT}", user: neo4j, password: "${{NEO4J_PASSWORD:-cgw-local-password}}"}}
-valkey: {{host: 127.0.0.1, port: {VALKEY_PORT}, timeout_ms: 500, key_prefix: "cgw:{tag}:", idempotency_ttl_seconds: 3600}}
+valkey: {{host: 127.0.0.1, port: {VALKEY_PORT}, timeout_ms: 500, key_prefix: "{prefix}", idempotency_ttl_seconds: 3600}}
 enrichment:
   fido: {{base_url: "http://127.0.0.1:{ports['fido']}"}}
   retailer: {{base_url: "http://127.0.0.1:{ports['retailer']}"}}
@@ -251,6 +258,7 @@ def run_worker(binary, config, port, totals, work, neo4j_pid, kafka_pid, fakes_p
     first_persist = None
     last_print = 0
     rss_series = []  # (seconds, VmRSS bytes, persisted) every ~second
+    drained_at = {}  # consumer -> seconds after start when all its records were settled
     m = {}
     try:
         while True:
@@ -284,9 +292,15 @@ def run_worker(binary, config, port, totals, work, neo4j_pid, kafka_pid, fakes_p
                     "%s %d/%d" % (c, done[c], totals[c]) for c in totals)
                     + "   RSS %s" % mb(rss_series[-1][1]))
                 last_print = now
+            for c in totals:
+                if done[c] >= totals[c] and c not in drained_at:
+                    drained_at[c] = now - t0
             if all(done[c] >= totals[c] for c in totals):
                 break
-            time.sleep(0.2)
+            # 50 ms while a short backlog may end (the factoid drain takes ~1-2 s), then 0.5 s:
+            # each scrape costs the worker CPU (~0.3 ms to render /metrics), which is measured
+            # too; at 0.2 s it was ~6 % of the worker's CPU over a receipts run
+            time.sleep(0.05 if now - t0 < 5 else 0.5)
         wall = time.monotonic() - t0
         cpu = proc_cpu(proc.pid)
         hwm = proc_status(proc.pid, "VmHWM")
@@ -307,7 +321,7 @@ def run_worker(binary, config, port, totals, work, neo4j_pid, kafka_pid, fakes_p
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
     _, status, ru = os.wait4(proc.pid, 0)
-    return {"wall_s": wall, "first_persist_s": first_persist, "cpu_s": cpu, "peak_rss": hwm,
+    return {"wall_s": wall, "drained_at_s": drained_at, "first_persist_s": first_persist, "cpu_s": cpu, "peak_rss": hwm,
             "rss_at_end": rss, "rusage_maxrss": ru.ru_maxrss * 1024,
             "cpu_s_with_shutdown": ru.ru_utime + ru.ru_stime,
             "exit_status": os.waitstatus_to_exitcode(status), "others_cpu": others,
@@ -337,8 +351,8 @@ def histogram(m, name, consumer):
 
 # ---- the ceiling ----------------------------------------------------------------------------
 
-def run_ceiling(binary, dumps, batch, group, ports, neo4j_pid, work):
-    cmd = [binary, "--batch-size", str(batch), "--group", group,
+def run_ceiling(binary, dumps, batch, group, ports, neo4j_pid, work, extra=()):
+    cmd = [binary, "--batch-size", str(batch), "--group", group] + list(extra) + [
            "--fido", "http://127.0.0.1:%d" % ports["fido"],
            "--retailer", "http://127.0.0.1:%d" % ports["retailer"],
            "--uri", "bolt://127.0.0.1:%s" % NEO4J_PORT]
@@ -369,173 +383,411 @@ def build_identity(binary):
             "binary_sha256": digest}
 
 
+# ---- the Kafka read limit -------------------------------------------------------------------
+
+def raw_read(binary, topics, group, work, name, timeout):
+    """bench/e2e/kafka_read.c over the topics (one consumer each, groups <group>-0, -1, empty),
+    every record to its partition's end offset: the floor under the worker's drain time."""
+    cmd = [binary, "--brokers", KAFKA, "--group", group, "--timeout-s", str(timeout)]
+    for t in topics:
+        cmd += ["--topic", t]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    with open(os.path.join(work, "kafka_read-%s.err" % name), "w") as f:
+        f.write(r.stderr)
+    if not r.stdout.strip():
+        raise SystemExit("the Kafka read program failed (%d): %s" % (r.returncode, r.stderr[-2000:]))
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    out["records"] = sum(t["records"] for t in out["topics"])
+    out["bytes"] = sum(t["bytes"] for t in out["topics"])
+    out["groups"] = ["%s-%d" % (group, i) for i in range(len(topics))]
+    return out
+
+
+# ---- the runs -------------------------------------------------------------------------------
+
+PARTS = ("factoids", "receipts", "ceiling", "both")
+
+
+class EmptyGraph:
+    """The graph every part starts from, and how it is checked: here an empty graph compared
+    with the truth alone. A baseline with a preloaded graph can stand in (same methods)."""
+
+    def __init__(self, drv):
+        self.drv = drv
+
+    def reset(self, truths):
+        graphcheck.wipe(self.drv)
+
+    def compare(self, truths):
+        return graphcheck.compare(self.drv, truths)
+
+    def describe(self):
+        return None
+
+
+class Run:
+    """What every part of one benchmark run shares: options, names, the stack's pids, the fakes,
+    the topics with their truths and dumps, and the Kafka groups to delete at the end."""
+
+    def __init__(self, a, tag, work, ports, fakes, drv):
+        self.a, self.tag, self.work, self.ports, self.fakes, self.drv = a, tag, work, ports, fakes, drv
+        self.neo4j_pid, self.kafka_pid = pid_of("neo4j"), pid_of("kafka")
+        self.topics, self.truths, self.dumps, self.totals = {}, {}, {}, {}
+        self.groups = []
+        self.notes = []
+        self.base = EmptyGraph(drv)
+
+
+def prepare_graph(run, truths):
+    """The graph a worker part or the ceiling starts from (run.base: empty by default)."""
+    run.base.reset(truths)
+
+
+def setup_topics(run, consumers):
+    """Fresh topics (6 partitions) for the consumers, filled with the production mix."""
+    a = run.a
+    for c in consumers:
+        run.topics[c] = run.tag + ("-receipts" if c == "receipt" else "-factoids")
+    say("Set-up: fresh topics (6 partitions) with the production mix")
+    create_topics([run.topics[c] for c in consumers])
+    for c in consumers:
+        n = a.receipts if c == "receipt" else a.factoids
+        run.truths[c], run.dumps[c] = generate(c + "s", run.topics[c], n,
+                                               a.seed + (0 if c == "receipt" else 1), run.work)
+        run.totals[c] = run.truths[c]["published"]
+
+
+def factoids_accepted(run):
+    """The factoid parts need the worker to accept schema_registry.allowed_schema_ids."""
+    a = run.a
+    config = worker_config(run.work, run.tag, {"factoid": run.tag + "-factoids"}, a.batch_size, a.linger_ms,
+                           run.ports, True, free_port(), a.kafka_property, scenario="check")
+    ok, msg = check_config(a.binary, config)
+    if not ok:
+        say("SKIPPING the factoids: the worker refuses `schema_registry: {allowed_schema_ids: [1]}`:\n  "
+            + msg.replace("\n", "\n  "))
+        run.notes.append("factoids skipped: the worker refused schema_registry.allowed_schema_ids")
+    return ok
+
+
+def worker_part(run, part, consumers):
+    """One worker run: the consumers from empty groups on an empty graph until drained, its
+    counters and the graph checked against the truth; then the raw read of the same topics."""
+    a = run.a
+    sub = os.path.join(run.work, part)
+    os.makedirs(sub, exist_ok=True)
+    topics = {c: run.topics[c] for c in consumers}
+    totals = {c: run.totals[c] for c in consumers}
+    port = free_port()
+    config = worker_config(sub, run.tag, topics, a.batch_size, a.linger_ms, run.ports, "factoid" in consumers,
+                           port, a.kafka_property, scenario=part)
+    ok, msg = check_config(a.binary, config)
+    if not ok:
+        raise SystemExit("the worker refuses its config %s:\n%s" % (config, msg))
+    run.groups += ["cgw-%s-%s-%s" % (run.tag, part, c[0]) for c in consumers]
+    say("%s: the release worker (%s) from empty groups until drained"
+        % (part.capitalize(), " + ".join(consumers)))
+    prepare_graph(run, [run.truths[c] for c in consumers])
+    w = run_worker(a.binary, config, port, totals, sub, run.neo4j_pid, run.kafka_pid, run.fakes.pid,
+                   a.timeout, a.perf, a.worker_env)
+    m = w.pop("metrics")
+    persisted = sum(int(msum(m, "cgw_records_persisted_total", consumer=c)) for c in totals)
+    bad, per = [], {}
+    for c in totals:
+        got, diff = worker_outcomes(m, c, run.truths[c])
+        bad += diff
+        ws, wn = histogram(m, "cgw_graph_write_seconds", c)
+        bs, bn = histogram(m, "cgw_batch_records", c)
+        per[c] = {"outcomes": got, "persisted": got["persisted"], "graph_write_s": ws, "graph_writes": wn,
+                  "batches": bn, "records_per_batch": bs / bn if bn else 0,
+                  "drained_s": w["drained_at_s"].get(c),
+                  "graph_retries": int(msum(m, "cgw_graph_write_retries_total", consumer=c)),
+                  "idem_unavailable": int(msum(m, "cgw_idempotency_unavailable_total", consumer=c)),
+                  "enrich_unavailable": int(msum(m, "cgw_enrichment_unavailable_total", consumer=c))}
+    got, gbad = run.base.compare([run.truths[c] for c in consumers])
+    bad += gbad
+    neo = w["others_cpu"].get("neo4j", 0)
+    w.update({"consumers": list(consumers), "kafka_properties": a.kafka_property + a.worker_env,
+              "persisted": persisted, "persisted_per_s": persisted / w["wall_s"],
+              "cpu_share_of_neo4j": w["cpu_s"] / neo if neo else None,
+              "per_consumer": per, "graph": got, "differences": bad, "correct": not bad})
+    if len(totals) == 1:
+        try:
+            w["phases"] = phases.analyse(w["log"])
+            w["phases_text"] = phases.render(w["phases"], per[consumers[0]]["graph_write_s"])
+        except Exception as e:  # the log's shape is the pipeline's; a change there is no failure here
+            w["phases_text"] = "phases: %s" % e
+    say("  drained in %.2f s (first persisted at %.1f s): %d persisted, %.0f/s; graph %s"
+        % (w["wall_s"], w["first_persist_s"] or -1, persisted, w["persisted_per_s"],
+           "matches the truth" if not bad else "%d DIFFERENCES: %s" % (len(bad), "; ".join(bad[:5]))))
+    say("  Kafka read limit: the same topic%s read raw with librdkafka from an empty group"
+        % ("s" if len(topics) > 1 else ""))
+    w["raw_read"] = raw_read(a.kafka_read, list(topics.values()), "cgw-%s-%s-raw" % (run.tag, part),
+                             sub, part, a.timeout)
+    run.groups += w["raw_read"]["groups"]
+    rr = w["raw_read"]
+    say("  %d records (%.1f MB) in %.2f s%s" % (rr["records"], rr["bytes"] / 1048576, rr["seconds"],
+                                              "" if rr["ok"] else "; FAILED: %s" % rr))
+    return w
+
+
+def ceiling_part(run, extra=()):
+    """The write-only ceiling of the receipts: the same batches through graph_write alone
+    (extra: more arguments for ceiling.c)."""
+    a = run.a
+    say("Ceiling: the receipts' batches with graph_write() only")
+    truths = [run.truths["receipt"]]
+    prepare_graph(run, truths)
+    dumps = {"receipt": run.dumps["receipt"]}
+    c = run_ceiling(a.ceiling, dumps, a.batch_size, a.group, run.ports, run.neo4j_pid, run.work, extra)
+    got, bad = run.base.compare(truths)
+    expected = run.truths["receipt"]["outcomes"]["persisted"]
+    if c["persisted"] != expected:
+        bad.append("ceiling persisted %d, truth %d" % (c["persisted"], expected))
+    c.update({"graph": got, "differences": bad, "correct": not bad and c.get("ok", False)})
+    say("  %d purchases in %d batches: %.1f s of graph_write, %.0f/s; graph %s"
+        % (c["persisted"], c.get("receipt", {}).get("batches", 0), c["wall_seconds"], c["persisted_per_s"],
+           "matches the truth" if not bad else "%d DIFFERENCES: %s" % (len(bad), "; ".join(bad[:5]))))
+    return c
+
+
+def clean_up(run):
+    if run.a.keep:
+        return
+    for d in run.dumps.values():
+        if os.path.exists(d):
+            os.remove(d)  # ~1.2 kB a receipt; the truth files stay
+    delete_topics_and_groups(list(run.topics.values()), run.groups)
+    try:
+        delete_valkey_keys("cgw:%s:" % run.tag)
+        run.base.reset(list(run.truths.values()))
+    except Exception as e:
+        say("  clean-up failed: %s" % e)
+
+
 # ---- main -----------------------------------------------------------------------------------
 
 def mb(b):
     return "%.1f MB" % (b / 1048576) if b is not None else "n/a"
 
 
-def main():
+def parse_args():
     ap = argparse.ArgumentParser(description="cgw end-to-end benchmark (see bench/e2e/README.md)")
-    ap.add_argument("--receipts", type=int, default=100000, help="receipts to publish (0: none)")
-    ap.add_argument("--factoids", type=int, default=0, help="factoids to publish (0: none)")
+    ap.add_argument("--receipts", type=int, default=100000, help="receipts to publish (0: no receipt parts)")
+    ap.add_argument("--factoids", type=int, default=100000, help="factoids to publish (0: no factoid parts)")
+    ap.add_argument("--parts", default=",".join(PARTS),
+                    help="comma-separated parts to run, in this order: factoids (the factoid backlog), "
+                         "receipts (receipts e2e), ceiling (write-only ceiling of the receipts), both "
+                         "(both topics at once); each worker part is followed by the raw Kafka read "
+                         "of its topics. Default: all")
     ap.add_argument("--batch-size", type=int, default=500, help="consumers.*.batch_size (and the ceiling's)")
     ap.add_argument("--linger-ms", type=int, default=200, help="consumers.*.linger_ms")
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--group", choices=["records", "purchases"], default="records",
-                    help="ceiling batches: batch-size records (as the worker takes them off the topic) "
+                    help="ceiling batches: batch-size records (as the worker took them off the topic) "
                          "or batch-size purchases")
-    ap.add_argument("--skip-e2e", action="store_true")
-    ap.add_argument("--skip-ceiling", action="store_true")
+    ap.add_argument("--skip-e2e", action="store_true", help="same as leaving receipts, factoids, both out of --parts")
+    ap.add_argument("--skip-ceiling", action="store_true", help="same as leaving ceiling out of --parts")
     ap.add_argument("--kafka-property", action="append", default=[], metavar="KEY=VALUE",
                     help="extra librdkafka property for the worker (kafka.properties), e.g. "
                          "queued.max.messages.kbytes=16384; repeatable")
     ap.add_argument("--worker-env", action="append", default=[], metavar="NAME=VALUE",
                     help="environment variable for the worker, e.g. MALLOC_ARENA_MAX=2; repeatable")
-    ap.add_argument("--perf", action="store_true", help="perf record -g the worker (var/bench/<run>/perf-worker.data)")
+    ap.add_argument("--perf", action="store_true",
+                    help="perf record the worker of every worker part (var/bench/<run>/<part>/perf-worker.data)")
     ap.add_argument("--keep", action="store_true", help="keep topics, groups, keys and the final graph")
     ap.add_argument("--timeout", type=int, default=480, help="seconds the worker may take to drain")
     ap.add_argument("--binary", default=os.path.join(ROOT, "build", "release", "cgw"))
     ap.add_argument("--ceiling", default=os.path.join(OUT, "ceiling"))
+    ap.add_argument("--kafka-read", default=os.path.join(OUT, "kafka_read"))
     a = ap.parse_args()
-    if not a.receipts and not a.factoids:
-        ap.error("nothing to do: --receipts 0 and --factoids 0")
+    parts = [p.strip() for p in a.parts.split(",") if p.strip()]
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown:
+        ap.error("unknown part(s) %s; the parts are %s" % (", ".join(unknown), ", ".join(PARTS)))
+    if a.skip_e2e:
+        parts = [p for p in parts if p == "ceiling"]
+    if a.skip_ceiling:
+        parts = [p for p in parts if p != "ceiling"]
+    if not a.receipts:
+        parts = [p for p in parts if p == "factoids"]
+    if not a.factoids:
+        parts = [p for p in parts if p not in ("factoids", "both")]
+    if not parts:
+        ap.error("nothing to do (parts, --receipts 0, --factoids 0)")
+    a.parts = [p for p in PARTS if p in parts]
+    return a
 
+
+def main():
+    a = parse_args()
     tag = "bench-%s" % time.strftime("%Y%m%d-%H%M%S")
     work = os.path.join(OUT, tag)
     os.makedirs(work, exist_ok=True)
-    neo4j_pid, kafka_pid = pid_of("neo4j"), pid_of("kafka")
-    if not neo4j_pid:
+    if not pid_of("neo4j"):
         raise SystemExit("Neo4j's pid (var/neo4j/pid) is not running: scripts/stack up")
-    say("cgw end-to-end benchmark %s  (batch_size %d, linger_ms %d; work dir %s)"
-        % (tag, a.batch_size, a.linger_ms, os.path.relpath(work, ROOT)))
+    say("cgw end-to-end benchmark %s: parts %s (batch_size %d, linger_ms %d; work dir %s)"
+        % (tag, ", ".join(a.parts), a.batch_size, a.linger_ms, os.path.relpath(work, ROOT)))
     load = os.getloadavg()
     say("machine: %d cores, load average %.2f %.2f %.2f at start" % ((os.cpu_count() or 0,) + load))
-
-    topics = {}
-    if a.receipts:
-        topics["receipt"] = tag + "-receipts"
-    if a.factoids:
-        topics["factoid"] = tag + "-factoids"
-    notes = []
-    metrics_port = free_port()
     fakes, ports = start_fakes(work)
     drv = graphcheck.driver()
-    result = {"build": build_identity(a.binary), "tag": tag, "receipts": a.receipts, "factoids": a.factoids, "batch_size": a.batch_size,
-              "linger_ms": a.linger_ms, "group": a.group, "load_at_start": load}
+    run = Run(a, tag, work, ports, fakes, drv)
+    result = {"build": build_identity(a.binary), "tag": tag, "parts": a.parts, "receipts": a.receipts,
+              "factoids": a.factoids, "batch_size": a.batch_size, "linger_ms": a.linger_ms, "group": a.group,
+              "load_at_start": load, "runs": {}}
     try:
-        # the factoid part needs the worker to accept allowed_schema_ids
-        config = worker_config(work, tag, topics, a.batch_size, a.linger_ms, ports, bool(a.factoids),
-                               metrics_port, a.kafka_property)
-        if a.factoids:
-            ok, msg = check_config(a.binary, config)
-            if not ok:
-                say("SKIPPING the factoids: the worker refuses `schema_registry: {allowed_schema_ids: [1]}`:\n  "
-                    + msg.replace("\n", "\n  "))
-                notes.append("factoids skipped: the worker refused schema_registry.allowed_schema_ids")
-                del topics["factoid"]
-                a.factoids = 0
-                if not topics:
-                    return 1
-                config = worker_config(work, tag, topics, a.batch_size, a.linger_ms, ports, False,
-                                       metrics_port, a.kafka_property)
-        ok, msg = check_config(a.binary, config)
-        if not ok:
-            raise SystemExit("the worker refuses its config %s:\n%s" % (config, msg))
-
-        say("Set-up: fresh topics (6 partitions) with the production mix")
-        create_topics(list(topics.values()))
-        truths, dumps, totals = {}, {}, {}
-        for consumer, topic in topics.items():
-            kind = consumer + "s"
-            n = a.receipts if consumer == "receipt" else a.factoids
-            truths[consumer], dumps[consumer] = generate(kind, topic, n,
-                                                         a.seed + (0 if consumer == "receipt" else 1), work)
-            totals[consumer] = truths[consumer]["published"]
-        result["truth_outcomes"] = {c: t["outcomes"] for c, t in truths.items()}
-        expected_persisted = sum(t["outcomes"]["persisted"] for t in truths.values())
-
-        if not a.skip_e2e:
-            say("E2E: empty graph, the release worker from an empty group until drained")
-            graphcheck.wipe(drv)
-            w = run_worker(a.binary, config, metrics_port, totals, work, neo4j_pid, kafka_pid, fakes.pid,
-                           a.timeout, a.perf, a.worker_env)
-            m = w.pop("metrics")
-            persisted = sum(int(msum(m, "cgw_records_persisted_total", consumer=c)) for c in totals)
-            bad = []
-            per = {}
-            for c in totals:
-                got, diff = worker_outcomes(m, c, truths[c])
-                bad += diff
-                ws, wn = histogram(m, "cgw_graph_write_seconds", c)
-                bs, bn = histogram(m, "cgw_batch_records", c)
-                per[c] = {"outcomes": got, "graph_write_s": ws, "graph_writes": wn,
-                          "batches": bn, "records_per_batch": bs / bn if bn else 0,
-                          "graph_retries": int(msum(m, "cgw_graph_write_retries_total", consumer=c)),
-                          "idem_unavailable": int(msum(m, "cgw_idempotency_unavailable_total", consumer=c)),
-                          "enrich_unavailable": int(msum(m, "cgw_enrichment_unavailable_total", consumer=c))}
-            got, gbad = graphcheck.compare(drv, list(truths.values()))
-            bad += gbad
-            w.update({"kafka_properties": a.kafka_property + a.worker_env, "persisted": persisted, "persisted_per_s": persisted / w["wall_s"],
-                      "per_consumer": per, "graph": got, "differences": bad, "correct": not bad})
-            if len(totals) == 1:
-                c1 = list(totals)[0]
-                w["phases"] = phases.analyse(w["log"])
-                w["phases_text"] = phases.render(w["phases"], per[c1]["graph_write_s"])
-            result["e2e"] = w
-            say("  drained in %.1f s (first persisted at %.1f s): %d persisted, %.0f/s; graph %s"
-                % (w["wall_s"], w["first_persist_s"] or -1, persisted, w["persisted_per_s"],
-                   "matches the truth" if not bad else "%d DIFFERENCES: %s" % (len(bad), "; ".join(bad[:5]))))
-
-        if not a.skip_ceiling:
-            say("Ceiling: empty graph, the same batches with graph_write() only")
-            graphcheck.wipe(drv)
-            c = run_ceiling(a.ceiling, dumps, a.batch_size, a.group, ports, neo4j_pid, work)
-            got, bad = graphcheck.compare(drv, list(truths.values()))
-            if c["persisted"] != expected_persisted:
-                bad.append("ceiling persisted %d, truth %d" % (c["persisted"], expected_persisted))
-            c.update({"graph": got, "differences": bad, "correct": not bad and c.get("ok", False)})
-            result["ceiling"] = c
-            say("  %d purchases in %d+%d batches: %.1f s of graph_write, %.0f/s; graph %s"
-                % (c["persisted"], c.get("receipt", {}).get("batches", 0), c.get("factoid", {}).get("batches", 0),
-                   c["wall_seconds"], c["persisted_per_s"],
-                   "matches the truth" if not bad else "%d DIFFERENCES: %s" % (len(bad), "; ".join(bad[:5]))))
+        if any(p in a.parts for p in ("factoids", "both")) and not factoids_accepted(run):
+            a.parts = [p for p in a.parts if p not in ("factoids", "both")]
+        consumers = [c for c in ("receipt", "factoid")
+                     if any(p in a.parts for p in (("receipts", "ceiling", "both") if c == "receipt"
+                                                   else ("factoids", "both")))]
+        setup_topics(run, consumers)
+        result["truth_outcomes"] = {c: t["outcomes"] for c, t in run.truths.items()}
+        for part in a.parts:
+            if part == "ceiling":
+                result["ceiling"] = ceiling_part(run)
+            else:
+                cs = {"receipts": ["receipt"], "factoids": ["factoid"], "both": ["receipt", "factoid"]}[part]
+                result["runs"][part] = worker_part(run, part, cs)
+                if part == "receipts":
+                    result["e2e"] = result["runs"][part]  # the key of earlier versions
     finally:
         fakes.send_signal(signal.SIGTERM)
         try:
             fakes.wait(10)
         except subprocess.TimeoutExpired:
             fakes.kill()
-        if not a.keep:
-            for d in dumps.values() if "dumps" in locals() else ():
-                os.remove(d)  # ~1.2 kB a receipt; the truth files stay
-            delete_topics_and_groups(list(topics.values()), ["cgw-%s-r" % tag, "cgw-%s-f" % tag])
-            try:
-                delete_valkey_keys("cgw:%s:" % tag)
-                graphcheck.wipe(drv)
-            except Exception as e:
-                say("  clean-up failed: %s" % e)
+        clean_up(run)
         drv.close()
 
-    result["notes"] = notes
+    result["notes"] = run.notes
+    result["load_at_end"] = os.getloadavg()
     table = render(result)
     say()
     say(table)
     for path in (os.path.join(OUT, "e2e.txt"), os.path.join(work, "e2e.txt")):
         with open(path, "w") as f:
             f.write(table + "\n")
-    with open(os.path.join(OUT, "e2e.json"), "w") as f:
-        json.dump(result, f, indent=1, default=str)
-    with open(os.path.join(work, "result.json"), "w") as f:
-        json.dump(result, f, indent=1, default=str)
+    for path in (os.path.join(OUT, "e2e.json"), os.path.join(work, "result.json")):
+        with open(path, "w") as f:
+            json.dump(result, f, indent=1, default=str)
     say("\n(var/bench/e2e.txt, var/bench/e2e.json; logs and data in %s)" % os.path.relpath(work, ROOT))
-    e, c = result.get("e2e"), result.get("ceiling")
-    correct = (not e or e["correct"]) and (not c or c["correct"])
+    correct = all(x["correct"] for x in list(result["runs"].values()) + [result.get("ceiling") or {"correct": True}])
     return 0 if correct else 1
 
 
+# ---- the table ------------------------------------------------------------------------------
+
+RSS_TARGET = 35 * 1048576        # issue 14: no higher than the 35 MB measured before it
+CPU_SHARE_TARGET = 0.05          # issue 14: worker CPU at most 5 % of Neo4j's over the same run
+CEILING_TARGET = 0.95            # issue 14: e2e >= 0.95 x the write-only ceiling
+BACKLOG_TARGET = 3.0             # issue 14: factoid backlog drained in at most 3 x the raw read
+
+
+def verdict(ok):
+    return "met" if ok else "NOT MET"
+
+
+def graph_note(x):
+    return "" if x["correct"] else "; GRAPH WRONG"
+
+
+def rows_receipts(r, row):
+    e, c = r["runs"].get("receipts"), r.get("ceiling")
+    if e:
+        row("receipts e2e", "%.0f persisted/s  (%d in %.1f s%s)"
+            % (e["persisted_per_s"], e["persisted"], e["wall_s"], graph_note(e)))
+    if c:
+        row("write-only ceiling", "%.0f persisted/s  (%d in %.1f s of graph_write%s)"
+            % (c["persisted_per_s"], c["persisted"], c["wall_seconds"], graph_note(c)))
+    if e and c and c["persisted_per_s"]:
+        ratio = e["persisted_per_s"] / c["persisted_per_s"]
+        row("  e2e / ceiling", "%.2f" % ratio, ">= %.2f: %s" % (CEILING_TARGET, verdict(ratio >= CEILING_TARGET)))
+    if e:
+        rr = e["raw_read"]
+        row("Kafka read limit (receipts)", "%.2f s  (%d records, %.1f MB)"
+            % (rr["seconds"], rr["records"], rr["bytes"] / 1048576),
+            "e2e drain = %.1f x this" % (e["wall_s"] / rr["seconds"]) if rr["ok"] else "READ FAILED")
+
+
+def rows_factoids(r, row):
+    f = r["runs"].get("factoids")
+    if not f:
+        return
+    rr = f["raw_read"]
+    row("factoid backlog drained", "%.2f s  (%d records, %d persisted%s)"
+        % (f["wall_s"], sum(rr_t["expected"] for rr_t in rr["topics"]), f["persisted"], graph_note(f)))
+    row("Kafka read limit (factoids)", "%.2f s  (%d records, %.1f MB)"
+        % (rr["seconds"], rr["records"], rr["bytes"] / 1048576), "" if rr["ok"] else "READ FAILED")
+    if rr["ok"] and rr["seconds"]:
+        x = f["wall_s"] / rr["seconds"]
+        row("  backlog / raw read", "%.2f x" % x, "<= %.0f x: %s" % (BACKLOG_TARGET, verdict(x <= BACKLOG_TARGET)))
+
+
+def rows_both(r, row):
+    b, e = r["runs"].get("both"), r["runs"].get("receipts")
+    if not b:
+        return
+    pr = b["per_consumer"]["receipt"]
+    pf = b["per_consumer"]["factoid"]
+    rate = pr["persisted"] / pr["drained_s"] if pr.get("drained_s") else 0
+    row("both topics at once", "%.0f receipts persisted/s  (receipts drained in %.1f s, factoids in %.1f s%s)"
+        % (rate, pr.get("drained_s") or -1, pf.get("drained_s") or -1, graph_note(b)))
+    if e and e["persisted_per_s"]:
+        x = rate / e["persisted_per_s"]
+        row("  both / receipts alone", "%.2f" % x,
+            "no worse (>= 1.00): %s" % ("met" if x >= 1.0 else "within 5 % noise" if x >= 0.95 else "NOT MET"))
+    rr = b["raw_read"]
+    row("Kafka read limit (both)", "%.2f s  (%d records, %.1f MB)" % (rr["seconds"], rr["records"], rr["bytes"] / 1048576),
+        "e2e drain = %.1f x this" % (b["wall_s"] / rr["seconds"]) if rr["ok"] else "READ FAILED")
+
+
+def rows_worker(r, row):
+    for part in ("receipts", "factoids", "both"):
+        w = r["runs"].get(part)
+        if not w:
+            continue
+        neo = w["others_cpu"].get("neo4j", 0)
+        share = w.get("cpu_share_of_neo4j")
+        row("worker CPU / Neo4j CPU (%s)" % part,
+            "%.2f s / %.1f s = %s" % (w["cpu_s"], neo, "%.1f %%" % (100 * share) if share is not None else "n/a"),
+            "<= %.0f %%: %s" % (100 * CPU_SHARE_TARGET, verdict(share is not None and share <= CPU_SHARE_TARGET)))
+    for part in ("receipts", "factoids", "both"):
+        w = r["runs"].get(part)
+        if w:
+            row("worker peak RSS (%s)" % part, mb(w["peak_rss"]),
+                "<= %.0f MB: %s" % (RSS_TARGET / 1048576, verdict(w["peak_rss"] <= RSS_TARGET)))
+
+
+def details(r):
+    lines = []
+    for part in ("receipts", "factoids", "both"):
+        w = r["runs"].get(part)
+        if not w:
+            continue
+        o = w["others_cpu"]
+        lines.append("  %s: first record persisted %.1f s after start; Kafka CPU %.1f s, fakes CPU %.1f s, "
+                     "machine busy %.0f%% of %d cores; worker threads CPU %s"
+                     % (part, w["first_persist_s"] or -1, o.get("kafka", 0), o.get("fakes", 0),
+                        100 * o["machine_busy_share"], os.cpu_count() or 0,
+                        ", ".join("%s %.2f s" % kv for kv in sorted(w["threads_cpu"].items(), key=lambda kv: -kv[1])[:5])))
+        for cn, p in w["per_consumer"].items():
+            lines.append("  %s %s: %d batches of %.0f records, graph_write %.1f s of %.1f s wall (%.0f%%), "
+                         "%d retries" % (part, cn, p["batches"], p["records_per_batch"], p["graph_write_s"],
+                                         w["wall_s"], 100 * p["graph_write_s"] / w["wall_s"], p["graph_retries"]))
+        if w.get("phases_text"):
+            lines.append("  " + w["phases_text"].replace("\n", "\n  "))
+    c = r.get("ceiling")
+    if c and "receipt" in c:
+        s = c["receipt"]
+        lines.append("  ceiling: %d batches of %.0f purchases, p50 %.0f ms, p95 %.0f ms per batch; Neo4j CPU %.1f s"
+                     % (s["batches"], s.get("purchases_per_batch", 0), 1000 * s.get("batch_p50_s", 0),
+                        1000 * s.get("batch_p95_s", 0), c.get("neo4j_cpu_seconds") or -1))
+    return lines
+
+
 def render(r):
-    e, c = r.get("e2e"), r.get("ceiling")
     what = []
     if r["receipts"]:
         what.append("%d receipts" % r["receipts"])
@@ -545,54 +797,28 @@ def render(r):
     lines = ["cgw end-to-end benchmark %s: %s, batch_size %d, linger_ms %d (release build, FIDO/Retailer fakes)"
              % (r["tag"], " + ".join(what), r["batch_size"], r["linger_ms"]),
              "  build: HEAD %s, local src/ changes %s, cgw sha256 %s" % (b.get("head"), b.get("src_diff_sha256"),
-                                                                      b.get("binary_sha256"))]
+                                                                      b.get("binary_sha256")),
+             "  load average %.2f at start, %.2f at the end (%d cores); every limit below was measured in this run"
+             % (r["load_at_start"][0], r.get("load_at_end", (0,))[0], os.cpu_count() or 0)]
     rows = []
 
     def row(name, value, target=""):
         rows.append((name, value, target))
 
-    ratio = None
-    if e:
-        row("e2e persisted/s", "%.0f  (%d in %.1f s%s)" % (e["persisted_per_s"], e["persisted"], e["wall_s"],
-                                                           "" if e["correct"] else "; GRAPH WRONG"))
-    if c:
-        row("ceiling persisted/s", "%.0f  (%d in %.1f s of graph_write%s)"
-            % (c["persisted_per_s"], c["persisted"], c["wall_seconds"], "" if c["correct"] else "; GRAPH WRONG"))
-    if e and c and c["persisted_per_s"]:
-        ratio = e["persisted_per_s"] / c["persisted_per_s"]
-        row("ratio e2e/ceiling", "%.2f" % ratio, "target >= 0.8: %s" % ("met" if ratio >= 0.8 else "NOT MET"))
-    if e:
-        row("worker CPU", "%.1f s" % e["cpu_s"], "(%.0f%% of one core)" % (100 * e["cpu_s"] / e["wall_s"]))
-        row("worker peak RSS", mb(e["peak_rss"]),
-            "target < 64 MB: %s" % ("met" if e["peak_rss"] < 64 * 1048576 else "NOT MET"))
-        row("Neo4j CPU (e2e run)", "%.1f s" % e["others_cpu"].get("neo4j", 0))
-    if c and c.get("neo4j_cpu_seconds") is not None:
-        row("Neo4j CPU (ceiling)", "%.1f s" % c["neo4j_cpu_seconds"])
-    w = max(len(x[0]) for x in rows)
-    v = max(len(x[1]) for x in rows)
-    for name, value, target in rows:
-        lines.append("  %-*s  %-*s  %s" % (w, name, v, value, target))
-    if e:
-        o = e["others_cpu"]
-        lines.append("  e2e: first record persisted %.1f s after start; Kafka CPU %.1f s, fakes CPU %.1f s, "
-                     "machine busy %.0f%% of %d cores" % (e["first_persist_s"] or -1, o.get("kafka", 0),
-                                                        o.get("fakes", 0), 100 * o["machine_busy_share"],
-                                                        os.cpu_count() or 0))
-        for cn, p in e["per_consumer"].items():
-            lines.append("  e2e %s: %d batches of %.0f records, graph_write %.1f s of %.1f s wall (%.0f%%)"
-                         % (cn, p["batches"], p["records_per_batch"], p["graph_write_s"], e["wall_s"],
-                            100 * p["graph_write_s"] / e["wall_s"]))
-    if c:
-        for cn in ("receipt", "factoid"):
-            if cn in c:
-                s = c[cn]
-                lines.append("  ceiling %s: %d batches of %.0f purchases, p50 %.0f ms, p95 %.0f ms per batch"
-                             % (cn, s["batches"], s.get("purchases_per_batch", 0), 1000 * s.get("batch_p50_s", 0),
-                                1000 * s.get("batch_p95_s", 0)))
-    if e and e.get("phases_text"):
-        lines.append("  " + e["phases_text"].replace("\n", "\n  "))
-    if e and e.get("kafka_properties"):
-        lines.append("  worker kafka.properties / environment: " + ", ".join(e["kafka_properties"]))
+    for section in (rows_receipts, rows_factoids, rows_both, rows_worker):
+        section(r, row)
+    if rows:
+        w = max(len(x[0]) for x in rows)
+        v = max(len(x[1]) for x in rows)
+        lines.append("")
+        lines.append("  %-*s  %-*s  %s" % (w, "row", v, "value", "target"))
+        for name, value, target in rows:
+            lines.append("  %-*s  %-*s  %s" % (w, name, v, value, target))
+        lines.append("")
+    lines += details(r)
+    kp = next((w["kafka_properties"] for w in r["runs"].values()), None)
+    if kp:
+        lines.append("  worker kafka.properties / environment: " + ", ".join(kp))
     for n in r.get("notes", []):
         lines.append("  note: " + n)
     return "\n".join(lines)

@@ -44,23 +44,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_clock.h"
 #include "bolt/bolt.h"
 #include "enrich/enrich.h"
 #include "graph/graph.h"
 #include "record/record.h"
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double cpu_s(void) {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
 
 /* utime+stime of another process (Neo4j), seconds; -1 when unreadable. */
 static double proc_cpu_s(long pid) {

@@ -9,7 +9,8 @@
  *      done / permanent / transient, apply and cache the done ones, sleep with backoff and
  *      jitter, and run the transient ones again, at most `retries` more times;
  *   5. results: anything still transient makes the call ENRICH_EUNAVAILABLE; otherwise each
- *      input gets a deep copy of its item's value.
+ *      input gets a deep copy of its item's value, all of them packed into one block
+ *      (results.arena: one allocation per call, not several per id).
  * Everything a call allocates belongs to the call (struct call) and is freed at its end; the
  * caller owns only struct enrich_results.
  */
@@ -527,15 +528,28 @@ static int cmp_index(const void *a, const void *b, void *ids_) {
     return strcmp(ids[*(const size_t *)a], ids[*(const size_t *)b]);
 }
 
-/* One item per distinct id (in sorted order) and the input -> item map. */
+static bool sorted_unique(const char *const ids[], size_t n) {
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(ids[i - 1], ids[i]) >= 0) return false;
+    return true;
+}
+
+/* One item per distinct id (in sorted order) and the input -> item map. The pipeline passes
+ * its ids sorted and unique already: then one linear check replaces the sort. */
 static int dedupe(struct call *k, const char *const ids[], size_t n) {
-    size_t *order = malloc(n * sizeof *order);
     k->map = malloc(n * sizeof *k->map);
     k->items = calloc(n, sizeof *k->items);
-    if (!order || !k->map || !k->items) {
-        free(order);
-        return -1;
+    if (!k->map || !k->items) return -1;
+    if (sorted_unique(ids, n)) {
+        for (size_t i = 0; i < n; i++) {
+            k->items[i].id = ids[i];
+            k->map[i] = i;
+        }
+        k->nitems = n;
+        return 0;
     }
+    size_t *order = malloc(n * sizeof *order);
+    if (!order) return -1;
     for (size_t i = 0; i < n; i++) order[i] = i;
     qsort_r(order, n, sizeof *order, cmp_index, (void *)ids);
     for (size_t i = 0; i < n; i++) {
@@ -613,41 +627,51 @@ static int build_requests(struct call *k) {
 
 void enrich_results_free(struct enrich_results *r) {
     if (!r) return;
-    for (size_t i = 0; r->products && i < r->count; i++) {
+    for (size_t i = 0; !r->arena && r->products && i < r->count; i++) {
         struct enrich_product *p = &r->products[i];
         free(p->fido);
-        struct enrich_value v = {false, p->name, p->brand, p->categories, p->categories_count};
+        struct enrich_value v = {false, p->name, p->brand, p->categories, p->categories_count, NULL};
         enrich_value_clear(&v);
     }
-    for (size_t i = 0; r->retailers && i < r->count; i++) {
+    for (size_t i = 0; !r->arena && r->retailers && i < r->count; i++) {
         struct enrich_retailer *t = &r->retailers[i];
         free(t->retailer_id);
         free(t->name);
         free(t->store_type);
     }
+    free(r->arena);
     free(r->products);
     free(r->retailers);
+    r->arena = NULL;
     r->products = NULL;
     r->retailers = NULL;
     r->count = 0;
 }
 
-/* Deep copies of each input's item into out; -1 when out of memory (out is then freed). */
+/* Copies of each input's id and item into out, all strings in ONE block (out->arena): one
+ * malloc per call instead of several per input; -1 when out of memory (out is then freed). */
 static int fill_results(struct call *k, const char *const ids[], size_t n) {
     struct enrich_results *out = k->out;
+    size_t nptrs = 0, nbytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        nbytes += strlen(ids[i]) + 1;
+        enrich_value_packed_size(&k->items[k->map[i]].value, &nptrs, &nbytes);
+    }
     if (k->kind == K_PRODUCT) out->products = calloc(n ? n : 1, sizeof *out->products);
     else out->retailers = calloc(n ? n : 1, sizeof *out->retailers);
-    if (!out->products && !out->retailers) return -1;
+    out->arena = malloc(nptrs * sizeof(char *) + nbytes + 1);   /* pointers first: aligned */
+    if ((!out->products && !out->retailers) || !out->arena) {
+        enrich_results_free(out);
+        return -1;
+    }
     out->count = n;
+    char **ptrs = out->arena;
+    char *strs = (char *)out->arena + nptrs * sizeof(char *);
     for (size_t i = 0; i < n; i++) {
         struct item *it = &k->items[k->map[i]];
         struct enrich_value v;
-        char *id = strdup(ids[i]);
-        if (!id || enrich_value_copy(&v, &it->value) != 0) {
-            free(id);
-            enrich_results_free(out);
-            return -1;
-        }
+        char *id = enrich_pack_string(ids[i], &strs);
+        enrich_value_pack(&v, &it->value, &ptrs, &strs);
         bool failed = it->state == ST_FAILED;
         if (failed) out->failed++;
         if (k->kind == K_PRODUCT)

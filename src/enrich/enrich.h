@@ -100,6 +100,9 @@ struct enrich_results {
     struct enrich_retailer *retailers;  /* set by enrich_retailers, else NULL */
     size_t failed;                      /* inputs whose id got a permanent error (not cached) */
     char error[256];                    /* first permanent error, or why the call failed */
+    void *arena;                        /* enrich_products/_retailers put every string above
+                                         * in this one block; NULL (results built by hand, e.g.
+                                         * a test's stand-in): each string is freed on its own */
 };
 
 struct enrich_stats {

@@ -30,39 +30,65 @@ struct enrich_cache {
 
 /* ---- values ------------------------------------------------------------------------------ */
 
-static char *dup_or_null(const char *s, bool *failed) {
-    if (!s) return NULL;
-    char *d = strdup(s);
-    if (!d) *failed = true;
-    return d;
-}
-
 void enrich_value_clear(struct enrich_value *v) {
-    free(v->name);
-    free(v->extra);
-    for (size_t i = 0; i < v->categories_count; i++) free(v->categories[i]);
-    free(v->categories);
+    if (v->block) {
+        free(v->block);
+    } else {
+        free(v->name);
+        free(v->extra);
+        for (size_t i = 0; i < v->categories_count; i++) free(v->categories[i]);
+        free(v->categories);
+    }
     memset(v, 0, sizeof *v);
 }
 
-int enrich_value_copy(struct enrich_value *dst, const struct enrich_value *src) {
-    bool failed = false;
+static size_t str_size(const char *s) {
+    return s ? strlen(s) + 1 : 0;
+}
+
+void enrich_value_packed_size(const struct enrich_value *src, size_t *nptrs, size_t *nbytes) {
+    *nptrs += src->categories_count;
+    *nbytes += str_size(src->name) + str_size(src->extra);
+    for (size_t i = 0; i < src->categories_count; i++) *nbytes += str_size(src->categories[i]);
+}
+
+char *enrich_pack_string(const char *s, char **strs) {
+    if (!s) return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = memcpy(*strs, s, n);
+    *strs += n;
+    return d;
+}
+
+void enrich_value_pack(struct enrich_value *dst, const struct enrich_value *src, char ***ptrs,
+                       char **strs) {
     memset(dst, 0, sizeof *dst);
     dst->known = src->known;
-    dst->name = dup_or_null(src->name, &failed);
-    dst->extra = dup_or_null(src->extra, &failed);
+    dst->name = enrich_pack_string(src->name, strs);
+    dst->extra = enrich_pack_string(src->extra, strs);
     if (src->categories_count) {
-        dst->categories = calloc(src->categories_count, sizeof *dst->categories);
-        if (!dst->categories) failed = true;
-        for (size_t i = 0; dst->categories && i < src->categories_count; i++) {
-            dst->categories[i] = dup_or_null(src->categories[i], &failed);
-            dst->categories_count = i + 1;
-        }
+        dst->categories = *ptrs;
+        *ptrs += src->categories_count;
+        for (size_t i = 0; i < src->categories_count; i++)
+            dst->categories[i] = enrich_pack_string(src->categories[i], strs);
+        dst->categories_count = src->categories_count;
     }
-    if (failed) {
-        enrich_value_clear(dst);
-        return -1;
+}
+
+int enrich_value_copy(struct enrich_value *dst, const struct enrich_value *src) {
+    size_t nptrs = 0, nbytes = 0;
+    enrich_value_packed_size(src, &nptrs, &nbytes);
+    memset(dst, 0, sizeof *dst);
+    if (nptrs + nbytes == 0) {
+        dst->known = src->known;
+        return 0;
     }
+    char *block = malloc(nptrs * sizeof(char *) + nbytes);   /* pointers first: aligned */
+    if (!block) return -1;
+    char **ptrs = (char **)(void *)block;
+    char *strs = block + nptrs * sizeof(char *);
+    enrich_value_pack(dst, src, &ptrs, &strs);
+    dst->block = block;
     return 0;
 }
 

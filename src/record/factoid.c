@@ -215,6 +215,7 @@ void record_decode_factoid(const void *value, size_t len, int32_t header_schema_
     if (!m) {
         record_fail(out, alloc.exhausted ? "invalid protobuf: factoid needs more memory "
                     "than allowed to decode" : "invalid protobuf: factoid does not decode");
+        record_alloc_release(&alloc);
         return;
     }
     if (record_check_wire_strings(&factoids__v1__factoid__descriptor, buf + off, len - off,
@@ -224,4 +225,5 @@ void record_decode_factoid(const void *value, size_t len, int32_t header_schema_
         if (out->purchase) out->status = RECORD_OK;
     }
     factoids__v1__factoid__free_unpacked(m, &alloc.pc);
+    record_alloc_release(&alloc);
 }

@@ -144,6 +144,7 @@ void record_decode_receipt(const void *value, size_t len, record_result *out) {
     if (!m) {
         record_fail(out, alloc.exhausted ? "invalid protobuf: receipt needs more memory "
                     "than allowed to decode" : "invalid protobuf: receipt does not decode");
+        record_alloc_release(&alloc);
         return;
     }
     if (record_check_wire_strings(&receipts__v1__processed_receipt_event__descriptor,
@@ -153,4 +154,5 @@ void record_decode_receipt(const void *value, size_t len, record_result *out) {
         if (out->purchase) out->status = RECORD_OK;
     }
     receipts__v1__processed_receipt_event__free_unpacked(m, &alloc.pc);
+    record_alloc_release(&alloc);
 }

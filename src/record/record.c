@@ -165,38 +165,70 @@ void record_purchase_free(record_purchase *p) {
 
 /* ---- bounded allocator ------------------------------------------------------------ */
 
-/* Each block carries its size in front, so free() can give the budget back. The header is
- * as large as max_align_t, so the block after it stays suitably aligned for any type. */
-typedef union record_alloc_hdr {
-    size_t size;
-    max_align_t align;
-} record_alloc_hdr;
+#if defined(__SANITIZE_ADDRESS__)
+#define RECORD_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RECORD_ASAN 1
+#endif
+#endif
+#ifdef RECORD_ASAN
+#include <sanitizer/asan_interface.h>
+#define RECORD_REDZONE ((size_t)16)
+#define RECORD_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define RECORD_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define RECORD_REDZONE ((size_t)0)
+#define RECORD_POISON(p, n) ((void)(p), (void)(n))
+#define RECORD_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+#define RECORD_ALIGN (_Alignof(max_align_t))
+#define RECORD_CHUNK_MIN ((size_t)16 << 10)
+
+struct record_alloc_chunk {
+    record_alloc_chunk *next;
+    size_t size;                /* of data */
+    _Alignas(max_align_t) unsigned char data[];
+};
+
+/* Makes room for `need` bytes in a new heap chunk. 0, or -1 when out of memory. */
+static int record_alloc_grow(record_alloc *a, size_t need) {
+    size_t size = need > RECORD_CHUNK_MIN ? need : RECORD_CHUNK_MIN;
+    record_alloc_chunk *c = malloc(sizeof *c + size);
+    if (!c) return -1;
+    c->size = size;
+    c->next = a->chunks;
+    a->chunks = c;
+    a->cur = c->data;
+    a->end = c->data + size;
+    RECORD_POISON(c->data, size);
+    return 0;
+}
 
 static void *record_alloc_fn(void *data, size_t size) {
     record_alloc *a = data;
-    record_alloc_hdr *h;
     size_t room = a->limit - a->used;     /* used never exceeds limit */
-    if (size > room || room - size < sizeof *h) {
+    size_t need = (size + RECORD_REDZONE + RECORD_ALIGN - 1) & ~(RECORD_ALIGN - 1);
+    if (size > room || need > room || need < size) {
         a->exhausted = 1;
         return NULL;
     }
-    h = malloc(sizeof *h + size);
-    if (!h) {
+    if ((size_t)(a->end - a->cur) < need && record_alloc_grow(a, need) != 0) {
         a->exhausted = 1;
         return NULL;
     }
-    h->size = size;
-    a->used += sizeof *h + size;
-    return h + 1;
+    void *p = a->cur;
+    a->cur += need;
+    a->used += need;
+    RECORD_UNPOISON(p, size);
+    return p;
 }
 
+/* Blocks die together in record_alloc_release. */
 static void record_free_fn(void *data, void *ptr) {
-    record_alloc *a = data;
-    record_alloc_hdr *h;
-    if (!ptr) return;
-    h = (record_alloc_hdr *)ptr - 1;
-    a->used -= sizeof *h + h->size;
-    free(h);
+    (void)data;
+    (void)ptr;
 }
 
 void record_alloc_init(record_alloc *a, size_t limit) {
@@ -206,4 +238,19 @@ void record_alloc_init(record_alloc *a, size_t limit) {
     a->used = 0;
     a->limit = limit;
     a->exhausted = 0;
+    a->chunks = NULL;
+    a->cur = a->first;
+    a->end = a->first + sizeof a->first;
+    RECORD_POISON(a->first, sizeof a->first);
+}
+
+void record_alloc_release(record_alloc *a) {
+    while (a->chunks) {
+        record_alloc_chunk *c = a->chunks;
+        a->chunks = c->next;
+        RECORD_UNPOISON(c->data, c->size);
+        free(c);
+    }
+    RECORD_UNPOISON(a->first, sizeof a->first);   /* stack memory: leave it clean */
+    a->cur = a->end = NULL;
 }

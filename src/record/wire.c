@@ -72,9 +72,23 @@ const char *record_wire_string_fault(const uint8_t *s, size_t n) {
 }
 
 typedef struct wire_walk {
-    char path[160];          /* dotted field names from the top message */
+    /* the fields from the top message down to the one being checked; the dotted path is
+     * written out only when a string is bad (formatting it for every field of every record
+     * cost more than the check itself) */
+    const ProtobufCFieldDescriptor *stack[WIRE_MAX_DEPTH + 1];
+    char path[160];
     const char *fault;
 } wire_walk;
+
+static void wire_path(wire_walk *w, int depth) {
+    size_t len = 0;
+    w->path[0] = '\0';
+    for (int i = 0; i <= depth && len < sizeof w->path; i++) {
+        int k = snprintf(w->path + len, sizeof w->path - len, "%s%s", i ? "." : "", w->stack[i]->name);
+        if (k < 0) break;
+        len += (size_t)k;
+    }
+}
 
 static int wire_message(wire_walk *w, const ProtobufCMessageDescriptor *d, wire_reader r,
                         int depth);
@@ -82,19 +96,18 @@ static int wire_message(wire_walk *w, const ProtobufCMessageDescriptor *d, wire_
 /* One length-delimited field of n bytes at r->p. 0, or -1 when a string is bad. */
 static int wire_delimited(wire_walk *w, const ProtobufCFieldDescriptor *f, const uint8_t *v,
                           size_t n, int depth) {
-    size_t plen = strlen(w->path);
-    int rc = 0;
     if (!f || (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE))
         return 0;
-    snprintf(w->path + plen, sizeof w->path - plen, "%s%s", plen ? "." : "", f->name);
+    w->stack[depth] = f;
     if (f->type == PROTOBUF_C_TYPE_STRING) {
         w->fault = record_wire_string_fault(v, n);
-        rc = w->fault ? -1 : 0;
-    } else if (depth < WIRE_MAX_DEPTH) {
-        rc = wire_message(w, f->descriptor, (wire_reader){v, v + n}, depth + 1);
+        if (!w->fault) return 0;
+        wire_path(w, depth);
+        return -1;
     }
-    if (rc == 0) w->path[plen] = '\0';
-    return rc;
+    if (depth < WIRE_MAX_DEPTH)
+        return wire_message(w, f->descriptor, (wire_reader){v, v + n}, depth + 1);
+    return 0;
 }
 
 static int wire_message(wire_walk *w, const ProtobufCMessageDescriptor *d, wire_reader r,
@@ -125,7 +138,7 @@ static int wire_message(wire_walk *w, const ProtobufCMessageDescriptor *d, wire_
 
 int record_check_wire_strings(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
                               size_t len, const char *what, record_result *out) {
-    wire_walk w = {.path = "", .fault = NULL};
+    wire_walk w = {.fault = NULL};
     if (wire_message(&w, d, (wire_reader){buf, buf + len}, 0) == 0) return 0;
     record_fail(out, "invalid protobuf: %s field %s %s", what, w.path, w.fault);
     out->error_kind = RECORD_ERR_INVALID_STRING;

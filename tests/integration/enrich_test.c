@@ -201,6 +201,29 @@ TEST(products_match_catalogue) {
     enrich_client_free(c);
 }
 
+TEST(sorted_unique_ids_are_answered_like_any_other) {
+    /* The pipeline passes sorted, unique ids (enrich then skips its own sort): the answers
+     * must be those of the same ids in any order, and the second call comes from the cache. */
+    reset_fakes();
+    struct enrich_client *c = client(2, 2000);
+    const char *asc[150], *desc[150];
+    char buf[150][16];
+    for (int i = 0; i < 150; i++) {
+        snprintf(buf[i], 16, "F%06d", i + 300);     /* some without categories (F000400..) */
+        asc[i] = buf[i];
+        desc[149 - i] = buf[i];
+    }
+    struct enrich_results r;
+    CHECK_EQ_INT(enrich_products(c, asc, 150, &r), ENRICH_OK);
+    check_products(&r, asc, 150);
+    enrich_results_free(&r);
+    CHECK_EQ_INT(enrich_products(c, desc, 150, &r), ENRICH_OK);
+    check_products(&r, desc, 150);
+    enrich_results_free(&r);
+    CHECK_EQ_INT(batch_calls(), 2);                 /* 100 + 50, then all from the cache */
+    enrich_client_free(c);
+}
+
 TEST(retailers_match_catalogue) {
     reset_fakes();
     struct enrich_client *c = client(2, 2000);
