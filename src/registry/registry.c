@@ -11,7 +11,9 @@
 #include "registry/registry.h"
 #include "base/base.h"
 
+#include <assert.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -161,6 +163,7 @@ static void cache_put(struct registry *r, int32_t id, registry_verdict v, const 
         r->stats.evictions++;
     }
     if ((c->count + 1) * 2 > c->nslots && cache_grow(c) != 0) return;
+    assert((c->nslots & (c->nslots - 1)) == 0 && (c->count + 1) * 2 <= c->nslots);
     struct cache_slot *s = &c->slots[slot_find(c, id)];
     s->used = true;
     s->id = id;
@@ -359,6 +362,7 @@ static registry_verdict judge_status(int32_t id, long status, const struct http_
 }
 
 static registry_verdict lookup(struct registry *r, int32_t id, char *reason, size_t len) {
+    assert(pthread_mutex_trylock(&r->http_mu) == EBUSY);    /* held, by the caller */
     char url[2048];
     struct http_body b;
     http_body_init(&b, r->max_body);
