@@ -228,7 +228,8 @@ static int setup_curl(struct registry *r, const struct registry_options *o) {
     http_handle_setup(e, &(struct http_handle_options){.connect_timeout_ms = connect,
                                                        .timeout_ms = o->timeout_ms,
                                                        .errbuf = r->curl_err,
-                                                       .user_agent = "consumer-graph-worker"});
+                                                       .user_agent = "consumer-graph-worker",
+                                                       .cancel = o->cancel});
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
     if (o->username && o->username[0]) {
         curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
@@ -383,6 +384,9 @@ static registry_verdict lookup(struct registry *r, int32_t id, char *reason, siz
     if (b.too_big) {
         base_errf(reason, len, "schema registry answer for schema id %d is over %zu bytes",
                 (int)id, r->max_body);
+    } else if (cc == CURLE_ABORTED_BY_CALLBACK) {
+        base_errf(reason, len, "schema registry lookup for schema id %d cancelled: stopping",
+                  (int)id);
     } else if (cc != CURLE_OK) {
         base_errf(reason, len, "schema registry unreachable for schema id %d: %s", (int)id,
                 r->curl_err[0] ? r->curl_err : curl_easy_strerror(cc));

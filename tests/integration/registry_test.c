@@ -19,6 +19,10 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <unistd.h>
 
 #define USER "cgw-bot"
 #define TOKEN "test-token-4f1c9a"
@@ -199,6 +203,41 @@ TEST(timeout_is_unavailable_then_recovers) {
     expect(r, 1, REGISTRY_UNAVAILABLE, "unreachable");
     control("{\"latency_ms\":0}");
     expect(r, 1, REGISTRY_ACCEPTED, NULL);
+    registry_free(r);
+}
+
+/* The owner's stop flag set while the registry does not answer (the fake frozen with SIGSTOP:
+ * the request is accepted by the kernel and never answered): the lookup ends as cancelled,
+ * not after its 60 s timeout. */
+static atomic_bool stopping;
+
+static void *stop_soon(void *arg) {
+    (void)arg;
+    usleep(300 * 1000);
+    atomic_store(&stopping, true);
+    return NULL;
+}
+
+TEST(the_cancel_flag_ends_a_lookup_the_registry_does_not_answer) {
+    reset_fake();
+    struct registry_options o;
+    registry_options_init(&o);
+    o.url = url;
+    o.username = USER;
+    o.token = TOKEN;
+    o.timeout_ms = 60000;
+    o.cancel = &stopping;
+    atomic_store(&stopping, false);
+    char err[256];
+    struct registry *r = registry_new(&o, err, sizeof err);
+    CHECKF(r, "registry_new: %s", err);
+    kill(fake.pid, SIGSTOP);
+    pthread_t t;
+    pthread_create(&t, NULL, stop_soon, NULL);
+    expect(r, 1, REGISTRY_UNAVAILABLE, "cancelled");
+    pthread_join(t, NULL);
+    kill(fake.pid, SIGCONT);
+    CHECK_EQ_INT(stats(r).cached_ids, 0);
     registry_free(r);
 }
 
