@@ -15,6 +15,8 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -136,7 +138,8 @@ static void check_retailers(const struct enrich_results *r, const char *const id
 
 /* ---- clients and id lists ---------------------------------------------------------------- */
 
-static struct enrich_client *client(int retries, long timeout_ms) {
+static struct enrich_client *client_cancel(int retries, long timeout_ms,
+                                          const atomic_bool *cancel) {
     struct enrich_options o;
     char err[256] = "";
     enrich_options_init(&o);
@@ -146,9 +149,14 @@ static struct enrich_client *client(int retries, long timeout_ms) {
     o.timeout_ms = timeout_ms;
     o.backoff_ms = 10;
     o.backoff_max_ms = 50;
+    o.cancel = cancel;
     struct enrich_client *c = enrich_client_new(&o, err, sizeof err);
     CHECKF(c, "enrich_client_new: %s", err);
     return c;
+}
+
+static struct enrich_client *client(int retries, long timeout_ms) {
+    return client_cancel(retries, timeout_ms, NULL);
 }
 
 /* ids[i] = F<first + i>, owned by the caller (free_ids). */
@@ -369,6 +377,35 @@ TEST(latency_above_timeout_is_unavailable) {
     control(fido_port, "{\"latency_ms\":0}");
     CHECK_EQ_INT(enrich_products(c, ids, 2, &r), ENRICH_OK);
     check_products(&r, ids, 2);
+    enrich_results_free(&r);
+    enrich_client_free(c);
+}
+
+/* The owner's stop flag set while the services do not answer (the fakes frozen with SIGSTOP:
+ * requests accepted by the kernel, never answered): the call ends as aborted, not after its
+ * 60 s timeout. */
+static atomic_bool stopping;
+
+static void *stop_soon(void *arg) {
+    (void)arg;
+    usleep(300 * 1000);
+    atomic_store(&stopping, true);
+    return NULL;
+}
+
+TEST(the_cancel_flag_ends_calls_to_a_frozen_service) {
+    reset_fakes();
+    atomic_store(&stopping, false);
+    struct enrich_client *c = client_cancel(1, 60000, &stopping);
+    const char *ids[2] = {"F000001", "F000002"};
+    struct enrich_results r;
+    kill(fakes.pid, SIGSTOP);
+    pthread_t t;
+    pthread_create(&t, NULL, stop_soon, NULL);
+    CHECK_EQ_INT(enrich_products(c, ids, 2, &r), ENRICH_EUNAVAILABLE);
+    pthread_join(t, NULL);
+    kill(fakes.pid, SIGCONT);
+    CHECKF(strstr(r.error, "abort"), "error: %s", r.error);
     enrich_results_free(&r);
     enrich_client_free(c);
 }
