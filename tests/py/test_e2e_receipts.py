@@ -127,7 +127,7 @@ def test_neo4j_stopped_mid_stream(tmp_path, fakes, clean_graph):
 
 def test_enrichment_flaky_then_down_for_10s(tmp_path, fakes, clean_graph):
     sc = Scenario(tmp_path, fakes.ports, batch_size=50)
-    truth = generate("receipts", sc.receipt_topic, 3000, 15, str(tmp_path / "t.json"))
+    truth = generate("receipts", sc.receipt_topic, 1500, 15, str(tmp_path / "t.json"))
     fakes.control("fido", error_rate=0.5)
     try:
         sc.start()
