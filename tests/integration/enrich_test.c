@@ -15,8 +15,6 @@
 #include <jansson.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -381,29 +379,19 @@ TEST(latency_above_timeout_is_unavailable) {
     enrich_client_free(c);
 }
 
-/* The owner's stop flag set while the services do not answer (the fakes frozen with SIGSTOP:
- * requests accepted by the kernel, never answered): the call ends as aborted, not after its
- * 60 s timeout. */
-static atomic_bool stopping;
-
-static void *stop_soon(void *arg) {
-    (void)arg;
-    usleep(300 * 1000);
-    atomic_store(&stopping, true);
-    return NULL;
-}
-
+/* The owner's stop flag set while the services do not answer (the fakes frozen): the call
+ * ends as aborted, not after its 60 s timeout. */
 TEST(the_cancel_flag_ends_calls_to_a_frozen_service) {
     reset_fakes();
-    atomic_store(&stopping, false);
+    static atomic_bool stopping;
     struct enrich_client *c = client_cancel(1, 60000, &stopping);
     const char *ids[2] = {"F000001", "F000002"};
     struct enrich_results r;
+    struct fakes_stopper stopper;
     kill(fakes.pid, SIGSTOP);
-    pthread_t t;
-    pthread_create(&t, NULL, stop_soon, NULL);
+    fakes_stop_later(&stopper, &stopping, 300);
     CHECK_EQ_INT(enrich_products(c, ids, 2, &r), ENRICH_EUNAVAILABLE);
-    pthread_join(t, NULL);
+    fakes_stop_joined(&stopper);
     kill(fakes.pid, SIGCONT);
     CHECKF(strstr(r.error, "abort"), "error: %s", r.error);
     enrich_results_free(&r);

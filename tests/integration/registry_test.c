@@ -19,10 +19,6 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
-#include <signal.h>
-#include <stdatomic.h>
-#include <stdbool.h>
-#include <unistd.h>
 
 #define USER "cgw-bot"
 #define TOKEN "test-token-4f1c9a"
@@ -59,17 +55,23 @@ static long fake_calls(const char *status) {
 
 /* ---- clients ----------------------------------------------------------------------------- */
 
-static struct registry *client_at(const char *base, const char *token, long timeout_ms) {
+static struct registry *client_with(const char *base, const char *token, long timeout_ms,
+                                    atomic_bool *cancel) {
     struct registry_options o;
     registry_options_init(&o);
     o.url = base;
     o.username = USER;
     o.token = token;
     o.timeout_ms = timeout_ms;
+    o.cancel = cancel;
     char err[256];
     struct registry *r = registry_new(&o, err, sizeof err);
     CHECKF(r, "registry_new: %s", err);
     return r;
+}
+
+static struct registry *client_at(const char *base, const char *token, long timeout_ms) {
+    return client_with(base, token, timeout_ms, NULL);
 }
 
 static struct registry *client(void) { return client_at(url, TOKEN, 3000); }
@@ -206,36 +208,17 @@ TEST(timeout_is_unavailable_then_recovers) {
     registry_free(r);
 }
 
-/* The owner's stop flag set while the registry does not answer (the fake frozen with SIGSTOP:
- * the request is accepted by the kernel and never answered): the lookup ends as cancelled,
- * not after its 60 s timeout. */
-static atomic_bool stopping;
-
-static void *stop_soon(void *arg) {
-    (void)arg;
-    usleep(300 * 1000);
-    atomic_store(&stopping, true);
-    return NULL;
-}
-
+/* The owner's stop flag set while the registry does not answer (the fake frozen): the lookup
+ * ends as cancelled, not after its 60 s timeout. */
 TEST(the_cancel_flag_ends_a_lookup_the_registry_does_not_answer) {
     reset_fake();
-    struct registry_options o;
-    registry_options_init(&o);
-    o.url = url;
-    o.username = USER;
-    o.token = TOKEN;
-    o.timeout_ms = 60000;
-    o.cancel = &stopping;
-    atomic_store(&stopping, false);
-    char err[256];
-    struct registry *r = registry_new(&o, err, sizeof err);
-    CHECKF(r, "registry_new: %s", err);
+    static atomic_bool stopping;
+    struct registry *r = client_with(url, TOKEN, 60000, &stopping);
+    struct fakes_stopper stopper;
     kill(fake.pid, SIGSTOP);
-    pthread_t t;
-    pthread_create(&t, NULL, stop_soon, NULL);
+    fakes_stop_later(&stopper, &stopping, 300);
     expect(r, 1, REGISTRY_UNAVAILABLE, "cancelled");
-    pthread_join(t, NULL);
+    fakes_stop_joined(&stopper);
     kill(fake.pid, SIGCONT);
     CHECK_EQ_INT(stats(r).cached_ids, 0);
     registry_free(r);
