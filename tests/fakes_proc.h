@@ -28,7 +28,10 @@
 #include <curl/curl.h>
 #include <jansson.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -231,5 +234,29 @@ static inline long fakes_stats(const struct fakes_proc *f, const char *service,
     json_decref(st);
     return n;
 }
+
+/* A client's stop flag set from another thread while the client waits on frozen fakes
+ * (SIGSTOP: the kernel accepts the requests, nobody answers): fakes_stop_later starts the
+ * thread that sets *flag after ms milliseconds; fakes_stop_joined waits for it. */
+struct fakes_stopper {
+    pthread_t thread;
+    atomic_bool *flag;
+    int ms;
+};
+
+static inline void *fakes_stopper_main(void *arg) {
+    struct fakes_stopper *s = arg;
+    usleep((useconds_t)s->ms * 1000);
+    atomic_store(s->flag, true);
+    return NULL;
+}
+
+static inline void fakes_stop_later(struct fakes_stopper *s, atomic_bool *flag, int ms) {
+    *s = (struct fakes_stopper){.flag = flag, .ms = ms};
+    atomic_store(flag, false);
+    pthread_create(&s->thread, NULL, fakes_stopper_main, s);
+}
+
+static inline void fakes_stop_joined(struct fakes_stopper *s) { pthread_join(s->thread, NULL); }
 
 #endif

@@ -49,7 +49,7 @@ struct admin_ctx {
     const struct cgw_config *cfg;
     FILE *out;
     FILE *err;
-    kafka_auth *auth;           /* with cfg: resolved brokers, MSK IAM */
+    struct kafka_auth *auth;    /* with cfg: resolved brokers, MSK IAM */
     struct kafka_link link;     /* the handle's opaque: auth, and err for the log callback */
 };
 

@@ -19,13 +19,13 @@ static time_t system_clock(void) { return time(NULL); }
 
 static char *dup_or(const char *s, const char *dflt) { return strdup(s && *s ? s : dflt); }
 
-int aws_new(const struct aws_options *o, aws **out, char *err, size_t errlen) {
+int aws_new(const struct aws_options *o, struct aws **out, char *err, size_t errlen) {
     *out = NULL;
     if (!o->region || !*o->region) {
         snprintf(err, errlen, "aws: no region");
         return -1;
     }
-    aws *a = calloc(1, sizeof *a);
+    struct aws *a = calloc(1, sizeof *a);
     char sts[300], msk[300];
     snprintf(sts, sizeof sts, "https://sts.%s.amazonaws.com", o->region);
     snprintf(msk, sizeof msk, "https://kafka.%s.amazonaws.com", o->region);
@@ -50,7 +50,7 @@ int aws_new(const struct aws_options *o, aws **out, char *err, size_t errlen) {
     return 0;
 }
 
-void aws_free(aws *a) {
+void aws_free(struct aws *a) {
     if (!a) return;
     aws_credentials_clear(&a->chain);
     aws_credentials_clear(&a->role);
@@ -90,7 +90,7 @@ static int copy_credentials(const struct aws_credentials *from, struct aws_crede
     return 0;
 }
 
-int aws_send(const aws *a, const struct aws_request *r, long *status, struct http_body *body,
+int aws_send(const struct aws *a, const struct aws_request *r, long *status, struct http_body *body,
              char *err, size_t errlen) {
     const struct http_call c = { r->method, r->url, (const char *const *)r->headers, r->body,
                                  r->body_len, a->timeout_ms, a->user_agent };
@@ -134,7 +134,7 @@ static int settle(struct aws_credentials *cache, struct aws_credentials *got, in
     return -1;
 }
 
-static int refresh_chain(aws *a, time_t now, char *err, size_t errlen) {
+static int refresh_chain(struct aws *a, time_t now, char *err, size_t errlen) {
     if (fresh(&a->chain, now)) return 0;
     struct aws_credentials got;
     char e[700];
@@ -142,7 +142,7 @@ static int refresh_chain(aws *a, time_t now, char *err, size_t errlen) {
     return settle(&a->chain, &got, rc, e, now, err, errlen);
 }
 
-static int refresh_role(aws *a, time_t now, char *err, size_t errlen) {
+static int refresh_role(struct aws *a, time_t now, char *err, size_t errlen) {
     if (fresh(&a->role, now)) return 0;
     struct aws_credentials got = { 0 };
     char e[700];
@@ -151,7 +151,7 @@ static int refresh_role(aws *a, time_t now, char *err, size_t errlen) {
     return settle(&a->role, &got, rc, e, now, err, errlen);
 }
 
-int aws_credentials_get(aws *a, struct aws_credentials *c, char *err, size_t errlen) {
+int aws_credentials_get(struct aws *a, struct aws_credentials *c, char *err, size_t errlen) {
     char e[800];
     memset(c, 0, sizeof *c);
     pthread_mutex_lock(&a->mu);
@@ -168,7 +168,7 @@ int aws_credentials_get(aws *a, struct aws_credentials *c, char *err, size_t err
 
 /* ------------------------------------------------------------------ MSK */
 
-int aws_msk_token(aws *a, char **token, long long *expires_ms, char *err, size_t errlen) {
+int aws_msk_token(struct aws *a, char **token, long long *expires_ms, char *err, size_t errlen) {
     struct aws_credentials c;
     *token = NULL;
     if (aws_credentials_get(a, &c, err, errlen) < 0) return -1;
@@ -189,7 +189,7 @@ static void msk_error(long status, const struct http_body *b, char *err, size_t 
     else snprintf(err, errlen, "GetBootstrapBrokers: HTTP %ld", status);
 }
 
-int aws_msk_bootstrap_brokers(aws *a, const char *cluster_arn, char **brokers, char *err,
+int aws_msk_bootstrap_brokers(struct aws *a, const char *cluster_arn, char **brokers, char *err,
                               size_t errlen) {
     struct aws_credentials c;
     struct aws_request r;

@@ -61,25 +61,25 @@ struct aws_credentials {
     const char *source;              /* "environment", "web identity", "ecs", "assume role" */
 };
 
-typedef struct aws aws;
+struct aws;                          /* opaque: the process's AWS client */
 
 /* Copies o (strings included). No network. 0, or -1 with err. */
-int aws_new(const struct aws_options *o, aws **out, char *err, size_t errlen);
-void aws_free(aws *a);
+int aws_new(const struct aws_options *o, struct aws **out, char *err, size_t errlen);
+void aws_free(struct aws *a);
 
 /* Valid credentials (from the cache, or fetched). The caller frees *c with
  * aws_credentials_clear. 0, or -1 with err. */
-int aws_credentials_get(aws *a, struct aws_credentials *c, char *err, size_t errlen);
+int aws_credentials_get(struct aws *a, struct aws_credentials *c, char *err, size_t errlen);
 void aws_credentials_clear(struct aws_credentials *c);
 
 /* An MSK IAM token for the handle's region and *expires_ms, the wall-clock time (ms since
  * the epoch) after which it must not be used: the token's own expiry, or the credentials'
  * if sooner. *token is malloc'd. 0, or -1 with err. */
-int aws_msk_token(aws *a, char **token, long long *expires_ms, char *err, size_t errlen);
+int aws_msk_token(struct aws *a, char **token, long long *expires_ms, char *err, size_t errlen);
 
 /* GetBootstrapBrokers of cluster_arn: BootstrapBrokerStringSaslIam, malloc'd into
  * *brokers. 0, or -1 with err (an answer without an IAM broker string is an error). */
-int aws_msk_bootstrap_brokers(aws *a, const char *cluster_arn, char **brokers, char *err,
+int aws_msk_bootstrap_brokers(struct aws *a, const char *cluster_arn, char **brokers, char *err,
                               size_t errlen);
 
 /* ---- pure parts, exposed for tests/tools/aws_sign and the unit tests ---------------------- */

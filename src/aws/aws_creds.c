@@ -86,7 +86,7 @@ int aws_sts_answer(const char *what, long status, const struct http_body *b,
     return -1;
 }
 
-static int sts_call(const aws *a, const struct aws_request *r, const char *what,
+static int sts_call(const struct aws *a, const struct aws_request *r, const char *what,
                     struct aws_credentials *c, char *err, size_t errlen) {
     struct http_body b;
     http_body_init(&b, 256 * 1024);
@@ -97,7 +97,8 @@ static int sts_call(const aws *a, const struct aws_request *r, const char *what,
     return rc;
 }
 
-static int from_web_identity(const aws *a, struct aws_credentials *c, char *err, size_t errlen) {
+static int from_web_identity(const struct aws *a, struct aws_credentials *c, char *err,
+                             size_t errlen) {
     const char *file = env("AWS_WEB_IDENTITY_TOKEN_FILE"), *role = env("AWS_ROLE_ARN");
     if (!role) {
         snprintf(err, errlen, "AWS_WEB_IDENTITY_TOKEN_FILE is set but AWS_ROLE_ARN is not");
@@ -120,7 +121,8 @@ static int from_web_identity(const aws *a, struct aws_credentials *c, char *err,
     return rc;
 }
 
-int aws_assume_role(const aws *a, const struct aws_credentials *base, struct aws_credentials *c,
+int aws_assume_role(const struct aws *a, const struct aws_credentials *base,
+                    struct aws_credentials *c,
                     char *err, size_t errlen) {
     struct aws_request r;
     if (aws_req_assume_role(base, a->region, a->sts_endpoint, a->role_arn, a->session_name,
@@ -211,7 +213,7 @@ static int ecs_request(struct aws_request *r, char *err, size_t errlen) {
     return 0;
 }
 
-static int from_ecs(const aws *a, struct aws_credentials *c, char *err, size_t errlen) {
+static int from_ecs(const struct aws *a, struct aws_credentials *c, char *err, size_t errlen) {
     struct aws_request r;
     char e[400], origin[256];
     if (ecs_request(&r, e, sizeof e) < 0) {
@@ -236,7 +238,7 @@ static int from_ecs(const aws *a, struct aws_credentials *c, char *err, size_t e
     return rc;
 }
 
-int aws_chain_fetch(const aws *a, struct aws_credentials *c, char *err, size_t errlen) {
+int aws_chain_fetch(const struct aws *a, struct aws_credentials *c, char *err, size_t errlen) {
     memset(c, 0, sizeof *c);
     if (env("AWS_ACCESS_KEY_ID") || env("AWS_SECRET_ACCESS_KEY")) return from_env(c, err, errlen);
     if (env("AWS_WEB_IDENTITY_TOKEN_FILE")) return from_web_identity(a, c, err, errlen);

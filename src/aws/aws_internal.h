@@ -18,14 +18,15 @@ struct aws {
 };
 
 /* Sends r with the handle's deadline; the answer (any status) into body. 0 or -1 (err). */
-int aws_send(const aws *a, const struct aws_request *r, long *status, struct http_body *body,
+int aws_send(const struct aws *a, const struct aws_request *r, long *status, struct http_body *body,
              char *err, size_t errlen);
 
 /* Credentials from the first source of the chain that is configured (aws.h). 0 or -1. */
-int aws_chain_fetch(const aws *a, struct aws_credentials *c, char *err, size_t errlen);
+int aws_chain_fetch(const struct aws *a, struct aws_credentials *c, char *err, size_t errlen);
 
 /* STS AssumeRole of a->role_arn signed with base. 0 or -1. */
-int aws_assume_role(const aws *a, const struct aws_credentials *base, struct aws_credentials *c,
+int aws_assume_role(const struct aws *a, const struct aws_credentials *base,
+                    struct aws_credentials *c,
                     char *err, size_t errlen);
 
 /* An STS answer (any status) into credentials or a message. 0 or -1. */

@@ -28,15 +28,11 @@ static int dup_opt(char **dst, const char *src, const char *dflt) {
 }
 
 void bolt_config_init(bolt_config *cfg) {
-    memset(cfg, 0, sizeof *cfg);
-    cfg->connect_timeout_ms = 5000;
-    cfg->fetch_size = 1000;
-    cfg->notifications_off = 1;
-    cfg->max_pool_size = 16;
-    cfg->acquire_timeout_ms = 60000;
-    cfg->liveness_check_ms = 30000;
-    cfg->max_retry_time_ms = 30000;
-    cfg->retry_initial_delay_ms = 1000;
+    *cfg = (bolt_config){
+        .connect_timeout_ms = 5000, .fetch_size = 1000, .notifications_off = 1,
+        .max_pool_size = 16, .acquire_timeout_ms = 60000, .liveness_check_ms = 30000,
+        .max_retry_time_ms = 30000, .retry_initial_delay_ms = 1000,
+    };                          /* every other field zero: NULL strings, no limits */
 }
 
 int bolt_settings_init(bolt_settings *s, const bolt_config *cfg) {

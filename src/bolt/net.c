@@ -11,9 +11,11 @@
  * docs/bolt.md §10: TLS 1.2 minimum, SNI always, and for +s the system CA store (plus an
  * optional bundle) with hostname verification; +ssc encrypts without verifying.
  *
- * SIGPIPE: plain writes use send(MSG_NOSIGNAL). OpenSSL writes with write(), so TLS writes
- * block SIGPIPE for the calling thread and swallow a pending one afterwards; a library
- * must not install signal handlers behind its host's back.
+ * SIGPIPE: every write is a send(MSG_NOSIGNAL), so a peer that has gone raises no signal
+ * and a library need not touch its host's signal handlers or masks. Plain writes call send()
+ * directly; OpenSSL's own socket BIO writes with write(), so TLS goes through a socket BIO
+ * whose write is replaced by send(MSG_NOSIGNAL) (nosigpipe_bio(): the rest of OpenSSL's
+ * socket BIO, reads and controls, is kept as it is), close_notify included.
  */
 #include <errno.h>
 #include <arpa/inet.h>
@@ -22,13 +24,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <signal.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <stdio.h>
 #include <unistd.h>
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -134,6 +137,41 @@ static int tls_fail(bolt_error *err, const char *what, const char *host) {
                     buf);
 }
 
+/* OpenSSL's socket BIO with send(MSG_NOSIGNAL) for write(). Made once, kept for the process. */
+static int nosigpipe_write(BIO *b, const char *p, int n) {
+    ssize_t w = send((int)BIO_get_fd(b, NULL), p, (size_t)n, MSG_NOSIGNAL);
+    BIO_clear_retry_flags(b);
+    if (w <= 0 && BIO_sock_should_retry((int)w)) BIO_set_retry_write(b);
+    return (int)w;
+}
+
+static BIO_METHOD *nosigpipe_method;
+
+static void nosigpipe_method_make(void) {
+    const BIO_METHOD *sock = BIO_s_socket();
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
+                                 "bolt socket");
+    if (m && BIO_meth_set_write(m, nosigpipe_write)
+        && BIO_meth_set_read(m, BIO_meth_get_read(sock))
+        && BIO_meth_set_puts(m, BIO_meth_get_puts(sock))
+        && BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(sock))
+        && BIO_meth_set_create(m, BIO_meth_get_create(sock))
+        && BIO_meth_set_destroy(m, BIO_meth_get_destroy(sock))) {
+        nosigpipe_method = m;
+        return;
+    }
+    BIO_meth_free(m);
+}
+
+/* A socket BIO on fd (not closed by the BIO) that never raises SIGPIPE; NULL: out of memory. */
+static BIO *nosigpipe_bio(int fd) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, nosigpipe_method_make);
+    BIO *b = nosigpipe_method ? BIO_new(nosigpipe_method) : NULL;
+    if (b) BIO_set_fd(b, fd, BIO_NOCLOSE);
+    return b;
+}
+
 static int tls_setup(bolt_sock *s, const char *host, int mode, const char *ca_file,
                      bolt_error *err) {
     if (!(s->ctx = SSL_CTX_new(TLS_client_method()))) return tls_fail(err, "setup", host);
@@ -146,8 +184,10 @@ static int tls_setup(bolt_sock *s, const char *host, int mode, const char *ca_fi
     } else {
         SSL_CTX_set_verify(s->ctx, SSL_VERIFY_NONE, NULL);
     }
-    if (!(s->ssl = SSL_new(s->ctx)) || SSL_set_fd(s->ssl, s->fd) != 1)
-        return tls_fail(err, "setup", host);
+    if (!(s->ssl = SSL_new(s->ctx))) return tls_fail(err, "setup", host);
+    BIO *bio = nosigpipe_bio(s->fd);
+    if (!bio) return tls_fail(err, "setup", host);
+    SSL_set_bio(s->ssl, bio, bio);                  /* the SSL owns it from here */
     /* SNI carries names only (RFC 6066); an IP literal is verified against IP SANs. */
     unsigned char ip[16];
     int is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
@@ -187,24 +227,6 @@ int bolt_sock_connect(const char *host, int port, int tls, const char *ca_file, 
     return BOLT_OK;
 }
 
-static void sigpipe_block(sigset_t *old) {
-    sigset_t block;
-    sigemptyset(&block);
-    sigaddset(&block, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &block, old);
-}
-
-/* Swallows a SIGPIPE raised while blocked, then restores the thread's mask. */
-static void sigpipe_restore(const sigset_t *old) {
-    sigset_t block, pending;
-    struct timespec zero = {0, 0};
-    sigemptyset(&block);
-    sigaddset(&block, SIGPIPE);
-    sigpending(&pending);
-    if (sigismember(&pending, SIGPIPE)) sigtimedwait(&block, NULL, &zero);
-    pthread_sigmask(SIG_SETMASK, old, NULL);
-}
-
 /* Before each read and write: the socket ready, or a timeout / cancel error. */
 static int wait_io(const bolt_sock *s, short events, bolt_error *err) {
     int e = wait_fd(s->fd, events, s->io_ms, s->cancel_fd);
@@ -216,10 +238,8 @@ static int wait_io(const bolt_sock *s, short events, bolt_error *err) {
     return bolt_err(err, BOLT_EIO, "poll failed: %s", strerror(e));
 }
 
-/* Writes via OpenSSL with SIGPIPE blocked for this thread only. */
+/* Writes via OpenSSL (through nosigpipe_bio()). */
 static int tls_write(bolt_sock *s, const uint8_t *p, size_t n, bolt_error *err) {
-    sigset_t old;
-    sigpipe_block(&old);
     int rc = BOLT_OK;
     while (n > 0) {
         int chunk = n > (1u << 30) ? 1 << 30 : (int)n;
@@ -234,7 +254,6 @@ static int tls_write(bolt_sock *s, const uint8_t *p, size_t n, bolt_error *err) 
         p += w;
         n -= (size_t)w;
     }
-    sigpipe_restore(&old);
     return rc;
 }
 
@@ -280,10 +299,7 @@ long bolt_sock_read(bolt_sock *s, uint8_t *p, size_t n, bolt_error *err) {
 void bolt_sock_close(bolt_sock *s) {
     if (!s) return;
     if (s->ssl) {
-        sigset_t old;
-        sigpipe_block(&old);
         SSL_shutdown(s->ssl);   /* best effort close_notify; the peer may be gone */
-        sigpipe_restore(&old);
         SSL_free(s->ssl);
         ERR_clear_error();
     }

@@ -29,7 +29,7 @@ typedef struct dlq_args {
 
 typedef struct dlq_walk {
     const dlq_args *a;
-    kafka_dlq *producer;           /* replay --execute only */
+    struct kafka_dlq *producer;    /* replay --execute only */
     long long total, selected, replayed;
     char reasons[DLQ_MAX_REASONS][64];
     long long counts[DLQ_MAX_REASONS];
@@ -91,7 +91,7 @@ static int dlq_visit(void *ud, const rd_kafka_message_t *m) {
 }
 
 static int dlq_one(const struct cgw_config *cfg, const char *name, const char *topic,
-                   const dlq_args *a, kafka_dlq *producer) {
+                   const dlq_args *a, struct kafka_dlq *producer) {
     dlq_walk w = {.a = a, .producer = producer};
     char err[512] = "";
     printf("%s consumer, dead-letter topic %s:\n", name, topic);
@@ -114,7 +114,7 @@ static int dlq_one(const struct cgw_config *cfg, const char *name, const char *t
     return 0;
 }
 
-static int dlq_all(const struct cgw_config *cfg, const dlq_args *a, kafka_dlq *producer) {
+static int dlq_all(const struct cgw_config *cfg, const dlq_args *a, struct kafka_dlq *producer) {
     const struct config_consumer *cs[2] = {&cfg->consumers.receipt, &cfg->consumers.factoid};
     const char *names[2] = {"receipt", "factoid"};
     int rc = 0, seen = 0;
@@ -135,7 +135,7 @@ static int dlq_all(const struct cgw_config *cfg, const dlq_args *a, kafka_dlq *p
 int cmd_dlq(int argc, char **argv) {
     dlq_args a;
     struct cgw_config *cfg = NULL;
-    kafka_dlq *producer = NULL;
+    struct kafka_dlq *producer = NULL;
     char err[1024];
     int rc;
     if (dlq_parse(argc, argv, &a) != 0) {
@@ -147,7 +147,7 @@ int cmd_dlq(int argc, char **argv) {
         return 2;
     }
     if (a.execute) {
-        kafka_dlq_options o;
+        struct kafka_dlq_options o;
         kafka_dlq_options_init(&o);
         o.cfg = cfg;
         o.client_suffix = "dlq-replay";

@@ -271,7 +271,8 @@ static CURL *easy_for(struct enrich_client *c, struct req *r) {
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);
     http_handle_setup(e, &(struct http_handle_options){.connect_timeout_ms = c->o.connect_timeout_ms,
                                                        .timeout_ms = c->o.timeout_ms,
-                                                       .errbuf = r->errbuf});
+                                                       .errbuf = r->errbuf,
+                                                       .cancel = c->o.cancel});
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, http_body_write);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, &r->resp);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->json_headers);

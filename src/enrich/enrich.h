@@ -44,6 +44,7 @@
 #ifndef CGW_ENRICH_H
 #define CGW_ENRICH_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -71,6 +72,9 @@ struct enrich_options {
     size_t cache_max_entries;       /* per cache: products and retailers each (default 100000) */
     long ttl_seconds;               /* known answers (default 3600) */
     long negative_ttl_seconds;      /* unknown answers (default 300) */
+    const atomic_bool *cancel;      /* NULL, or the owner's stop flag: once true, requests in
+                                     * flight end within about a second and the call fails
+                                     * ENRICH_EUNAVAILABLE; it must outlive the client */
 };
 
 /* Fills the defaults above; URLs NULL. */

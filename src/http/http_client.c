@@ -20,6 +20,13 @@ int http_global_init(const char *who, char *err, size_t errlen) {
     return base_errf(err, errlen, "%s: curl_global_init: %s", who, curl_easy_strerror(curl_rc));
 }
 
+/* CURLOPT_XFERINFOFUNCTION: non-zero aborts the transfer. */
+static int cancel_check(void *flag, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                        curl_off_t ulnow) {
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return atomic_load((const atomic_bool *)flag) ? 1 : 0;
+}
+
 void http_handle_setup(CURL *e, const struct http_handle_options *o) {
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -28,6 +35,11 @@ void http_handle_setup(CURL *e, const struct http_handle_options *o) {
     curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms);
     if (o->errbuf) curl_easy_setopt(e, CURLOPT_ERRORBUFFER, o->errbuf);
     if (o->user_agent) curl_easy_setopt(e, CURLOPT_USERAGENT, o->user_agent);
+    if (o->cancel) {
+        curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, cancel_check);
+        curl_easy_setopt(e, CURLOPT_XFERINFODATA, (void *)o->cancel);
+        curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+    }
 }
 
 void http_wipe_free(char *s) {

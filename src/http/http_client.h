@@ -15,6 +15,7 @@
 #define CGW_HTTP_CLIENT_H
 
 #include <curl/curl.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 /* 0, or -1 with "<who>: curl_global_init: <reason>" in err (who names the client; NULL: no
@@ -27,10 +28,14 @@ struct http_handle_options {
     long timeout_ms;                /* CURLOPT_TIMEOUT_MS: the whole request */
     char *errbuf;                   /* NULL or CURL_ERROR_SIZE bytes: CURLOPT_ERRORBUFFER */
     const char *user_agent;         /* NULL: no User-Agent header */
+    const atomic_bool *cancel;      /* NULL, or a flag (the owner's "stopping") that, once true,
+                                     * ends a request in flight within about a second with
+                                     * CURLE_ABORTED_BY_CALLBACK; the flag outlives the handle */
 };
 
-/* NOSIGNAL, protocols http and https, no redirects, the two timeouts, the error buffer and
- * the user agent of o, on e. */
+/* NOSIGNAL, protocols http and https, no redirects, the two timeouts, the error buffer, the
+ * user agent and the cancel flag of o, on e. libcurl calls the progress callback that reads
+ * the flag about once a second even while nothing arrives (a frozen server). */
 void http_handle_setup(CURL *e, const struct http_handle_options *o);
 
 /* Zeroes s (explicit_bzero) and frees it; NULL is ignored. For tokens, passwords and header

@@ -26,9 +26,9 @@
 #define DLQ_DRAIN_MS 5000
 
 struct kafka_dlq {
-    kafka_dlq_options o;
+    struct kafka_dlq_options o;
     rd_kafka_t *rk;                /* NULL until needed, and after a failed send */
-    kafka_auth *own_auth;          /* made here when o.auth was NULL */
+    struct kafka_auth *own_auth;   /* made here when o.auth was NULL */
     struct kafka_link link;        /* rk's opaque (MSK IAM token callback) */
 };
 
@@ -38,7 +38,7 @@ typedef struct dlq_report {
     rd_kafka_resp_err_t err;
 } dlq_report;
 
-void kafka_dlq_options_init(kafka_dlq_options *o) {
+void kafka_dlq_options_init(struct kafka_dlq_options *o) {
     memset(o, 0, sizeof *o);
     o->client_suffix = "dlq";
     o->delivery_timeout_ms = 10000;
@@ -53,7 +53,7 @@ static void dlq_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opa
     r->state = m->err ? 2 : 1;
 }
 
-static rd_kafka_t *dlq_producer(kafka_dlq *d, char *err, size_t errlen) {
+static rd_kafka_t *dlq_producer(struct kafka_dlq *d, char *err, size_t errlen) {
     const struct cgw_config *cfg = d->o.cfg;
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char client_id[160], timeout[16], e[512];
@@ -81,8 +81,8 @@ static rd_kafka_t *dlq_producer(kafka_dlq *d, char *err, size_t errlen) {
     return rk;
 }
 
-kafka_dlq *kafka_dlq_new(const kafka_dlq_options *o, char *err, size_t errlen) {
-    kafka_dlq *d = calloc(1, sizeof *d);
+struct kafka_dlq *kafka_dlq_new(const struct kafka_dlq_options *o, char *err, size_t errlen) {
+    struct kafka_dlq *d = calloc(1, sizeof *d);
     if (!d) {
         snprintf(err, errlen, "out of memory");
         return NULL;
@@ -103,7 +103,7 @@ kafka_dlq *kafka_dlq_new(const kafka_dlq_options *o, char *err, size_t errlen) {
 
 /* Drops the producer after a failure, serving the delivery reports still due first (they
  * point into the caller's report array). */
-static void dlq_drop(kafka_dlq *d) {
+static void dlq_drop(struct kafka_dlq *d) {
     if (!d->rk) return;
     rd_kafka_purge(d->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     for (int i = 0; i < DLQ_DRAIN_MS / 100 && rd_kafka_outq_len(d->rk) > 0; i++)
@@ -112,7 +112,7 @@ static void dlq_drop(kafka_dlq *d) {
     d->rk = NULL;
 }
 
-void kafka_dlq_free(kafka_dlq *d) {
+void kafka_dlq_free(struct kafka_dlq *d) {
     if (!d) return;
     if (d->rk) {
         rd_kafka_flush(d->rk, DLQ_DRAIN_MS);
@@ -131,7 +131,7 @@ typedef struct dlq_out {
 } dlq_out;
 
 /* Produces out[0..n) and waits; takes the headers. 0 or -1 with err. */
-static int dlq_produce_wait(kafka_dlq *d, dlq_out *out, size_t n, char *err, size_t errlen) {
+static int dlq_produce_wait(struct kafka_dlq *d, dlq_out *out, size_t n, char *err, size_t errlen) {
     dlq_report *rep = calloc(n ? n : 1, sizeof *rep);
     size_t i = 0;
     int rc = -1;
@@ -193,7 +193,8 @@ static rd_kafka_headers_t *dlq_letter_headers(const kafka_dlq_letter *l) {
     return h;
 }
 
-int kafka_dlq_send(kafka_dlq *d, const char *topic, const kafka_dlq_letter *letters, size_t n,
+int kafka_dlq_send(struct kafka_dlq *d, const char *topic, const kafka_dlq_letter *letters,
+                   size_t n,
                    char *err, size_t errlen) {
     dlq_out *out = calloc(n ? n : 1, sizeof *out);
     if (!out) {
@@ -236,7 +237,7 @@ static rd_kafka_headers_t *dlq_original_headers(const rd_kafka_message_t *m) {
     return h;
 }
 
-int kafka_dlq_replay(kafka_dlq *d, const rd_kafka_message_t *const *letters, size_t n,
+int kafka_dlq_replay(struct kafka_dlq *d, const rd_kafka_message_t *const *letters, size_t n,
                      char *err, size_t errlen) {
     dlq_out *out = calloc(n ? n : 1, sizeof *out);
     char (*topics)[256] = calloc(n ? n : 1, sizeof *topics);

@@ -26,7 +26,7 @@
 
 struct kafka_auth {
     char *brokers;
-    aws *aws;                /* NULL without OAUTHBEARER and without an MSK cluster ARN */
+    struct aws *aws;         /* NULL without OAUTHBEARER and without an MSK cluster ARN */
     int iam;                 /* OAUTHBEARER: the refresh callback is set */
 };
 
@@ -56,7 +56,7 @@ static bool uses_iam(const struct cgw_config *cfg) {
     return cfg->kafka.sasl_mechanism && !strcmp(cfg->kafka.sasl_mechanism, "OAUTHBEARER");
 }
 
-static int new_aws(const struct cgw_config *cfg, kafka_auth *ka, char *err, size_t errlen) {
+static int new_aws(const struct cgw_config *cfg, struct kafka_auth *ka, char *err, size_t errlen) {
     const struct aws_options o = {
         .region = cfg->aws.region,
         .role_arn = cfg->aws.role_arn,
@@ -68,8 +68,9 @@ static int new_aws(const struct cgw_config *cfg, kafka_auth *ka, char *err, size
     return aws_new(&o, &ka->aws, err, errlen);
 }
 
-int kafka_auth_new(const struct cgw_config *cfg, kafka_auth **out, char *err, size_t errlen) {
-    kafka_auth *ka = calloc(1, sizeof *ka);
+int kafka_auth_new(const struct cgw_config *cfg, struct kafka_auth **out, char *err,
+                   size_t errlen) {
+    struct kafka_auth *ka = calloc(1, sizeof *ka);
     *out = NULL;
     if (!ka) {
         snprintf(err, errlen, "kafka: out of memory");
@@ -95,14 +96,14 @@ int kafka_auth_new(const struct cgw_config *cfg, kafka_auth **out, char *err, si
     return 0;
 }
 
-void kafka_auth_free(kafka_auth *ka) {
+void kafka_auth_free(struct kafka_auth *ka) {
     if (!ka) return;
     aws_free(ka->aws);
     free(ka->brokers);
     free(ka);
 }
 
-const char *kafka_auth_brokers(const kafka_auth *ka) { return ka->brokers; }
+const char *kafka_auth_brokers(const struct kafka_auth *ka) { return ka->brokers; }
 
 void *kafka_user(const rd_kafka_t *rk) {
     const struct kafka_link *l = rd_kafka_opaque(rk);

@@ -10,6 +10,7 @@
  * (detail, error) except ids and the factoid type, and those only through
  * record_safe_copy(): printable ASCII, bounded length, so a log line stays one line.
  */
+#include <assert.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -72,6 +73,7 @@ void record_skip(record_result *out, record_reason reason, const char *detail) {
 /* ---- strings ---------------------------------------------------------------------- */
 
 void record_safe_copy(char *dst, size_t dstlen, const char *s) {
+    assert(dstlen >= 1);
     size_t max = dstlen - 1, n = 0;
     if (max > RECORD_SAFE_MAX) max = RECORD_SAFE_MAX;
     for (; s && s[n] && n < max; n++) {

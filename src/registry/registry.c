@@ -11,7 +11,9 @@
 #include "registry/registry.h"
 #include "base/base.h"
 
+#include <assert.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -161,6 +163,7 @@ static void cache_put(struct registry *r, int32_t id, registry_verdict v, const 
         r->stats.evictions++;
     }
     if ((c->count + 1) * 2 > c->nslots && cache_grow(c) != 0) return;
+    assert((c->nslots & (c->nslots - 1)) == 0 && (c->count + 1) * 2 <= c->nslots);
     struct cache_slot *s = &c->slots[slot_find(c, id)];
     s->used = true;
     s->id = id;
@@ -225,7 +228,8 @@ static int setup_curl(struct registry *r, const struct registry_options *o) {
     http_handle_setup(e, &(struct http_handle_options){.connect_timeout_ms = connect,
                                                        .timeout_ms = o->timeout_ms,
                                                        .errbuf = r->curl_err,
-                                                       .user_agent = "consumer-graph-worker"});
+                                                       .user_agent = "consumer-graph-worker",
+                                                       .cancel = o->cancel});
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
     if (o->username && o->username[0]) {
         curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
@@ -359,6 +363,7 @@ static registry_verdict judge_status(int32_t id, long status, const struct http_
 }
 
 static registry_verdict lookup(struct registry *r, int32_t id, char *reason, size_t len) {
+    assert(pthread_mutex_trylock(&r->http_mu) == EBUSY);    /* held, by the caller */
     char url[2048];
     struct http_body b;
     http_body_init(&b, r->max_body);
@@ -379,6 +384,9 @@ static registry_verdict lookup(struct registry *r, int32_t id, char *reason, siz
     if (b.too_big) {
         base_errf(reason, len, "schema registry answer for schema id %d is over %zu bytes",
                 (int)id, r->max_body);
+    } else if (cc == CURLE_ABORTED_BY_CALLBACK) {
+        base_errf(reason, len, "schema registry lookup for schema id %d cancelled: stopping",
+                  (int)id);
     } else if (cc != CURLE_OK) {
         base_errf(reason, len, "schema registry unreachable for schema id %d: %s", (int)id,
                 r->curl_err[0] ? r->curl_err : curl_easy_strerror(cc));

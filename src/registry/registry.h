@@ -55,6 +55,7 @@
 #ifndef CGW_REGISTRY_H
 #define CGW_REGISTRY_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -78,6 +79,9 @@ struct registry_options {
     size_t allowed_ids_count;
     size_t max_cached_ids;      /* default 1024 */
     size_t max_response_bytes;  /* larger answers are UNAVAILABLE (default 4 MiB) */
+    const atomic_bool *cancel;  /* NULL, or the owner's stop flag: once true, a lookup in
+                                   flight ends within about a second as UNAVAILABLE
+                                   ("cancelled"); it must outlive the registry */
 };
 
 /* Fills the defaults above; url, credentials and allowlist NULL. */

@@ -4,6 +4,8 @@
  * thread: a self-signed certificate for "localhost" made at start-up, TLS on an ephemeral
  * port, bytes relayed to 127.0.0.1:7687. That exercises the real client TLS path (SNI,
  * CA + hostname verification for +s, none for +ssc) with the real server behind it.
+ * With px.hangup set the proxy closes each connection right after the handshake: writing
+ * to it must be an error, not a SIGPIPE (this binary keeps the signal's default action).
  */
 #define TEST_MAIN
 #include "test.h"
@@ -22,10 +24,12 @@
 #include <openssl/x509v3.h>
 
 #include "bolt/bolt.h"
+#include "bolt/bolt_internal.h"
 #include "bolt_test_util.h"
 
 typedef struct proxy {
     int lfd, port;
+    volatile int hangup;        /* close right after the handshake */
     SSL_CTX *ctx;
     pthread_t thread;
     char ca_path[64];
@@ -73,7 +77,7 @@ static void *proxy_main(void *arg) {
         SSL *ssl = SSL_new(px.ctx);
         SSL_set_fd(ssl, cfd);
         if (SSL_accept(ssl) == 1) {
-            int ufd = upstream();
+            int ufd = px.hangup ? -1 : upstream();
             if (ufd >= 0) {
                 relay(ssl, cfd, ufd);
                 close(ufd);
@@ -197,6 +201,26 @@ TEST(tls_to_plaintext_port_fails_cleanly) {
     int port = p && *p ? atoi(p) : 7474;
     int rc = try_connect("bolt+ssc", "127.0.0.1", port, NULL, &err);
     CHECKF(rc == BOLT_ETLS || rc == BOLT_EIO, "%s: %s", bolt_code_name(rc), err.message);
+}
+
+TEST(tls_write_to_a_closed_peer_is_an_error_not_sigpipe) {
+    proxy_start();
+    px.hangup = 1;
+    bolt_sock *s = NULL;
+    bolt_error err;
+    OK(bolt_sock_connect("127.0.0.1", px.port, 2, NULL, 5000, 5000, -1, &s, &err));
+    static uint8_t buf[65536];
+    /* The first failed write usually reports the peer's reset (ECONNRESET); the next ones
+     * write to a closed connection (EPIPE), which is what raises SIGPIPE. */
+    int failures = 0, rc = BOLT_OK;
+    for (int i = 0; i < 200 && failures < 3; i++) {
+        rc = bolt_sock_write(s, buf, sizeof buf, &err);
+        if (rc != BOLT_OK) failures++;
+        else usleep(10000);                         /* until the peer's close arrives */
+    }
+    CHECKF(rc == BOLT_EIO, "%s: %s", bolt_code_name(rc), err.message);
+    bolt_sock_close(s);                             /* close_notify to a closed peer, too */
+    px.hangup = 0;
 }
 
 TEST(stop_proxy) {

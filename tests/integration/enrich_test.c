@@ -136,7 +136,8 @@ static void check_retailers(const struct enrich_results *r, const char *const id
 
 /* ---- clients and id lists ---------------------------------------------------------------- */
 
-static struct enrich_client *client(int retries, long timeout_ms) {
+static struct enrich_client *client_cancel(int retries, long timeout_ms,
+                                          const atomic_bool *cancel) {
     struct enrich_options o;
     char err[256] = "";
     enrich_options_init(&o);
@@ -146,9 +147,14 @@ static struct enrich_client *client(int retries, long timeout_ms) {
     o.timeout_ms = timeout_ms;
     o.backoff_ms = 10;
     o.backoff_max_ms = 50;
+    o.cancel = cancel;
     struct enrich_client *c = enrich_client_new(&o, err, sizeof err);
     CHECKF(c, "enrich_client_new: %s", err);
     return c;
+}
+
+static struct enrich_client *client(int retries, long timeout_ms) {
+    return client_cancel(retries, timeout_ms, NULL);
 }
 
 /* ids[i] = F<first + i>, owned by the caller (free_ids). */
@@ -369,6 +375,25 @@ TEST(latency_above_timeout_is_unavailable) {
     control(fido_port, "{\"latency_ms\":0}");
     CHECK_EQ_INT(enrich_products(c, ids, 2, &r), ENRICH_OK);
     check_products(&r, ids, 2);
+    enrich_results_free(&r);
+    enrich_client_free(c);
+}
+
+/* The owner's stop flag set while the services do not answer (the fakes frozen): the call
+ * ends as aborted, not after its 60 s timeout. */
+TEST(the_cancel_flag_ends_calls_to_a_frozen_service) {
+    reset_fakes();
+    static atomic_bool stopping;
+    struct enrich_client *c = client_cancel(1, 60000, &stopping);
+    const char *ids[2] = {"F000001", "F000002"};
+    struct enrich_results r;
+    struct fakes_stopper stopper;
+    kill(fakes.pid, SIGSTOP);
+    fakes_stop_later(&stopper, &stopping, 300);
+    CHECK_EQ_INT(enrich_products(c, ids, 2, &r), ENRICH_EUNAVAILABLE);
+    fakes_stop_joined(&stopper);
+    kill(fakes.pid, SIGCONT);
+    CHECKF(strstr(r.error, "abort"), "error: %s", r.error);
     enrich_results_free(&r);
     enrich_client_free(c);
 }

@@ -55,17 +55,23 @@ static long fake_calls(const char *status) {
 
 /* ---- clients ----------------------------------------------------------------------------- */
 
-static struct registry *client_at(const char *base, const char *token, long timeout_ms) {
+static struct registry *client_with(const char *base, const char *token, long timeout_ms,
+                                    atomic_bool *cancel) {
     struct registry_options o;
     registry_options_init(&o);
     o.url = base;
     o.username = USER;
     o.token = token;
     o.timeout_ms = timeout_ms;
+    o.cancel = cancel;
     char err[256];
     struct registry *r = registry_new(&o, err, sizeof err);
     CHECKF(r, "registry_new: %s", err);
     return r;
+}
+
+static struct registry *client_at(const char *base, const char *token, long timeout_ms) {
+    return client_with(base, token, timeout_ms, NULL);
 }
 
 static struct registry *client(void) { return client_at(url, TOKEN, 3000); }
@@ -199,6 +205,22 @@ TEST(timeout_is_unavailable_then_recovers) {
     expect(r, 1, REGISTRY_UNAVAILABLE, "unreachable");
     control("{\"latency_ms\":0}");
     expect(r, 1, REGISTRY_ACCEPTED, NULL);
+    registry_free(r);
+}
+
+/* The owner's stop flag set while the registry does not answer (the fake frozen): the lookup
+ * ends as cancelled, not after its 60 s timeout. */
+TEST(the_cancel_flag_ends_a_lookup_the_registry_does_not_answer) {
+    reset_fake();
+    static atomic_bool stopping;
+    struct registry *r = client_with(url, TOKEN, 60000, &stopping);
+    struct fakes_stopper stopper;
+    kill(fake.pid, SIGSTOP);
+    fakes_stop_later(&stopper, &stopping, 300);
+    expect(r, 1, REGISTRY_UNAVAILABLE, "cancelled");
+    fakes_stop_joined(&stopper);
+    kill(fake.pid, SIGCONT);
+    CHECK_EQ_INT(stats(r).cached_ids, 0);
     registry_free(r);
 }
 

@@ -79,7 +79,7 @@ def purchases_present(drv, truth):
 def test_one_consumers_backlog_does_not_delay_the_other(tmp_path, fakes, clean_graph, backlog, probe):
     sc = Scenario(tmp_path, fakes.ports, receipts=True, factoids=True, batch_size=500)
     topic = {"receipts": sc.receipt_topic, "factoids": sc.factoid_topic}
-    generate(backlog, topic[backlog], 100000, 35, str(tmp_path / "backlog.json"))
+    generate(backlog, topic[backlog], 50000, 35, str(tmp_path / "backlog.json"))
     busy = "receipt" if backlog == "receipts" else "factoid"
     sc.start()
     sc.wait_for("the backlog to flow", lambda: sc.counter("cgw_records_consumed_total", consumer=busy) > 2000)

@@ -21,7 +21,7 @@ def assert_graph(drv, truths):
 def test_killswitch_stops_and_resumes_the_consumer(tmp_path, fakes, clean_graph, source):
     sc = Scenario(tmp_path, fakes.ports, factoids=True, flags_source=source, fakes=fakes, batch_size=100)
     on = {"consumer_graph_ingestion": {"boolean": "true"}}
-    first = generate("receipts", sc.receipt_topic, 1500, 21, str(tmp_path / "t1.json"))
+    first = generate("receipts", sc.receipt_topic, 600, 21, str(tmp_path / "t1.json"))
     sc.start()
     sc.wait_drained("receipt")
     assert sc.group_members("receipt") == 1
@@ -35,9 +35,9 @@ def test_killswitch_stops_and_resumes_the_consumer(tmp_path, fakes, clean_graph,
     assert stopped_after < 1 + 5, "flag poll interval is 1 s; stopped after %.1f s" % stopped_after
     assert sc.log_lines("FlagPoller: flag=%s changed" % KS)
     consumed = sc.counter("cgw_records_consumed_total", consumer="receipt")
-    second = generate("receipts", sc.receipt_topic, 1500, 22, str(tmp_path / "t2.json"))
+    second = generate("receipts", sc.receipt_topic, 600, 22, str(tmp_path / "t2.json"))
     # The factoid consumer is not affected by the receipt killswitch.
-    orders = generate("factoids", sc.factoid_topic, 800, 20, str(tmp_path / "f.json"))
+    orders = generate("factoids", sc.factoid_topic, 400, 20, str(tmp_path / "f.json"))
     sc.wait_drained("factoid")
     assert sc.consumer_status("factoid")["state"] == "running"
     time.sleep(2)

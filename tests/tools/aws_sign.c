@@ -44,7 +44,7 @@ static int run_credentials(char **argv) {
                              .role_arn = strcmp(argv[2], "-") ? argv[2] : NULL,
                              .clock = moving_clock };
     char err[1024], line[64], source[32];
-    aws *a = NULL;
+    struct aws *a = NULL;
     int bad = 0;
     log_set_output(2);      /* stdout carries one answer line per call */
     if (aws_new(&o, &a, err, sizeof err) < 0) return fprintf(stderr, "%s\n", err), 1;

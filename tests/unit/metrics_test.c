@@ -365,7 +365,9 @@ TEST(server_endpoints) {
 
 TEST(server_rejects_bad_requests) {
     char err[256], out[4096];
-    struct metrics_server_options opt = { .listen = "127.0.0.1:0" };
+    /* raw() reads until the server closes or stays silent for 7 s; a 1 s connection timeout
+     * closes a kept-alive connection after its answer, so a case costs 1 s, not 7. */
+    struct metrics_server_options opt = { .listen = "127.0.0.1:0", .timeout_seconds = 1 };
     struct metrics_server *srv = metrics_start_server(&opt, err, sizeof err);
     CHECKF(srv != NULL, "%s", err);
     int port = metrics_get_server_port(srv);
