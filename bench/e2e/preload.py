@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+# bench/e2e/preload.py: `scripts/bench-e2e --preload N` -- the benchmark on a big graph.
+#
+# What: N purchases (1 000 000 for the issue's target) already in Neo4j before the measured
+# runs, shaped like production and like the benchmark's own records: every User, Product,
+# Retailer and Category of tools/gen.py's id spaces (users 100001.., fidos F000001..,
+# retailers via tools/catalogue.py, with the metadata the fakes serve and the IN_CATEGORY /
+# CHILD_OF links the worker would write), and N purchases over them (gen.py's skew: popular
+# products and retailers first), each with its MADE, AT (89 %) and ~7 CONTAINS lines. Their
+# ids are `receipt:pre-<i>`, so no benchmark record collides with them, and since every node
+# the benchmark's records name is already there, a run adds only Purchases, MADE, AT and
+# CONTAINS: the graph after a run is the preloaded baseline plus exactly the truth's purchases
+# (compare()), and deleting those purchases restores the baseline (restore()) between the e2e
+# run and the ceiling.
+#
+# Why not the worker itself: at ~2 000 purchases/s a million would take ~10 minutes per
+# reload. How: the official Python driver, UNWIND batches of plain CREATEs (the ids are known
+# to be new), rows as parallel lists (cheap to pack), one transaction per 2 000 purchases
+# (under the stack's 64 MiB per-transaction cap). The load is timed and reported.
+#
+# Reuse: the loaded state is recorded in var/bench/preload.json (N, seed, the counts by label
+# and type). A later run whose graph has exactly those counts reuses it as it is; anything
+# else wipes the graph and loads again. The preload stays in Neo4j after the benchmark (a
+# wipe takes minutes too): `tools/graphcheck.py --wipe` removes it. A dump/load with
+# neo4j-admin would need Neo4j stopped (Community has one database and no STOP DATABASE),
+# which the benchmark never does to the stack.
+import json
+import os
+import random
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tools"))
+import catalogue  # noqa: E402
+import graphcheck  # noqa: E402
+
+STATE = os.path.join(ROOT, "var", "bench", "preload.json")
+PREFIX = "receipt:pre-"
+USERS, PRODUCTS, RETAILERS = 5000, 20000, 200     # tools/gen.py's defaults
+GROWING = ("Purchase", "MADE", "AT", "CONTAINS")  # what a benchmark run adds
+TX_PURCHASES = 2000
+
+
+def add_arguments(ap):
+    ap.add_argument("--preload", type=int, default=0, metavar="N",
+                    help="run on a graph holding N production-like purchases (bench/e2e/preload.py)")
+
+
+def flat(counts):
+    return dict(("n:" + k, v) for k, v in counts["nodes"].items()) | \
+        dict(("r:" + k, v) for k, v in counts["relationships"].items())
+
+
+# ---- the universe: every node a benchmark record can name -------------------------------------
+
+def universe_rows():
+    products, categories = [], {}
+    for n in range(1, PRODUCTS + 1):
+        f = catalogue.fido(n)
+        p = catalogue.product(f)
+        cats = p["categories"] if p else []
+        for depth, path in enumerate(catalogue.category_paths(cats), 1):
+            categories[path] = (cats[depth - 1], depth)
+        products.append({"fido": f, "name": p and p["name"], "brand": p and p["brand"],
+                         "category": " > ".join(cats) if cats else None})
+    cats = [{"path": k, "name": v[0], "depth": v[1], "parent": k.rsplit(" > ", 1)[0] if v[1] > 1 else None}
+            for k, v in sorted(categories.items())]
+    retailers = []
+    for n in range(1, RETAILERS + 1):
+        rid = catalogue.retailer_id(n)
+        r = catalogue.retailer(rid)
+        retailers.append({"id": rid, "name": r and r["name"], "type": r and r["store_type"]})
+    users = [str(100000 + i) for i in range(1, USERS + 1)]
+    return cats, products, retailers, users
+
+
+def load_universe(s):
+    cats, products, retailers, users = universe_rows()
+    s.run("UNWIND $rows AS r CREATE (:Category {path: r.path, name: r.name, depth: r.depth})", rows=cats).consume()
+    s.run("UNWIND $rows AS r MATCH (c:Category {path: r.path}), (p:Category {path: r.parent}) "
+          "CREATE (c)-[:CHILD_OF]->(p)", rows=[c for c in cats if c["parent"]]).consume()
+    for i in range(0, len(products), 5000):
+        s.run("UNWIND $rows AS r CREATE (p:Product {fido: r.fido}) SET p.name = r.name, p.brand = r.brand "
+              "WITH p, r WHERE r.category IS NOT NULL MATCH (c:Category {path: r.category}) "
+              "CREATE (p)-[:IN_CATEGORY]->(c)", rows=products[i:i + 5000]).consume()
+    s.run("UNWIND $rows AS r CREATE (s:Retailer {retailer_id: r.id}) SET s.name = r.name, s.store_type = r.type",
+          rows=retailers).consume()
+    s.run("UNWIND $rows AS u CREATE (:User {user_id: u})", rows=users).consume()
+
+
+# ---- the purchases ----------------------------------------------------------------------------
+
+PURCHASES_Q = (
+    "UNWIND $rows AS r "
+    "MATCH (u:User {user_id: r[1]}) "
+    "CREATE (u)-[:MADE]->(p:Purchase {purchase_id: r[0], receipt_id: substring(r[0], 8), source: 'receipt', "
+    "  purchased_at: datetime({epochSeconds: r[3]}), total_cents: r[4], currency: 'USD'}) "
+    "WITH p, r "
+    "CALL (p, r) { UNWIND CASE WHEN r[2] IS NULL THEN [] ELSE [r[2]] END AS rid "
+    "  MATCH (s:Retailer {retailer_id: rid}) CREATE (p)-[:AT]->(s) } "
+    "WITH p, r "
+    "UNWIND range(0, size(r[5]) - 1) AS k "
+    "MATCH (pr:Product {fido: r[5][k]}) "
+    "CREATE (p)-[:CONTAINS {line: k + 1, quantity: r[6][k], unit_price_cents: r[7][k], "
+    "  total_price_cents: toInteger(round(r[6][k] * r[7][k]))}]->(pr)")
+
+
+def purchase_rows(rng, start, n):
+    """gen.py's shapes: user uniform, products skewed (rank ~ U^2), ~7 lines, 89 % with a retailer."""
+    rows = []
+    for i in range(start, start + n):
+        lines = min(30, 1 + int(rng.expovariate(1 / 8)))
+        fidos = ["F%06d" % (int(PRODUCTS * rng.random() ** 2) + 1) for _ in range(lines)]
+        qty = [1.0 if rng.random() < 0.7 else float(rng.randint(2, 6)) for _ in range(lines)]
+        unit = [rng.randint(49, 2999) for _ in range(lines)]
+        rid = None if rng.random() < 0.11 else catalogue.retailer_id(int(RETAILERS * rng.random() ** 1.5) + 1)
+        rows.append([PREFIX + str(i), str(100001 + rng.randrange(USERS)), rid,
+                     1735689600 - rng.randrange(3 * 365 * 86400), rng.randint(100, 50000), fidos, qty, unit])
+    return rows
+
+
+def load(drv, n, seed=7, say=print):
+    t0 = time.time()
+    graphcheck.wipe(drv)
+    t_wipe = time.time() - t0
+    rng = random.Random(seed)
+    with drv.session(database="neo4j") as s:
+        load_universe(s)
+        done, last = 0, time.time()
+        while done < n:
+            k = min(TX_PURCHASES, n - done)
+            rows = purchase_rows(rng, done, k)
+            s.execute_write(lambda tx: tx.run(PURCHASES_Q, rows=rows).consume())
+            done += k
+            if time.time() - last > 30:
+                say("  preload: %d of %d purchases, %.0f s" % (done, n, time.time() - t0))
+                last = time.time()
+    counts = graphcheck.counts(drv)
+    state = {"n": n, "seed": seed, "counts": counts, "load_seconds": round(time.time() - t0 - t_wipe, 1),
+             "wipe_seconds": round(t_wipe, 1)}
+    os.makedirs(os.path.dirname(STATE), exist_ok=True)
+    with open(STATE, "w") as f:
+        json.dump(state, f, indent=1)
+    return state
+
+
+def prepare(drv, n, say=print):
+    """The preloaded state: reused when the graph holds exactly what the last load left."""
+    try:
+        with open(STATE) as f:
+            state = json.load(f)
+    except (OSError, ValueError):
+        state = None
+    if state and state["n"] == n and flat(graphcheck.counts(drv)) == flat(state["counts"]):
+        state["reused"] = True
+        say("Preload: %d purchases already in Neo4j (loaded earlier in %.0f s), reused" % (n, state["load_seconds"]))
+        return state
+    say("Preload: wiping the graph and loading %d purchases (official Python driver, UNWIND CREATE)" % n)
+    state = load(drv, n, say=say)
+    state["reused"] = False
+    say("  loaded in %.0f s (%.0f purchases/s; wipe %.0f s): %s" % (
+        state["load_seconds"], n / max(state["load_seconds"], 0.1), state["wipe_seconds"],
+        ", ".join("%s %d" % kv for kv in flat(state["counts"]).items())))
+    return state
+
+
+def restore(drv, truths):
+    """Back to the preloaded baseline: delete the purchases of the run (never a preloaded one)."""
+    ids = sorted(set().union(*(t["sets"]["purchases"].keys() for t in truths)))
+    assert not any(i.startswith(PREFIX) for i in ids)
+    with drv.session(database="neo4j") as s:
+        for i in range(0, len(ids), 500):
+            s.run("UNWIND $ids AS id MATCH (p:Purchase {purchase_id: id}) DETACH DELETE p",
+                  ids=ids[i:i + 500]).consume()
+
+
+def compare(drv, truths, state):
+    """graphcheck.compare for a preloaded graph: the baseline plus the truth's purchases."""
+    want = flat(state["counts"])
+    purchases = {}
+    for t in truths:
+        purchases.update(t["sets"]["purchases"])
+    want["n:Purchase"] += len(purchases)
+    want["r:MADE"] += len(purchases)
+    want["r:AT"] += sum(v[0] for v in purchases.values())
+    want["r:CONTAINS"] += sum(v[1] for v in purchases.values())
+    got = graphcheck.counts(drv)
+    bad = ["%s: graph %s, want %s" % (k, v, want.get(k)) for k, v in flat(got).items() if v != want.get(k)]
+    for t in truths:
+        bad += graphcheck.spot_check(drv, t)
+    return got, bad
+
+
+class Baseline:
+    """What bench.py resets the graph to and compares it against: empty (no --preload), or the
+    preloaded graph."""
+
+    def __init__(self, drv, n, say=print):
+        self.drv, self.state = drv, prepare(drv, n, say) if n else None
+
+    def reset(self, truths):
+        if self.state:
+            restore(self.drv, truths)
+        else:
+            graphcheck.wipe(self.drv)
+
+    def compare(self, truths):
+        if self.state:
+            return compare(self.drv, truths, self.state)
+        return graphcheck.compare(self.drv, truths)
+
+    def describe(self):
+        if not self.state:
+            return None
+        return {"purchases": self.state["n"], "reused": self.state["reused"],
+                "load_seconds": self.state["load_seconds"], "counts": self.state["counts"]}
+
+
+if __name__ == "__main__":
+    import argparse
+    ap = argparse.ArgumentParser(description="load (or reuse) the benchmark's preloaded graph")
+    ap.add_argument("n", type=int)
+    a = ap.parse_args()
+    d = graphcheck.driver()
+    print(json.dumps(prepare(d, a.n)))
+    d.close()
