@@ -215,7 +215,8 @@ def import_offline(drv, n, seed, say):
     t1 = time.time()
     stack("down", "neo4j")
     args = ["neo4j-admin", "database", "import", "full", "neo4j", "--overwrite-destination",
-            "--ignore-empty-strings=true", "--threads=2"]
+            "--ignore-empty-strings=true", "--threads=2",
+            "--report-file=" + os.path.join(CSV_DIR, "import.report")]
     args += ["--nodes=%s=%s" % (label, os.path.join(CSV_DIR, f + ".csv")) for label, f in NODE_FILES.items()]
     args += ["--relationships=%s=%s" % (t, os.path.join(CSV_DIR, f + ".csv")) for t, f in REL_FILES.items()]
     log = os.path.join(CSV_DIR, "import.log")

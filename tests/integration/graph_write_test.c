@@ -162,21 +162,6 @@ static record_purchase *receipt(const char *rid, const char *user, const char *r
     return p;
 }
 
-static void free_receipt(record_purchase *p) {
-    for (size_t i = 0; i < p->nitems; i++) {
-        free(p->items[i].fido);
-        free(p->items[i].description);
-    }
-    free(p->items);
-    free(p->id);
-    free(p->receipt_id);
-    free(p->purchase_id);
-    free(p->user_id);
-    free(p->retailer_id);
-    free(p->currency);
-    free(p);
-}
-
 /* The catalogue of the tests: F1 known with a category path, F2 known without categories, F3
  * unknown (unless `f3_known`), each fido prefixed. Sorted by fido as graph.h requires. */
 typedef struct catalogue {
@@ -255,8 +240,8 @@ TEST(the_contracts_graph_and_a_second_write_changes_nothing) {
     CHECK_EQ_STR(second, first);
     free(first);
     free(second);
-    free_receipt(a);
-    free_receipt(b);
+    record_purchase_free(a);
+    record_purchase_free(b);
     cleanup();
 }
 
@@ -278,9 +263,9 @@ TEST(existed_follows_the_batch_order_not_the_sorted_one) {
     put(mixed, 3, &c, e2, &st);
     CHECKF(e2[0] == 0 && e2[1] == 1 && e2[2] == 0, "existed %d %d %d", e2[0], e2[1], e2[2]);
     CHECK_EQ_INT(st.nodes_created, 2 + 2);      /* Purchases r1, r3; Users u2, u3 */
-    free_receipt(p1);
-    free_receipt(p2);
-    free_receipt(p3);
+    record_purchase_free(p1);
+    record_purchase_free(p2);
+    record_purchase_free(p3);
     cleanup();
 }
 
@@ -305,8 +290,8 @@ TEST(a_purchase_republished_with_other_content_keeps_its_first_version) {
     CHECKF(strstr(after, "total_cents=700") && !strstr(after, "total_cents=999"), "%s", after);
     free(before);
     free(after);
-    free_receipt(v1);
-    free_receipt(v2);
+    record_purchase_free(v1);
+    record_purchase_free(v2);
     cleanup();
 }
 
@@ -336,9 +321,9 @@ TEST(a_product_gains_its_metadata_later_and_never_loses_it) {
     free(s1);
     free(s2);
     free(s3);
-    free_receipt(a);
-    free_receipt(b);
-    free_receipt(d);
+    record_purchase_free(a);
+    record_purchase_free(b);
+    record_purchase_free(d);
     cleanup();
 }
 
@@ -386,7 +371,7 @@ TEST(two_writers_of_the_same_purchases_create_each_once) {
         for (int i = 0; i < 4; i++)
             CHECKF(r[0].existed[i] + r[1].existed[i] == 1, "round %d purchase %d: %d %d", round,
                    i, r[0].existed[i], r[1].existed[i]);
-        for (int i = 0; i < 4; i++) free_receipt(p[i]);
+        for (int i = 0; i < 4; i++) record_purchase_free(p[i]);
     }
     char *s = snapshot();
     CHECKF(count_of(s, "Purchase{") == 20, "%s", s);
@@ -413,6 +398,6 @@ TEST(a_receipt_of_25000_lines_is_written_whole) {
     put(ps, 1, &c, e, &st);
     CHECK(e[0] == 1);
     CHECK_EQ_INT(st.relationships_created, 0);
-    free_receipt(p);
+    record_purchase_free(p);
     cleanup();
 }
