@@ -1,13 +1,20 @@
 /* src/graph/graph.c: Cypher and parameters for the purchase graph (see graph.h).
  *
  * Each batch is encoded once, straight into PackStream with the Bolt client's streaming
- * encoder (no intermediate value tree), and the four encoded parameter maps are reused on
+ * encoder (no intermediate value tree), and the five encoded parameter maps are reused on
  * every retry of the transaction. Rows are deduplicated and sorted here, on the client,
  * because Neo4j takes MERGE's locks in row order: two writers that sort the same way
  * cannot deadlock on each other's nodes.
  *
+ * The statement shapes were chosen with PROFILE (bench/e2e/README.md, "Statements"): a node
+ * that is already as the batch wants it is only read (no write lock, no relationship MERGE),
+ * each user is merged once per batch, and a purchase is written with CREATE only by the
+ * transaction that creates it, so the cost per purchase does not grow with the graph (the
+ * old CONTAINS MERGE did, with the lines of the purchase and the degree of its products).
+ *
  * Query texts are constants, so the server plans each once. Values only ever travel as
- * parameters.
+ * parameters. graph_write_queries and graph_profile_batch exist for the benchmark: other
+ * texts over the same parameters, and PROFILE in a transaction that is rolled back.
  */
 #include "graph/graph.h"
 
