@@ -347,29 +347,22 @@ def compare(drv, truths, state):
 
 
 class Baseline:
-    """What bench.py resets the graph to and compares it against: empty (no --preload), or the
-    preloaded graph."""
+    """The preloaded graph as bench.py's run.base (in place of its EmptyGraph): what every part
+    starts from (reset) and how the graph after it is checked (compare)."""
 
     def __init__(self, drv, n, method="import", say=print):
-        self.drv, self.state = drv, prepare(drv, n, method, say) if n else None
+        self.drv, self.state = drv, prepare(drv, n, method, say)
 
     def reset(self, truths):
-        if self.state:
-            restore(self.drv, truths)
-        else:
-            graphcheck.wipe(self.drv)
+        restore(self.drv, truths)
 
     def compare(self, truths):
-        if self.state:
-            return compare(self.drv, truths, self.state)
-        return graphcheck.compare(self.drv, truths)
+        return compare(self.drv, truths, self.state)
 
     def describe(self):
-        if not self.state:
-            return None
-        return {"purchases": self.state["n"], "reused": self.state["reused"], "method": self.state.get("method", "cypher"),
-                "load_seconds": self.state["load_seconds"], "parts": self.state.get("parts"),
-                "counts": self.state["counts"]}
+        return {"purchases": self.state["n"], "reused": self.state["reused"],
+                "method": self.state.get("method", "cypher"), "load_seconds": self.state["load_seconds"],
+                "parts": self.state.get("parts"), "counts": self.state["counts"]}
 
 
 if __name__ == "__main__":
