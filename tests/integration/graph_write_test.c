@@ -78,6 +78,22 @@ static int on_line(void *ud, const bolt_value *record) {
     "(n.user_id STARTS WITH $p OR n.purchase_id STARTS WITH $q OR n.fido STARTS WITH $p " \
     "OR n.retailer_id STARTS WITH $p OR n.path STARTS WITH $p)"
 
+/* Runs q with $p (the run's prefix) and $q ("receipt:" + prefix), rows to cb. */
+static void run_own(const char *q, bolt_record_cb cb, void *ud) {
+    bolt_value *params = bolt_map();
+    char pq[64];
+    snprintf(pq, sizeof pq, "receipt:%s", P);
+    bolt_map_set(params, "p", bolt_string(P));
+    bolt_map_set(params, "q", bolt_string(pq));
+    bolt_conn *c;
+    bolt_error err;
+    OK(bolt_driver_acquire(driver(), NULL, 0, &c, &err));
+    int rc = bolt_query(c, q, params, NULL, cb, ud, NULL, &err);
+    bolt_driver_release(driver(), c);
+    bolt_value_free(params);
+    CHECKF(rc == BOLT_OK, "%.40s...: %s", q, err.message);
+}
+
 /* Every node of this run with its properties (keys sorted) and its outgoing relationships
  * (type, properties, the other end's key), one line per node, lines sorted. Caller frees. */
 static char *snapshot(void) {
@@ -92,37 +108,14 @@ static char *snapshot(void) {
         "       coalesce(m.user_id, m.purchase_id, m.fido, m.retailer_id, m.path) AS rel "
         "  ORDER BY rel RETURN reduce(s = '', x IN collect(rel) | s + ' ' + x) AS rels } "
         "WITH labels(n)[0] + '{' + props + '}' + rels AS line ORDER BY line RETURN line";
-    bolt_value *params = bolt_map();
-    char pq[64];
-    snprintf(pq, sizeof pq, "receipt:%s", P);
-    bolt_map_set(params, "p", bolt_string(P));
-    bolt_map_set(params, "q", bolt_string(pq));
-    bolt_conn *c;
-    bolt_error err;
-    OK(bolt_driver_acquire(driver(), NULL, 0, &c, &err));
     text t = {calloc(1, 1), 0};
-    int rc = bolt_query(c, q, params, NULL, on_line, &t, NULL, &err);
-    bolt_driver_release(driver(), c);
-    bolt_value_free(params);
-    CHECKF(rc == BOLT_OK, "snapshot: %s", err.message);
+    run_own(q, on_line, &t);
     return t.s;
 }
 
 static void cleanup(void) {
     if (!P[0]) snprintf(P, sizeof P, "gw%ld-", (long)getpid());
-    static const char q[] = "MATCH (n) WHERE " OWN_NODE " DETACH DELETE n";
-    bolt_value *params = bolt_map();
-    char pq[64];
-    snprintf(pq, sizeof pq, "receipt:%s", P);
-    bolt_map_set(params, "p", bolt_string(P));
-    bolt_map_set(params, "q", bolt_string(pq));
-    bolt_conn *c;
-    bolt_error err;
-    OK(bolt_driver_acquire(driver(), NULL, 0, &c, &err));
-    int rc = bolt_query(c, q, params, NULL, NULL, NULL, NULL, &err);
-    bolt_driver_release(driver(), c);
-    bolt_value_free(params);
-    CHECKF(rc == BOLT_OK, "cleanup: %s", err.message);
+    run_own("MATCH (n) WHERE " OWN_NODE " DETACH DELETE n", NULL, NULL);
 }
 
 /* Occurrences of needle in hay. */
@@ -188,6 +181,12 @@ static void make_catalogue(catalogue *c, int f3_known) {
     c->retailer = (graph_retailer){c->rid, 1, "Shop", "GROCERY"};
 }
 
+/* Every case starts from none of its nodes and the catalogue with F3 unknown. */
+static void fresh(catalogue *c) {
+    cleanup();
+    make_catalogue(c, 0);
+}
+
 static const char *const FIDOS[] = {"F1", "F2", "F3", "F1"};  /* F1 on two lines */
 
 static int put(const record_purchase *const *ps, size_t n, const catalogue *c,
@@ -202,9 +201,8 @@ static int put(const record_purchase *const *ps, size_t n, const catalogue *c,
 /* ------------------------------------------------------------------ cases */
 
 TEST(the_contracts_graph_and_a_second_write_changes_nothing) {
-    cleanup();
     catalogue c;
-    make_catalogue(&c, 0);
+    fresh(&c);
     record_purchase *a = receipt("r1", "u1", "R1", FIDOS, 4, 4, 700);
     record_purchase *b = receipt("r2", "u1", NULL, FIDOS + 1, 1, 1, 300);
     const record_purchase *ps[] = {a, b};
@@ -246,9 +244,8 @@ TEST(the_contracts_graph_and_a_second_write_changes_nothing) {
 }
 
 TEST(existed_follows_the_batch_order_not_the_sorted_one) {
-    cleanup();
     catalogue c;
-    make_catalogue(&c, 0);
+    fresh(&c);
     record_purchase *p1 = receipt("r1", "u2", "R1", FIDOS, 1, 1, 1);
     record_purchase *p2 = receipt("r2", "u1", "R1", FIDOS, 1, 1, 2);
     record_purchase *p3 = receipt("r3", "u3", "R1", FIDOS, 1, 1, 3);
@@ -273,9 +270,8 @@ TEST(existed_follows_the_batch_order_not_the_sorted_one) {
  * receipt_id seen before whatever its content, and so does the graph now, with or without
  * the cache: the first version written stays, whole. */
 TEST(a_purchase_republished_with_other_content_keeps_its_first_version) {
-    cleanup();
     catalogue c;
-    make_catalogue(&c, 0);
+    fresh(&c);
     record_purchase *v1 = receipt("r1", "u1", "R1", FIDOS, 4, 4, 700);
     record_purchase *v2 = receipt("r1", "u1", "R1", FIDOS + 1, 2, 2, 999);
     const record_purchase *b1[] = {v1}, *b2[] = {v2};
@@ -349,9 +345,8 @@ static void *race(void *arg) {
 }
 
 TEST(two_writers_of_the_same_purchases_create_each_once) {
-    cleanup();
     catalogue c;
-    make_catalogue(&c, 0);
+    fresh(&c);
     for (int round = 0; round < 5; round++) {
         char rid[4][32];
         record_purchase *p[4];
@@ -385,9 +380,8 @@ TEST(two_writers_of_the_same_purchases_create_each_once) {
 /* Issue 10's receipts of 25 000 lines: with CREATE for a new purchase one transaction writes
  * them (the MERGE of each CONTAINS used to grow with the lines already there: ~70 s each). */
 TEST(a_receipt_of_25000_lines_is_written_whole) {
-    cleanup();
     catalogue c;
-    make_catalogue(&c, 0);
+    fresh(&c);
     record_purchase *p = receipt("big", "u1", "R1", FIDOS, 4, 25000, 1);
     const record_purchase *ps[] = {p};
     unsigned char e[1];
