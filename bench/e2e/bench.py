@@ -17,6 +17,10 @@
 #              Every worker part: its own groups and idempotency key prefix, the graph wiped
 #              first (prepare_graph), worker CPU and peak RSS before SIGTERM, Neo4j CPU over
 #              the same window; counters and graph checked against the truth.
+#   options of bench/e2e/preload.py (--preload N: every part starts from a graph of N purchases
+#              instead of an empty one) and bench/e2e/statements.py (--profile: PROFILE of the
+#              statements by the ceiling; --shapes: ceilings of the old and new statements with
+#              one and two writers after the parts).
 #   clean-up   fakes stopped, topics, groups and idempotency keys deleted, graph wiped.
 # Result: one table (each row with its target, compared only with limits measured in this run)
 # on stdout and in var/bench/e2e.txt, everything in var/bench/e2e.json.
@@ -36,6 +40,8 @@ import graphcheck  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import phases  # noqa: E402
+import preload  # noqa: E402
+import statements  # noqa: E402
 
 KAFKA = "127.0.0.1:%s" % os.environ.get("KAFKA_PORT", "9092")
 NEO4J_PORT = os.environ.get("NEO4J_BOLT_PORT", "7687")
@@ -600,6 +606,8 @@ def parse_args():
     ap.add_argument("--binary", default=os.path.join(ROOT, "build", "release", "cgw"))
     ap.add_argument("--ceiling", default=os.path.join(OUT, "ceiling"))
     ap.add_argument("--kafka-read", default=os.path.join(OUT, "kafka_read"))
+    preload.add_arguments(ap)
+    statements.add_arguments(ap)
     a = ap.parse_args()
     parts = [p.strip() for p in a.parts.split(",") if p.strip()]
     unknown = [p for p in parts if p not in PARTS]
@@ -644,14 +652,21 @@ def main():
                                                    else ("factoids", "both")))]
         setup_topics(run, consumers)
         result["truth_outcomes"] = {c: t["outcomes"] for c, t in run.truths.items()}
+        if a.preload:
+            run.base = preload.Baseline(drv, a.preload, a.preload_method, say)
+            run.neo4j_pid = pid_of("neo4j")   # a preload by import restarts Neo4j
+            result["preload"] = run.base.describe()
         for part in a.parts:
             if part == "ceiling":
-                result["ceiling"] = ceiling_part(run)
+                result["ceiling"] = ceiling_part(run, statements.ceiling_args(a))
             else:
                 cs = {"receipts": ["receipt"], "factoids": ["factoid"], "both": ["receipt", "factoid"]}[part]
                 result["runs"][part] = worker_part(run, part, cs)
                 if part == "receipts":
                     result["e2e"] = result["runs"][part]  # the key of earlier versions
+        if a.shapes and "receipt" in run.truths:
+            say("Ceilings of the statement shapes (old/new, 1 and 2 writers)")
+            result["shapes"] = statements.run_shapes(a, lambda extra: ceiling_part(run, extra), say)
     finally:
         fakes.send_signal(signal.SIGTERM)
         try:
@@ -673,7 +688,8 @@ def main():
         with open(path, "w") as f:
             json.dump(result, f, indent=1, default=str)
     say("\n(var/bench/e2e.txt, var/bench/e2e.json; logs and data in %s)" % os.path.relpath(work, ROOT))
-    correct = all(x["correct"] for x in list(result["runs"].values()) + [result.get("ceiling") or {"correct": True}])
+    correct = all(x["correct"] for x in list(result["runs"].values()) + [result.get("ceiling") or {"correct": True}]
+                  + result.get("shapes", []))
     return 0 if correct else 1
 
 
@@ -816,6 +832,12 @@ def render(r):
             lines.append("  %-*s  %-*s  %s" % (w, name, v, value, target))
         lines.append("")
     lines += details(r)
+    if r.get("preload"):
+        p = r["preload"]
+        lines.append("  preloaded graph: %d purchases (%s; loading took %.0f s by %s)"
+                     % (p["purchases"], "reused" if p["reused"] else "loaded in this run", p["load_seconds"],
+                        p["method"]))
+    lines += statements.render(r)
     kp = next((w["kafka_properties"] for w in r["runs"].values()), None)
     if kp:
         lines.append("  worker kafka.properties / environment: " + ", ".join(kp))

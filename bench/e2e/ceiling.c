@@ -18,19 +18,34 @@
  *             (graph_batch).
  *             --group purchases instead fills every batch with batch-size purchases.
  *
- * Timed: only graph_write() of every batch, one thread per stream (receipts, factoids), so
- * with both streams two writers run concurrently, as the worker's two consumers do. The
- * graph must be empty beforehand (the driver script wipes it); constraints are ensured
- * before timing starts.
+ * Timed: only graph_write() of every batch, --writers threads per stream (receipts,
+ * factoids; default 1), so with both streams two writers run concurrently, as the worker's
+ * two consumers do; with --writers 2 a stream's batches alternate between two threads, as two
+ * worker instances on different partitions would write them. The graph must hold nothing of
+ * these records beforehand (the driver script wipes it, or restores its preloaded state);
+ * constraints are ensured before timing starts.
+ *
+ * --shape old writes with the statement texts the worker used before issue 14 (kept below,
+ * OLD_QUERIES, and only here: they take the same parameters as graph.c's own, which sends no
+ * users statement for them), so that one run reports the old and the new shape side by side
+ * on the same batches; --shape new (default) is graph_write itself.
+ *
+ * --profile: PROFILE of every statement (graph_profile_batch: in a transaction rolled back,
+ * so the graph is unchanged) of the middle batch of the first stream before the timed part
+ * ("start": the graph as given, empty or preloaded), of its last batch after the others are
+ * written ("end": held back from the timed part, profiled, then written untimed), and of
+ * that last batch again ("redelivery": every purchase already there). Db hits per statement,
+ * per purchase, Eager operators and the costliest operators land in the JSON ("profile").
  *
  *   ceiling [-r RECEIPTS.jsonl] [-f FACTOIDS.jsonl] [-b BATCH] [--group records|purchases]
  *           --fido URL --retailer URL [--uri bolt://127.0.0.1:7687] [--allowed-schema-id 1]
- *           [--pool-size 4] [--neo4j-pid PID]
+ *           [--pool-size 4] [--neo4j-pid PID] [--shape new|old] [--writers 1|2] [--profile]
  *   password: $NEO4J_PASSWORD, default cgw-local-password
  *
  * Prints one JSON object on stdout: per stream the outcome counts, batches, purchases and
  * graph_write seconds (sum and p50/p95/max per batch), and overall wall seconds of the timed
- * part, persisted/s, the process's CPU during the timed part (and Neo4j's, with --neo4j-pid),
+ * part, persisted/s, transaction attempts beyond the first (deadlocks and other transient
+ * errors retried), the process's CPU during the timed part (and Neo4j's, with --neo4j-pid),
  * and what the loads took.
  */
 #include <errno.h>
@@ -86,6 +101,65 @@ static void *xrealloc(void *p, size_t size) {
     if (!p) die("%s", "out of memory");
     return p;
 }
+
+/* ------------------------------------------------------------------ the old statement shape
+ *
+ * The four statements of src/graph/graph.c before issue 14 (commit beab3ea), verbatim: SET
+ * += map, the User MERGEd per purchase, the Product MERGEd again per line, every relationship
+ * MERGEd, every node SET in every transaction. */
+static const char OLD_Q_CATEGORIES[] =
+    "UNWIND $rows AS r "
+    "MERGE (c:Category {path: r.path}) "
+    "SET c.name = r.name, c.depth = r.depth "
+    "WITH c, r WHERE r.parent IS NOT NULL "
+    "MERGE (p:Category {path: r.parent}) "
+    "MERGE (c)-[:CHILD_OF]->(p)";
+
+/* props holds only what the service knows: an unknown product keeps what it had. */
+static const char OLD_Q_PRODUCTS[] =
+    "UNWIND $rows AS r "
+    "MERGE (p:Product {fido: r.fido}) "
+    "SET p += r.props "
+    "WITH p, r WHERE r.category IS NOT NULL "
+    "MATCH (c:Category {path: r.category}) "
+    "MERGE (p)-[:IN_CATEGORY]->(c)";
+
+static const char OLD_Q_RETAILERS[] =
+    "UNWIND $rows AS r "
+    "MERGE (s:Retailer {retailer_id: r.retailer_id}) "
+    "SET s += r.props";
+
+/* r.retailer is [] or [retailer_id]: FOREACH makes AT conditional without a subquery.
+ * CONTAINS is keyed by line, so two lines with the same product are two relationships and a
+ * re-write matches the ones already there.
+ *
+ * Whether the purchase was in the graph before (a rewrite after a crash or without the
+ * idempotency cache): ON CREATE SET marks a node this MERGE created, the flag is read and the
+ * mark removed in the same statement, so nothing of it is ever committed. Unlike an OPTIONAL
+ * MATCH before the MERGE, this is decided under MERGE's lock on the unique key: of two writers
+ * racing on one purchase exactly one sees it created. Rows carry their index in the batch (r.n)
+ * and only the rewrites come back. */
+static const char OLD_Q_PURCHASES[] =
+    "UNWIND $rows AS r "
+    "MERGE (u:User {user_id: r.user_id}) "
+    "MERGE (p:Purchase {purchase_id: r.purchase_id}) "
+    "ON CREATE SET p.cgw_created = true "
+    "WITH u, p, r, p.cgw_created IS NULL AS existed "
+    "REMOVE p.cgw_created "
+    "SET p += r.props "
+    "MERGE (u)-[:MADE]->(p) "
+    "FOREACH (rid IN r.retailer | "
+    "  MERGE (s:Retailer {retailer_id: rid}) MERGE (p)-[:AT]->(s)) "
+    "FOREACH (i IN r.items | "
+    "  MERGE (pr:Product {fido: i.fido}) "
+    "  MERGE (p)-[c:CONTAINS {line: i.line}]->(pr) "
+    "  SET c += i.props) "
+    "WITH r, existed WHERE existed "
+    "RETURN r.n AS n";
+
+
+static const graph_queries OLD_QUERIES = {OLD_Q_CATEGORIES, OLD_Q_PRODUCTS, OLD_Q_RETAILERS, NULL,
+                                          OLD_Q_PURCHASES};
 
 /* ------------------------------------------------------------------ string -> index map */
 
@@ -160,7 +234,7 @@ typedef struct stream {
     size_t nbatches;
     size_t persisted;
     double write_s, t_end;
-    int64_t nodes_created, relationships_created;
+    int64_t nodes_created, relationships_created, retries;
     int failed;
     char error[512];
 } stream;
@@ -168,7 +242,21 @@ typedef struct stream {
 typedef struct shared {
     bolt_driver *d;
     double t_start;
+    const graph_queries *queries;   /* --shape */
+    size_t writers;                 /* threads per stream */
+    int hold_last;                  /* --profile: the last batch is written after the timer */
 } shared;
+
+/* One writer thread: batches first, first + step, ... of its stream. Its sums are its own
+ * and added to the stream's after the join. */
+typedef struct job {
+    stream *s;
+    size_t first, step;
+    double write_s, t_end;
+    int64_t nodes_created, relationships_created, retries;
+    int failed;
+    char error[512];
+} job;
 
 static shared G;
 
@@ -380,29 +468,97 @@ static void make_batches(stream *s, const catalogue *cat, size_t bsize, int by_p
 
 /* ------------------------------------------------------------------ the timed part */
 
+static int write_batch(batch *b, graph_stats *gs, bolt_error *be) {
+    graph_batch gb = {b->ps, b->n, b->gp, b->ngp, b->gr, b->ngr};
+    double t0 = now_s();
+    int rc = graph_write_queries(G.d, "neo4j", &gb, G.queries, gs, be);
+    b->seconds = now_s() - t0;
+    return rc;
+}
+
 static void *writer(void *arg) {
-    stream *s = arg;
-    for (size_t i = 0; i < s->nbatches; i++) {
-        batch *b = &s->batches[i];
-        graph_batch gb = {b->ps, b->n, b->gp, b->ngp, b->gr, b->ngr};
+    job *j = arg;
+    size_t n = j->s->nbatches - (G.hold_last && j->s->nbatches > 1);
+    for (size_t i = j->first; i < n; i += j->step) {
         graph_stats gs;
         bolt_error be;
-        double t0 = now_s();
-        int rc = graph_write(G.d, "neo4j", &gb, &gs, &be);
-        double t1 = now_s();
-        b->seconds = t1 - t0;
-        s->write_s += b->seconds;
+        int rc = write_batch(&j->s->batches[i], &gs, &be);
+        j->write_s += j->s->batches[i].seconds;
         if (rc != BOLT_OK) {
-            s->failed = 1;
-            snprintf(s->error, sizeof s->error, "batch %zu: %s: %.400s", i, bolt_code_name(rc),
+            j->failed = 1;
+            snprintf(j->error, sizeof j->error, "batch %zu: %s: %.400s", i, bolt_code_name(rc),
                      be.message);
             break;
         }
-        s->nodes_created += gs.nodes_created;
-        s->relationships_created += gs.relationships_created;
+        j->nodes_created += gs.nodes_created;
+        j->relationships_created += gs.relationships_created;
+        j->retries += gs.attempts > 1 ? gs.attempts - 1 : 0;
     }
-    s->t_end = now_s();
+    j->t_end = now_s();
     return NULL;
+}
+
+static void join_job(const job *j) {
+    stream *s = j->s;
+    s->write_s += j->write_s;
+    s->nodes_created += j->nodes_created;
+    s->relationships_created += j->relationships_created;
+    s->retries += j->retries;
+    if (j->t_end > s->t_end) s->t_end = j->t_end;
+    if (j->failed && !s->failed) {
+        s->failed = 1;
+        snprintf(s->error, sizeof s->error, "%s", j->error);
+    }
+}
+
+/* ------------------------------------------------------------------ --profile */
+
+static json_t *profile_json(const batch *b, const char *when) {
+    graph_batch gb = {b->ps, b->n, b->gp, b->ngp, b->gr, b->ngr};
+    graph_profile pr[GRAPH_NSTATEMENTS];
+    bolt_error be;
+    json_t *o = json_object();
+    json_object_set_new(o, "when", json_string(when));
+    json_object_set_new(o, "purchases", json_integer((json_int_t)b->n));
+    size_t lines = 0;
+    for (size_t i = 0; i < b->n; i++) lines += b->ps[i]->nitems;
+    json_object_set_new(o, "lines", json_integer((json_int_t)lines));
+    if (graph_profile_batch(G.d, "neo4j", &gb, G.queries, pr, &be) != BOLT_OK) {
+        json_object_set_new(o, "error", json_string(be.message));
+        return o;
+    }
+    json_t *st = json_array();
+    int64_t total = 0;
+    for (size_t i = 0; i < GRAPH_NSTATEMENTS; i++) {
+        if (!pr[i].rows) continue;
+        json_array_append_new(st, json_pack("{s:s, s:I, s:I, s:i, s:s}", "name", pr[i].name,
+                                            "rows", (json_int_t)pr[i].rows, "db_hits",
+                                            (json_int_t)pr[i].db_hits, "eager", pr[i].eager,
+                                            "top", pr[i].top));
+        total += pr[i].db_hits;
+    }
+    json_object_set_new(o, "statements", st);
+    json_object_set_new(o, "db_hits", json_integer(total));
+    json_object_set_new(o, "db_hits_per_purchase",
+                        json_real(b->n ? (double)total / (double)b->n : 0));
+    return o;
+}
+
+/* The last batch: profiled, written (untimed), profiled again as a re-delivery. */
+static void profile_last(stream *s, json_t *prof) {
+    batch *last = &s->batches[s->nbatches - 1];
+    if (prof) json_array_append_new(prof, profile_json(last, "end"));
+    graph_stats gs;
+    bolt_error be;
+    if (write_batch(last, &gs, &be) != BOLT_OK) {
+        s->failed = 1;
+        snprintf(s->error, sizeof s->error, "last batch: %.400s", be.message);
+        return;
+    }
+    s->write_s += last->seconds;
+    s->nodes_created += gs.nodes_created;
+    s->relationships_created += gs.relationships_created;
+    if (prof) json_array_append_new(prof, profile_json(last, "redelivery"));
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -425,6 +581,7 @@ static void stream_json(json_t *out, const stream *s) {
     json_object_set_new(o, "persisted", json_integer((json_int_t)s->persisted));
     json_object_set_new(o, "write_seconds", json_real(s->write_s));
     json_object_set_new(o, "nodes_created", json_integer(s->nodes_created));
+    json_object_set_new(o, "retries", json_integer(s->retries));
     json_object_set_new(o, "relationships_created", json_integer(s->relationships_created));
     if (s->nbatches) {
         double *v = xcalloc(s->nbatches, sizeof *v);
@@ -445,7 +602,9 @@ int main(int argc, char **argv) {
     const char *rpath = NULL, *fpath = NULL, *fido = NULL, *retailer = NULL;
     const char *uri = "bolt://127.0.0.1:7687";
     size_t bsize = 500;
-    int by_purchases = 0, pool = 4;
+    int by_purchases = 0, pool = 4, profile = 0;
+    size_t writers = 1;
+    const graph_queries *queries = NULL;
     long neo4j_pid = 0;
     int32_t allowed = 1;
     static const struct option opts[] = {
@@ -454,7 +613,8 @@ int main(int argc, char **argv) {
         {"fido", required_argument, 0, 'F'}, {"retailer", required_argument, 0, 'R'},
         {"uri", required_argument, 0, 'u'}, {"allowed-schema-id", required_argument, 0, 'a'},
         {"pool-size", required_argument, 0, 'p'}, {"neo4j-pid", required_argument, 0, 'n'},
-        {0, 0, 0, 0}};
+        {"shape", required_argument, 0, 's'}, {"writers", required_argument, 0, 'w'},
+        {"profile", no_argument, 0, 'P'}, {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "r:f:b:", opts, NULL)) != -1) {
         switch (c) {
@@ -468,13 +628,21 @@ int main(int argc, char **argv) {
         case 'a': allowed = (int32_t)strtol(optarg, NULL, 10); break;
         case 'p': pool = atoi(optarg); break;
         case 'n': neo4j_pid = strtol(optarg, NULL, 10); break;
+        case 's': queries = !strcmp(optarg, "old") ? &OLD_QUERIES : NULL; break;
+        case 'w': writers = (size_t)strtoul(optarg, NULL, 10); break;
+        case 'P': profile = 1; break;
         default:
             fprintf(stderr, "usage: ceiling [-r R.jsonl] [-f F.jsonl] [-b N] [--group records|purchases] "
-                            "--fido URL --retailer URL [--uri URI] [--allowed-schema-id ID]\n");
+                            "--fido URL --retailer URL [--uri URI] [--allowed-schema-id ID] "
+                            "[--shape new|old] [--writers 1|2] [--profile]\n");
             return 2;
         }
     }
     if ((!rpath && !fpath) || !fido || !retailer || bsize < 1) die("%s", "need -r/-f, --fido, --retailer");
+    if (writers < 1 || writers > 8) die("%s", "--writers: 1 to 8");
+    G.queries = queries;
+    G.writers = writers;
+    G.hold_last = profile;
 
     stream ss[2];
     size_t nss = 0;
@@ -511,41 +679,58 @@ int main(int argc, char **argv) {
     /* Warm the pool: one connection per writer, outside the timed part (the worker's
      * connections are opened at start too, by graph_ensure_schema and its first batch). */
     {
-        bolt_conn *conns[2] = {0};
-        for (size_t k = 0; k < nss; k++)
+        bolt_conn *conns[16] = {0};
+        size_t nconns = nss * writers < (size_t)pool ? nss * writers : (size_t)pool;
+        for (size_t k = 0; k < nconns; k++)
             if (bolt_driver_acquire(G.d, "neo4j", 0, &conns[k], &be) != BOLT_OK)
                 die("neo4j: %s", be.message);
-        for (size_t k = 0; k < nss; k++) bolt_driver_release(G.d, conns[k]);
+        for (size_t k = 0; k < nconns; k++) bolt_driver_release(G.d, conns[k]);
     }
+
+    json_t *prof = profile ? json_array() : NULL;
+    if (prof && ss[0].nbatches)
+        json_array_append_new(prof, profile_json(&ss[0].batches[ss[0].nbatches / 2], "start"));
 
     /* ---- timed ---- */
     double cpu0 = cpu_s();
     double neo0 = neo4j_pid ? proc_cpu_s(neo4j_pid) : -1;
     G.t_start = now_s();
-    pthread_t th[2];
+    pthread_t th[16];
+    job jobs[16];
+    size_t njobs = 0;
+    memset(jobs, 0, sizeof jobs);
     for (size_t k = 0; k < nss; k++)
-        if (pthread_create(&th[k], NULL, writer, &ss[k]) != 0) die("%s", "pthread_create");
-    for (size_t k = 0; k < nss; k++) pthread_join(th[k], NULL);
+        for (size_t w = 0; w < writers; w++)
+            jobs[njobs++] = (job){.s = &ss[k], .first = w, .step = writers};
+    for (size_t k = 0; k < njobs; k++)
+        if (pthread_create(&th[k], NULL, writer, &jobs[k]) != 0) die("%s", "pthread_create");
+    for (size_t k = 0; k < njobs; k++) pthread_join(th[k], NULL);
+    for (size_t k = 0; k < njobs; k++) join_job(&jobs[k]);
     double t_end = 0;
     for (size_t k = 0; k < nss; k++) if (ss[k].t_end > t_end) t_end = ss[k].t_end;
     double wall = t_end - G.t_start;
     double cpu = cpu_s() - cpu0;
     double neo = neo0 >= 0 ? proc_cpu_s(neo4j_pid) - neo0 : -1;
     /* ---- end ---- */
+    if (prof)
+        for (size_t k = 0; k < nss; k++)
+            if (ss[k].nbatches > 1 && !ss[k].failed) profile_last(&ss[k], k == 0 ? prof : NULL);
 
     json_t *out = json_object();
-    size_t persisted = 0;
+    size_t persisted = 0, timed = 0;
     int failed = 0;
     for (size_t k = 0; k < nss; k++) {
         stream_json(out, &ss[k]);
         persisted += ss[k].persisted;
+        timed += ss[k].persisted;
+        if (G.hold_last && ss[k].nbatches > 1) timed -= ss[k].batches[ss[k].nbatches - 1].n;
         failed |= ss[k].failed;
     }
     json_object_set_new(out, "batch_size", json_integer((json_int_t)bsize));
     json_object_set_new(out, "group", json_string(by_purchases ? "purchases" : "records"));
     json_object_set_new(out, "persisted", json_integer((json_int_t)persisted));
     json_object_set_new(out, "wall_seconds", json_real(wall));
-    json_object_set_new(out, "persisted_per_s", json_real(wall > 0 ? (double)persisted / wall : 0));
+    json_object_set_new(out, "persisted_per_s", json_real(wall > 0 ? (double)timed / wall : 0));
     json_object_set_new(out, "client_cpu_seconds", json_real(cpu));
     if (neo0 >= 0) json_object_set_new(out, "neo4j_cpu_seconds", json_real(neo));
     json_object_set_new(out, "load_decode_seconds", json_real(t_load));
@@ -553,6 +738,9 @@ int main(int argc, char **argv) {
     json_object_set_new(out, "products", json_integer((json_int_t)cat.ngp));
     json_object_set_new(out, "retailers", json_integer((json_int_t)cat.ngr));
     json_object_set_new(out, "ok", json_boolean(!failed));
+    json_object_set_new(out, "shape", json_string(queries == &OLD_QUERIES ? "old" : "new"));
+    json_object_set_new(out, "writers", json_integer((json_int_t)writers));
+    if (prof) json_object_set_new(out, "profile", prof);
     char *txt = json_dumps(out, JSON_COMPACT);
     puts(txt);
     free(txt);

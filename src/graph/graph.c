@@ -1,13 +1,20 @@
 /* src/graph/graph.c: Cypher and parameters for the purchase graph (see graph.h).
  *
  * Each batch is encoded once, straight into PackStream with the Bolt client's streaming
- * encoder (no intermediate value tree), and the four encoded parameter maps are reused on
+ * encoder (no intermediate value tree), and the five encoded parameter maps are reused on
  * every retry of the transaction. Rows are deduplicated and sorted here, on the client,
  * because Neo4j takes MERGE's locks in row order: two writers that sort the same way
  * cannot deadlock on each other's nodes.
  *
+ * The statement shapes were chosen with PROFILE (bench/e2e/README.md, "Statements"): a node
+ * that is already as the batch wants it is only read (no write lock, no relationship MERGE),
+ * each user is merged once per batch, and a purchase is written with CREATE only by the
+ * transaction that creates it, so the cost per purchase does not grow with the graph (the
+ * old CONTAINS MERGE did, with the lines of the purchase and the degree of its products).
+ *
  * Query texts are constants, so the server plans each once. Values only ever travel as
- * parameters.
+ * parameters. graph_write_queries and graph_profile_batch exist for the benchmark: other
+ * texts over the same parameters, and PROFILE in a transaction that is rolled back.
  */
 #include "graph/graph.h"
 
@@ -16,20 +23,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Categories first: products link to them; rows sorted by path put parents first. */
+/* Categories first: products link to them; rows sorted by path put parents first. A
+ * category's name and depth follow from its path, so an existing category is only read:
+ * SET runs only when a property is missing (FOREACH over [] or [1]), and an unconditional
+ * SET would take the node's write lock in every transaction, making concurrent writers
+ * queue on the top categories. */
 static const char Q_CATEGORIES[] =
     "UNWIND $rows AS r "
     "MERGE (c:Category {path: r.path}) "
-    "SET c.name = r.name, c.depth = r.depth "
+    "FOREACH (_ IN CASE WHEN c.name IS NULL OR c.depth IS NULL THEN [1] ELSE [] END | "
+    "  SET c.name = r.name, c.depth = r.depth) "
     "WITH c, r WHERE r.parent IS NOT NULL "
     "MERGE (p:Category {path: r.parent}) "
     "MERGE (c)-[:CHILD_OF]->(p)";
 
-/* props holds only what the service knows: an unknown product keeps what it had. */
+/* r.props holds only what the service knows: an unknown product keeps what it had, and a
+ * product whose metadata and category link are already in the graph is only read (no write
+ * lock, no IN_CATEGORY MERGE): only the first batch that names a product, or the first after
+ * its metadata changed, writes it. Explicit SETs (no `+= map`): the planner knows which
+ * properties are written. */
 static const char Q_PRODUCTS[] =
     "UNWIND $rows AS r "
     "MERGE (p:Product {fido: r.fido}) "
-    "SET p += r.props "
+    "WITH p, r WHERE NOT (coalesce(p.name = r.props.name, r.props.name IS NULL) "
+    "  AND coalesce(p.brand = r.props.brand, r.props.brand IS NULL) "
+    "  AND (r.category IS NULL OR "
+    "       EXISTS { MATCH (p)-[:IN_CATEGORY]->(:Category {path: r.category}) })) "
+    "SET p.name = coalesce(r.props.name, p.name), p.brand = coalesce(r.props.brand, p.brand) "
     "WITH p, r WHERE r.category IS NOT NULL "
     "MATCH (c:Category {path: r.category}) "
     "MERGE (p)-[:IN_CATEGORY]->(c)";
@@ -37,34 +57,55 @@ static const char Q_PRODUCTS[] =
 static const char Q_RETAILERS[] =
     "UNWIND $rows AS r "
     "MERGE (s:Retailer {retailer_id: r.retailer_id}) "
-    "SET s += r.props";
+    "WITH s, r WHERE NOT (coalesce(s.name = r.props.name, r.props.name IS NULL) "
+    "  AND coalesce(s.store_type = r.props.store_type, r.props.store_type IS NULL)) "
+    "SET s.name = coalesce(r.props.name, s.name), "
+    "    s.store_type = coalesce(r.props.store_type, s.store_type)";
 
-/* r.retailer is [] or [retailer_id]: FOREACH makes AT conditional without a subquery.
- * CONTAINS is keyed by line, so two lines with the same product are two relationships and a
- * re-write matches the ones already there.
- *
- * Whether the purchase was in the graph before (a rewrite after a crash or without the
- * idempotency cache): ON CREATE SET marks a node this MERGE created, the flag is read and the
- * mark removed in the same statement, so nothing of it is ever committed. Unlike an OPTIONAL
- * MATCH before the MERGE, this is decided under MERGE's lock on the unique key: of two writers
- * racing on one purchase exactly one sees it created. Rows carry their index in the batch (r.n)
- * and only the rewrites come back. */
+/* Each distinct user of the batch once (sorted), not once per purchase. */
+static const char Q_USERS[] =
+    "UNWIND $rows AS r "
+    "MERGE (:User {user_id: r})";
+
+/* A purchase is written whole by the one transaction that creates it, so a purchase already
+ * in the graph is complete: a re-delivery (a replay after a crash, a copy the idempotency
+ * cache missed) is skipped, not merged again line by line. Whether this MERGE created the
+ * node: ON CREATE SET marks it, the mark is read and removed in the same statement, so it is
+ * never committed. This is decided under MERGE's lock on the unique key: of two writers
+ * racing on one purchase, the second waits for the first to commit and then finds it, so
+ * exactly one creates it and writes its relationships with CREATE (no MERGE that grows with
+ * the lines already there). Users, products and retailers were merged by the statements
+ * before, in this transaction: MATCHed here. Rows carry their index in the batch (r.n) and
+ * only the purchases that were there already come back. */
 static const char Q_PURCHASES[] =
     "UNWIND $rows AS r "
-    "MERGE (u:User {user_id: r.user_id}) "
     "MERGE (p:Purchase {purchase_id: r.purchase_id}) "
     "ON CREATE SET p.cgw_created = true "
-    "WITH u, p, r, p.cgw_created IS NULL AS existed "
-    "REMOVE p.cgw_created "
-    "SET p += r.props "
-    "MERGE (u)-[:MADE]->(p) "
-    "FOREACH (rid IN r.retailer | "
-    "  MERGE (s:Retailer {retailer_id: rid}) MERGE (p)-[:AT]->(s)) "
-    "FOREACH (i IN r.items | "
-    "  MERGE (pr:Product {fido: i.fido}) "
-    "  MERGE (p)-[c:CONTAINS {line: i.line}]->(pr) "
-    "  SET c += i.props) "
-    "WITH r, existed WHERE existed "
+    "WITH p, r, p.cgw_created IS NOT NULL AS created "
+    "CALL (p, r, created) { "
+    "  WITH p, r WHERE created "
+    "  REMOVE p.cgw_created "
+    "  SET p.source = r.props.source, p.purchased_at = r.props.purchased_at, "
+    "      p.total_cents = r.props.total_cents, p.currency = r.props.currency, "
+    "      p.receipt_id = r.props.receipt_id, p.order_id = r.props.order_id, "
+    "      p.factoid_id = r.props.factoid_id "
+    "  WITH p, r "
+    "  MATCH (u:User {user_id: r.user_id}) "
+    "  CREATE (u)-[:MADE]->(p) "
+    "  WITH p, r "
+    "  CALL (p, r) { "
+    "    UNWIND r.retailer AS rid "
+    "    MATCH (s:Retailer {retailer_id: rid}) "
+    "    CREATE (p)-[:AT]->(s) "
+    "  } "
+    "  WITH p, r "
+    "  UNWIND r.items AS i "
+    "  MATCH (pr:Product {fido: i.fido}) "
+    "  CREATE (p)-[:CONTAINS {line: i.line, quantity: i.props.quantity, "
+    "    unit_price_cents: i.props.unit_price_cents, "
+    "    total_price_cents: i.props.total_price_cents, description: i.props.description}]->(pr) "
+    "} "
+    "WITH r, created WHERE NOT created "
     "RETURN r.n AS n";
 
 static const char *const SCHEMA[] = {
@@ -349,16 +390,43 @@ static int encode_purchases(bolt_enc *e, const graph_batch *b) {
     return 0;
 }
 
+static int cmp_str_ptr(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Every user the purchases name, once, sorted (the lock order of the users statement). */
+static int encode_users(bolt_enc *e, const graph_batch *b, size_t *nrows) {
+    const char **v = malloc((b->npurchases ? b->npurchases : 1) * sizeof *v);
+    if (!v) return -1;
+    for (size_t i = 0; i < b->npurchases; i++) v[i] = b->purchases[i]->user_id;
+    qsort(v, b->npurchases, sizeof *v, cmp_str_ptr);
+    size_t n = 0;
+    for (size_t i = 0; i < b->npurchases; i++)
+        if (!n || strcmp(v[n - 1], v[i]) != 0) v[n++] = v[i];
+    bolt_enc_map_begin(e, 1);
+    bolt_enc_string(e, "rows");
+    bolt_enc_list_begin(e, n);
+    for (size_t i = 0; i < n; i++) bolt_enc_string(e, v[i]);
+    free(v);
+    *nrows = n;
+    return 0;
+}
+
 /* ------------------------------------------------------------------ the transaction */
 
+enum { ST_CATEGORIES, ST_PRODUCTS, ST_RETAILERS, ST_USERS, ST_PURCHASES, NSTATEMENTS };
+
+static const graph_queries OWN_QUERIES = {Q_CATEGORIES, Q_PRODUCTS, Q_RETAILERS, Q_USERS,
+                                          Q_PURCHASES};
+
 typedef struct statement {
-    const char *query;
+    const char *query;           /* NULL: not sent (graph_queries without it) */
     bolt_enc *params;
     size_t nrows;
 } statement;
 
 typedef struct write_ctx {
-    statement st[4];
+    statement st[NSTATEMENTS];
     graph_stats *stats;
     const graph_batch *batch;
 } write_ctx;
@@ -412,20 +480,24 @@ static int on_rewrite(void *ud, const bolt_value *record) {
     return 0;
 }
 
+/* Retrying a batch too big for the transaction memory meets the same limit: the caller
+ * splits it instead. One purchase alone is retried (the pool is shared). */
+static void no_retry_if_too_big(const write_ctx *w, int rc, bolt_error *err) {
+    if (rc != BOLT_OK && w->batch->npurchases > 1 && is_memory_error(err)) err->retryable = 0;
+}
+
 /* The transaction function: may run several times, so it starts from zero each time. */
 static int write_work(bolt_conn *c, void *ud, bolt_error *err) {
     write_ctx *w = ud;
     graph_stats fresh = {0};
     if (w->batch->existed) memset(w->batch->existed, 0, w->batch->npurchases);
-    for (size_t i = 0; i < 4; i++) {
-        if (!w->st[i].nrows) continue;
+    for (size_t i = 0; i < NSTATEMENTS; i++) {
+        if (!w->st[i].nrows || !w->st[i].query) continue;
         bolt_summary sum;
-        bool rows = w->st[i].query == Q_PURCHASES && w->batch->existed;
+        bool rows = i == ST_PURCHASES && w->batch->existed;
         int rc = bolt_query_enc(c, w->st[i].query, w->st[i].params, NULL,
                                 rows ? on_rewrite : NULL, w, &sum, err);
-        /* Retrying a batch too big for the transaction memory meets the same limit: the
-         * caller splits it instead. One purchase alone is retried (the pool is shared). */
-        if (rc != BOLT_OK && w->batch->npurchases > 1 && is_memory_error(err)) err->retryable = 0;
+        no_retry_if_too_big(w, rc, err);
         if (rc != BOLT_OK) return rc;
         add_counters(&fresh, &sum.counters);
     }
@@ -435,28 +507,31 @@ static int write_work(bolt_conn *c, void *ud, bolt_error *err) {
 }
 
 static void free_statements(write_ctx *w) {
-    for (size_t i = 0; i < 4; i++) bolt_enc_free(w->st[i].params);
+    for (size_t i = 0; i < NSTATEMENTS; i++) bolt_enc_free(w->st[i].params);
 }
 
-static int encode_all(write_ctx *w, const graph_batch *b) {
+static int encode_all(write_ctx *w, const graph_batch *b, const graph_queries *q) {
     category_row *cats = NULL;
-    size_t ncats = 0, nretailers = 0;
-    for (size_t i = 0; i < 4; i++) {
+    size_t ncats = 0, nretailers = 0, nusers = 0;
+    for (size_t i = 0; i < NSTATEMENTS; i++) {
         w->st[i].params = bolt_enc_new();
         if (!w->st[i].params) return -1;
     }
     if (collect_categories(b, &cats, &ncats) != 0) return -1;
-    encode_categories(w->st[0].params, cats, ncats);
+    encode_categories(w->st[ST_CATEGORIES].params, cats, ncats);
     free_categories(cats, ncats);
-    if (encode_products(w->st[1].params, b) != 0) return -1;
-    if (encode_retailers(w->st[2].params, b, &nretailers) != 0) return -1;
-    if (encode_purchases(w->st[3].params, b) != 0) return -1;
-    w->st[0] = (statement){Q_CATEGORIES, w->st[0].params, ncats};
-    w->st[1] = (statement){Q_PRODUCTS, w->st[1].params, b->nproducts};
-    w->st[2] = (statement){Q_RETAILERS, w->st[2].params, nretailers};
-    w->st[3] = (statement){Q_PURCHASES, w->st[3].params, b->npurchases};
-    for (size_t i = 0; i < 4; i++)
+    if (encode_products(w->st[ST_PRODUCTS].params, b) != 0) return -1;
+    if (encode_retailers(w->st[ST_RETAILERS].params, b, &nretailers) != 0) return -1;
+    if (encode_users(w->st[ST_USERS].params, b, &nusers) != 0) return -1;
+    if (encode_purchases(w->st[ST_PURCHASES].params, b) != 0) return -1;
+    const char *texts[NSTATEMENTS] = {q->categories, q->products, q->retailers, q->users,
+                                      q->purchases};
+    size_t nrows[NSTATEMENTS] = {ncats, b->nproducts, nretailers, nusers, b->npurchases};
+    for (size_t i = 0; i < NSTATEMENTS; i++) {
+        w->st[i].query = texts[i];
+        w->st[i].nrows = nrows[i];
         if (bolt_enc_error(w->st[i].params)) return -1;
+    }
     return 0;
 }
 
@@ -468,33 +543,120 @@ static bool products_sorted(const graph_batch *b) {
     return true;
 }
 
-int graph_write(bolt_driver *d, const char *db, const graph_batch *b, graph_stats *stats,
-                bolt_error *err) {
+static int fail(bolt_error *err, int code, const char *message) {
+    if (err) {
+        bolt_error_clear(err);
+        err->code = code;
+        snprintf(err->message, sizeof err->message, "%s", message);
+    }
+    return code;
+}
+
+/* Checks and encodes a batch into w (free_statements afterwards, whatever the result). */
+static int prepare(write_ctx *w, const graph_batch *b, const graph_queries *q, bolt_error *err) {
+    if (!products_sorted(b))
+        return fail(err, BOLT_EINVAL, "graph: products not sorted by fido");
+    /* or a PackStream limit: too big either way */
+    if (encode_all(w, b, q ? q : &OWN_QUERIES) != 0)
+        return fail(err, BOLT_ENOMEM, "graph: out of memory encoding a batch");
+    return BOLT_OK;
+}
+
+int graph_write_queries(bolt_driver *d, const char *db, const graph_batch *b,
+                        const graph_queries *q, graph_stats *stats, bolt_error *err) {
     graph_stats local = {0};
     write_ctx w = {.stats = stats ? stats : &local, .batch = b};
     *w.stats = (graph_stats){0};
     if (!b->npurchases) return BOLT_OK;
-    if (!products_sorted(b)) {
-        if (err) {
-            bolt_error_clear(err);
-            err->code = BOLT_EINVAL;
-            snprintf(err->message, sizeof err->message, "graph: products not sorted by fido");
-        }
-        return BOLT_EINVAL;
+    int rc = prepare(&w, b, q, err);
+    if (rc == BOLT_OK) {
+        bolt_tx_opts opts = {.db = db};
+        bolt_summary commit;
+        rc = bolt_session_write(d, &opts, write_work, &w, &commit, err);
+        w.stats->attempts = commit.attempts;
     }
-    if (encode_all(&w, b) != 0) {
-        free_statements(&w);
-        if (err) {
-            bolt_error_clear(err);
-            err->code = BOLT_ENOMEM;       /* or a PackStream limit: too big either way */
-            snprintf(err->message, sizeof err->message, "graph: out of memory encoding a batch");
-        }
-        return BOLT_ENOMEM;
+    free_statements(&w);
+    return rc;
+}
+
+int graph_write(bolt_driver *d, const char *db, const graph_batch *b, graph_stats *stats,
+                bolt_error *err) {
+    return graph_write_queries(d, db, b, NULL, stats, err);
+}
+
+const graph_queries *graph_own_queries(void) {
+    return &OWN_QUERIES;
+}
+
+/* ------------------------------------------------------------------ PROFILE (benchmark) */
+
+static int64_t meta_int(const bolt_value *m, const char *key) {
+    const bolt_value *v = bolt_map_get(m, key);
+    return bolt_value_type(v) == BOLT_INT ? bolt_value_int(v) : 0;
+}
+
+/* Adds one operator's line "Name hits" to the summary when it is among the costly ones. */
+static void note_operator(graph_profile *p, const char *op, size_t oplen, int64_t hits) {
+    if (hits < p->db_hits / 10 || hits == 0) return;
+    size_t len = strlen(p->top);
+    snprintf(p->top + len, sizeof p->top - len, "%s%.*s %lld", len ? ", " : "", (int)oplen, op,
+             (long long)hits);
+}
+
+/* Walks a profiled plan (a map with operatorType, dbHits, rows, children). */
+static void walk_plan(graph_profile *p, const bolt_value *plan, int pass) {
+    if (bolt_value_type(plan) != BOLT_MAP) return;
+    const char *op = bolt_value_string(bolt_map_get(plan, "operatorType"), NULL);
+    size_t oplen = op ? strcspn(op, "@") : 0;     /* "Merge@neo4j": the name only */
+    int64_t hits = meta_int(plan, "dbHits");
+    if (pass == 0) {
+        p->db_hits += hits;
+        if (op && !strncmp(op, "Eager", 5)) p->eager++;
+    } else if (op) {
+        note_operator(p, op, oplen, hits);
     }
+    const bolt_value *ch = bolt_map_get(plan, "children");
+    for (size_t i = 0; bolt_list_get(ch, i); i++) walk_plan(p, bolt_list_get(ch, i), pass);
+}
+
+static int profile_one(bolt_conn *c, const statement *st, graph_profile *out, bolt_error *err) {
+    char *q = malloc(strlen(st->query) + sizeof "PROFILE ");
+    if (!q) return fail(err, BOLT_ENOMEM, "graph: out of memory");
+    stpcpy(stpcpy(q, "PROFILE "), st->query);
+    bolt_result *r = NULL;
+    int rc = bolt_run_enc(c, q, st->params, NULL, &r, err);
+    free(q);
+    if (rc == BOLT_OK) rc = bolt_result_consume(r, err);
+    if (rc == BOLT_OK) {
+        const bolt_value *plan = bolt_map_get(bolt_result_metadata(r), "profile");
+        out->rows = st->nrows;
+        walk_plan(out, plan, 0);
+        walk_plan(out, plan, 1);
+    }
+    bolt_result_free(r);
+    return rc;
+}
+
+int graph_profile_batch(bolt_driver *d, const char *db, const graph_batch *b,
+                        const graph_queries *q, graph_profile out[GRAPH_NSTATEMENTS],
+                        bolt_error *err) {
+    static const char *const names[NSTATEMENTS] = {"categories", "products", "retailers",
+                                                    "users", "purchases"};
+    memset(out, 0, GRAPH_NSTATEMENTS * sizeof *out);
+    for (size_t i = 0; i < NSTATEMENTS; i++) out[i].name = names[i];
+    write_ctx w = {.batch = b};
+    int rc = prepare(&w, b, q, err);
+    bolt_conn *c = NULL;
+    if (rc == BOLT_OK) rc = bolt_driver_acquire(d, db, 0, &c, err);
     bolt_tx_opts opts = {.db = db};
-    bolt_summary commit;
-    int rc = bolt_session_write(d, &opts, write_work, &w, &commit, err);
-    w.stats->attempts = commit.attempts;
+    if (rc == BOLT_OK) rc = bolt_begin(c, &opts, err);
+    for (size_t i = 0; i < NSTATEMENTS && rc == BOLT_OK; i++)
+        if (w.st[i].nrows && w.st[i].query) rc = profile_one(c, &w.st[i], &out[i], err);
+    if (c) {
+        bolt_error ignored;
+        if (bolt_conn_state(c) == BOLT_STATE_TX) bolt_rollback(c, &ignored);
+        bolt_driver_release(d, c);
+    }
     free_statements(&w);
     return rc;
 }

@@ -1,11 +1,14 @@
 /* src/graph/graph.h: the purchase graph in Neo4j (contract §6), written a batch at a time.
  *
- * A batch of purchases becomes ONE transaction of four UNWIND statements (categories,
- * products, retailers, purchases with their relationships), each with a constant query
- * text and one list parameter, rows sorted by key so that concurrent writers take locks in
- * the same order. Every write is a MERGE on a uniquely constrained key followed by SET of
- * the properties present, so writing the same batch twice changes nothing: a retry, a
- * replay or a duplicate record is harmless, and the write reports which purchases were
+ * A batch of purchases becomes ONE transaction of five UNWIND statements (categories,
+ * products, retailers, users, purchases with their relationships), each with a constant
+ * query text and one list parameter, rows sorted by key so that concurrent writers take
+ * locks in the same order. Categories, products, retailers and users are MERGEd on their
+ * uniquely constrained keys and written only where they differ; a purchase is MERGEd and,
+ * only when this transaction created it, written whole (properties, MADE, AT, CONTAINS)
+ * with CREATE: a purchase already in the graph was written whole by the one transaction
+ * that created it, so it is skipped. Writing the same batch twice changes nothing: a retry,
+ * a replay or a duplicate record is harmless, and the write reports which purchases were
  * there already (graph_batch.existed) so that the caller counts a rewrite as one.
  *
  * The caller (the pipeline) resolves product and retailer metadata first and passes it in;
@@ -72,6 +75,38 @@ int graph_ensure_schema(bolt_driver *d, const char *db, bolt_error *err);
  * that rule, graph_count_purchase relies on it. */
 int graph_write(bolt_driver *d, const char *db, const graph_batch *b, graph_stats *stats,
                 bolt_error *err);
+
+/* The statement texts of a write, each taking the parameters graph_write encodes for it
+ * ({rows: [...]}; users: the distinct user ids, sorted). For the benchmark, which measures
+ * older statement shapes against this module's own (bench/e2e/ceiling.c); the worker always
+ * uses graph_write. A NULL text is not sent. The purchases text must return the index (n) of
+ * each purchase that was in the graph before, as this module's does. */
+typedef struct graph_queries {
+    const char *categories, *products, *retailers, *users, *purchases;
+} graph_queries;
+
+const graph_queries *graph_own_queries(void);
+
+/* graph_write with the statement texts q (NULL: this module's own). */
+int graph_write_queries(bolt_driver *d, const char *db, const graph_batch *b,
+                        const graph_queries *q, graph_stats *stats, bolt_error *err);
+
+/* PROFILE of one statement of a batch, from Neo4j's profiled plan. */
+#define GRAPH_NSTATEMENTS 5
+typedef struct graph_profile {
+    const char *name;                  /* "categories", "products", ... */
+    size_t rows;                       /* parameter rows sent; 0: statement not sent */
+    int64_t db_hits;                   /* sum over the plan's operators */
+    int eager;                         /* Eager operators in the plan */
+    char top[512];                     /* operators with >= 10 % of the hits: "Name hits, ..." */
+} graph_profile;
+
+/* PROFILE every statement of the batch (texts q, NULL: this module's own) in one transaction
+ * that is rolled back: the cost of writing it into the graph as it is, which stays
+ * unchanged. Benchmark only (bench/e2e/ceiling.c --profile). */
+int graph_profile_batch(bolt_driver *d, const char *db, const graph_batch *b,
+                        const graph_queries *q, graph_profile out[GRAPH_NSTATEMENTS],
+                        bolt_error *err);
 
 /* Whether a failed graph_write was caused by the batch itself (its size or its content),
  * so that the same records in smaller batches may succeed and a record that fails alone
