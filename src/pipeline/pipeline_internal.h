@@ -59,7 +59,7 @@ typedef struct consumer_metrics {
     struct metrics_gauge *state[CONSUMER_STATE_COUNT];       /* 1 for the current state, else 0 */
 } consumer_metrics;
 
-typedef struct consumer consumer;
+struct consumer;
 
 /* ---- what a thread waits on, and outages (watch.c) ---- */
 
@@ -144,8 +144,8 @@ void status_set_state(consumer_status *st, consumer_state s, long long now_ms);
 uint64_t status_writes_last(consumer_status *st, long long now_ms, int minutes);
 /* out[i]: writes in minute now-(STATUS_HISTORY_MINUTES-1-i); the last entry is this minute. */
 void status_writes_per_minute(consumer_status *st, long long now_ms, uint64_t out[STATUS_HISTORY_MINUTES]);
-const consumer_status *consumer_get_status(const consumer *c);
-consumer_status *consumer_status_of(consumer *c);
+const consumer_status *consumer_get_status(const struct consumer *c);
+consumer_status *consumer_status_of(struct consumer *c);
 /* The stored state, overridden by what the watch says: a stalled call, Kafka or Valkey down. */
 consumer_state status_effective_state(consumer_status *st, long long now, long stall_ms);
 /* Sets the cgw_consumer_state gauges to the effective state (the watchdog, every tick), so a
@@ -174,7 +174,7 @@ struct pipeline {
     pthread_t watchdog_thread;
     bool watchdog_started;
 
-    consumer *consumers[CONSUMER_COUNT];
+    struct consumer *consumers[CONSUMER_COUNT];
     char group_instance_base[256];         /* "": dynamic group membership */
     long long started_ms;
     atomic_bool stopping;
@@ -194,12 +194,12 @@ void pipeline_idem_options(const struct cgw_config *cfg, const char *client_name
 void pipeline_flags_http_options(const struct cgw_config *cfg, struct flags_http_options *o);
 void pipeline_flags_valkey_options(const struct cgw_config *cfg, struct flags_valkey_options *o);
 
-consumer *consumer_new(pipeline *p, consumer_kind kind, char *err, size_t errlen);
+struct consumer *consumer_new(pipeline *p, consumer_kind kind, char *err, size_t errlen);
 /* The thread has ended (or never started): joining it does not block. */
-bool consumer_finished(consumer *c);
-int consumer_start(consumer *c, char *err, size_t errlen);
-void consumer_join(consumer *c);
-void consumer_free(consumer *c);
+bool consumer_finished(struct consumer *c);
+int consumer_start(struct consumer *c, char *err, size_t errlen);
+void consumer_join(struct consumer *c);
+void consumer_free(struct consumer *c);
 
 /* pipeline.c: sleep up to ms, returning early (true) when the pipeline is stopping. */
 bool pipeline_sleep(pipeline *p, long ms);

@@ -222,7 +222,7 @@ static json_t *counts_json(const consumer_metrics *m) {
                      (json_int_t)metrics_read_counter(m->relationships_created));
 }
 
-static json_t *consumer_json(pipeline *p, consumer *c, long long now) {
+static json_t *consumer_json(pipeline *p, struct consumer *c, long long now) {
     consumer_status *st = (consumer_status *)consumer_get_status(c);
     const consumer_metrics *m = st->metrics;
     const struct cgw_config *cfg = p->cfg;
