@@ -215,6 +215,7 @@ void consumer_engine_options(struct consumer *c, struct engine_options *o) {
     o->log_only_commit_offsets = cfg->log_only_commit_offsets;
     o->metrics = &c->m;
     o->status = &c->st;
+    o->writer_thread = true;
     budgets(cfg, o->budget_ms);
     o->deps = (struct engine_deps){
         .ctx = c, .schema_check = schema_check, .in_rollout = in_rollout,

@@ -29,6 +29,7 @@
 #define BACKOFF_MAX_MS 5000
 #define DEFAULT_MAX_TRACKED 262144
 #define POLL_MS_MAX 500
+#define POLL_MS_WRITING 20
 
 #include "base/base.h"
 
@@ -45,17 +46,22 @@ void engine_options_init(struct engine_options *o) {
 
 /* ------------------------------------------------------------------ small parts */
 
-void engine_set_state(struct engine *e, consumer_state s) {
-    status_set_state(e->o.status, s, base_wall_ms());
+watch *engine_watch(struct engine *e) { return &e->o.status->watch; }
+
+/* The consumer thread's state is the consumer's; the writer's is write_state, which the
+ * status page shows while the consumer thread itself is running. */
+void engine_set_state(struct engine *e, watch *w, consumer_state s) {
+    if (w == engine_watch(e)) status_set_state(e->o.status, s, base_wall_ms());
+    else atomic_store(&e->o.status->write_state, (int)s);
 }
 
-void engine_call(struct engine *e, server s) {
-    watch_call(&e->o.status->watch, s, e->o.budget_ms[s]);
+void engine_call(struct engine *e, watch *w, server s) {
+    watch_call(w, s, e->o.budget_ms[s]);
 }
 
-bool engine_wait_to_retry(struct engine *e, int *attempt) {
+bool engine_wait_to_retry(struct engine *e, watch *w, int *attempt) {
     long ms = base_backoff_ms((*attempt)++, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
-    watch_idle(&e->o.status->watch, ms);
+    watch_idle(w, ms);
     return e->d.sleep(e->d.ctx, ms);
 }
 
@@ -85,7 +91,7 @@ static uint64_t hash(const char *s) {
     return h;
 }
 
-static void idset_clear(struct idset *s) {
+void idset_clear(struct idset *s) {
     if (s->slot) memset(s->slot, 0, s->cap * sizeof *s->slot);
     s->n = 0;
 }
@@ -97,8 +103,6 @@ static bool idset_has(const struct idset *s, const char *id) {
         if (!strcmp(s->slot[i], id)) return true;
     }
 }
-
-static int idset_add(struct idset *s, const char *id);
 
 static int idset_grow(struct idset *s) {
     struct idset big = {calloc(s->cap ? 2 * s->cap : 256, sizeof(char *)),
@@ -112,7 +116,7 @@ static int idset_grow(struct idset *s) {
 }
 
 /* Adds id (borrowed); -1 when out of memory. */
-static int idset_add(struct idset *s, const char *id) {
+int idset_add(struct idset *s, const char *id) {
     if (2 * (s->n + 1) > s->cap && idset_grow(s) != 0) return -1;
     size_t i = hash(id) & (s->cap - 1);
     while (s->slot[i] && strcmp(s->slot[i], id)) i = (i + 1) & (s->cap - 1);
@@ -191,16 +195,16 @@ static int check_schema(struct engine *e, struct entry *x) {
     int attempt = 0;
     for (;;) {
         char why[256] = "";
-        engine_call(e, SERVER_REGISTRY);
+        engine_call(e, engine_watch(e), SERVER_REGISTRY);
         registry_verdict v = e->d.schema_check(e->d.ctx, x->res.schema_id, why, sizeof why);
-        watch_done(&e->o.status->watch, SERVER_REGISTRY, v == REGISTRY_UNAVAILABLE, why);
+        watch_done(engine_watch(e), SERVER_REGISTRY, v == REGISTRY_UNAVAILABLE, why);
         if (v == REGISTRY_ACCEPTED) return 0;
         if (v == REGISTRY_REFUSED) {
             refuse_schema(x, why);
             return 0;
         }
-        engine_set_state(e, CONSUMER_STATE_WAITING_REGISTRY);
-        if (engine_wait_to_retry(e, &attempt)) return -1;
+        engine_set_state(e, engine_watch(e), CONSUMER_STATE_WAITING_REGISTRY);
+        if (engine_wait_to_retry(e, engine_watch(e), &attempt)) return -1;
     }
 }
 
@@ -252,7 +256,7 @@ static size_t in_batch_duplicates(struct engine *e, struct entry *v, size_t n, s
     for (size_t i = 0; i < n; i++) {
         if (v[i].res.status != RECORD_OK) continue;
         const char *id = v[i].res.purchase->id;
-        if (idset_has(&e->ids, id) || idset_has(&seen, id)) {
+        if (idset_has(&e->ids, id) || idset_has(&e->flight_ids, id) || idset_has(&seen, id)) {
             skip(e, &v[i], RECORD_REASON_DUPLICATE);
             continue;
         }
@@ -269,9 +273,9 @@ static void cached_duplicates(struct engine *e, struct entry *v, const size_t *i
     bool *seen = calloc(k, sizeof *seen);
     char err[256] = "";
     if (!seen) return;
-    engine_call(e, SERVER_VALKEY);
+    engine_call(e, engine_watch(e), SERVER_VALKEY);
     int rc = e->d.idem_check(e->d.ctx, ids, k, seen, err, sizeof err);
-    watch_done(&e->o.status->watch, SERVER_VALKEY, rc != 0, err);
+    watch_done(engine_watch(e), SERVER_VALKEY, rc != 0, err);
     if (rc != 0) metrics_inc_counter(e->o.metrics->idem_unavailable);
     for (size_t j = 0; rc == 0 && j < k; j++)
         if (seen[j]) skip(e, &v[idx[j]], RECORD_REASON_DUPLICATE);
@@ -309,14 +313,14 @@ static int send_letters(struct engine *e, const struct engine_letter *l, size_t 
     int attempt = 0;
     for (;;) {
         char err[512] = "";
-        watch_idle(&e->o.status->watch, 60000);   /* the producer's delivery timeout bounds it */
+        watch_idle(engine_watch(e), 60000);   /* the producer's delivery timeout bounds it */
         int st = e->d.dead_letter(e->d.ctx, l, k, err, sizeof err);
         log_report_outage(&e->dlq_outage, st != 0, LOG_ERROR,
                           "[ERROR] Dead-letter topic cannot be written; partition waits",
                           "Dead-letter topic written again", err);
         if (st == 0) return 0;
-        engine_set_state(e, CONSUMER_STATE_WAITING_DLQ);
-        if (engine_wait_to_retry(e, &attempt)) return -1;
+        engine_set_state(e, engine_watch(e), CONSUMER_STATE_WAITING_DLQ);
+        if (engine_wait_to_retry(e, engine_watch(e), &attempt)) return -1;
     }
 }
 
@@ -370,18 +374,25 @@ struct engine *engine_new(const struct engine_options *o, char *err, size_t errl
     }
     e->o = *o;
     e->d = o->deps;
+    e->ww = engine_watch(e);
     if (!e->o.max_tracked) e->o.max_tracked = DEFAULT_MAX_TRACKED;
     if (!e->o.batch_size) e->o.batch_size = 1;
+    if (o->writer_thread && engine_writer_start(e, err, errlen) != 0) {
+        engine_free(e);
+        return NULL;
+    }
     return e;
 }
 
 void engine_free(struct engine *e) {
     if (!e) return;
+    engine_writer_stop(e);
     engine_abandon(e, e->chunk.v, e->chunk.n);
     engine_abandon(e, e->open.v, e->open.n);
     free(e->chunk.v);
     free(e->open.v);
     free(e->ids.slot);
+    free(e->flight_ids.slot);
     watermark_free(e->wm);
     free(e);
 }
@@ -415,6 +426,10 @@ static void run_log_only(struct engine *e, struct entry *v, size_t n) {
     engine_store(e);
 }
 
+static bool full(const struct engine *e) {
+    return e->open.n >= e->o.batch_size || e->open.bytes >= e->o.batch_max_bytes;
+}
+
 /* The purchase x joins the open batch (its record kept only for the dead-letter topic);
  * the batch is written when full. -1 when stopping meanwhile. */
 static int gather(struct engine *e, struct entry *x) {
@@ -429,8 +444,7 @@ static int gather(struct engine *e, struct entry *x) {
     memset(x, 0, sizeof *x);
     if (e->open.n == 1) e->open.first_ms = e->d.now_ms(e->d.ctx);
     e->open.bytes += y->rec.key_len + y->rec.len;
-    if (e->open.n < e->o.batch_size && e->open.bytes < e->o.batch_max_bytes) return 0;
-    return engine_write(e, &e->open);
+    return full(e) ? engine_hand_off(e) : 0;
 }
 
 /* Settles the chunk's skips and errors, then gathers its purchases. */
@@ -465,21 +479,35 @@ static bool lingered(struct engine *e) {
            e->d.now_ms(e->d.ctx) - e->open.first_ms >= e->o.linger_ms;
 }
 
-static int run(struct engine *e, bool flush) {
+/* Whether the open batch goes to the writer now. Lingered, it waits while the writer is
+ * busy, gathering more: nothing is gained by cutting it before the writer can take it. */
+static bool cut_now(struct engine *e, bool flush) {
+    if (!e->open.n) return false;
+    if (flush || full(e) || e->d.stopping(e->d.ctx) ||
+        watermark_tracked(e->wm) >= e->o.max_tracked)
+        return true;
+    return lingered(e) && !engine_writer_busy(e);
+}
+
+static int take_chunk(struct engine *e) {
     struct entries c = e->chunk;
     e->chunk = (struct entries){0};
     int rc = c.n ? process_chunk(e, c.v, c.n) : 0;
     if (rc != 0) {
         engine_abandon(e, c.v, c.n);
-        LOG(LOG_WARN, "Batch abandoned at shutdown; it will be read again",
+        LOG(LOG_WARN, "Records abandoned at shutdown; they will be read again",
             LOG_STR("consumer", e->o.name), LOG_UINT("records", c.n));
     }
     free(c.v);
-    if (rc == 0 && e->open.n &&
-        (flush || lingered(e) || e->d.stopping(e->d.ctx) ||
-         watermark_tracked(e->wm) >= e->o.max_tracked))
-        rc = engine_write(e, &e->open);
-    if (rc == 0) engine_set_state(e, CONSUMER_STATE_RUNNING);
+    return rc;
+}
+
+static int run(struct engine *e, bool flush) {
+    int rc = engine_reap(e);
+    if (rc == 0) rc = take_chunk(e);
+    if (rc == 0 && cut_now(e, flush)) rc = engine_hand_off(e);
+    if (rc == 0 && flush) rc = engine_drain(e);
+    if (rc == 0) engine_set_state(e, engine_watch(e), CONSUMER_STATE_RUNNING);
     return rc;
 }
 
@@ -489,7 +517,10 @@ int engine_flush(struct engine *e) { return run(e, true); }
 
 long engine_poll_ms(struct engine *e, long max_ms) {
     if (e->chunk.n) return 0;
-    if (!e->open.n) return max_ms < POLL_MS_MAX ? max_ms : POLL_MS_MAX;
+    /* a batch in the writer's hands: back soon to finish it and hand over the next */
+    long cap = engine_writer_busy(e) ? POLL_MS_WRITING : POLL_MS_MAX;
+    if (max_ms > cap) max_ms = cap;
+    if (!e->open.n) return max_ms;
     long long left = e->open.first_ms + e->o.linger_ms - e->d.now_ms(e->d.ctx);
     if (left < 0) left = 0;
     return left < max_ms ? (long)left : max_ms;
@@ -530,10 +561,12 @@ void engine_revoke(struct engine *e, const int32_t *partitions, size_t n) {
 }
 
 void engine_reset(struct engine *e) {
+    engine_drain(e);   /* the writer's batch holds records of the handle too */
     engine_abandon(e, e->chunk.v, e->chunk.n);
     engine_abandon(e, e->open.v, e->open.n);
     e->chunk.n = e->chunk.bytes = 0;
-    engine_batch_done(e, &e->open);
+    e->open.n = e->open.bytes = 0;
+    idset_clear(&e->ids);
     watermark_free(e->wm);
     e->wm = watermark_new();
     if (!e->wm) abort();   /* a few bytes; without it offsets cannot be kept */
@@ -542,9 +575,3 @@ void engine_reset(struct engine *e) {
 size_t engine_pending(const struct engine *e) { return watermark_tracked(e->wm); }
 
 size_t engine_open_purchases(const struct engine *e) { return e->open.n; }
-
-void engine_batch_done(struct engine *e, struct entries *batch) {
-    batch->n = 0;
-    batch->bytes = 0;
-    if (batch == &e->open) idset_clear(&e->ids);
-}

@@ -99,6 +99,9 @@ struct engine_options {
     size_t batch_max_bytes;        /* record bytes (keys and values) per write batch */
     bool log_only, log_only_commit_offsets;
     size_t max_tracked;            /* records awaiting settlement; 0: a default */
+    /* Write batches on a thread of their own (status->write_watch), one transaction in
+     * flight while the next batch is prepared; false: written on the caller's thread. */
+    bool writer_thread;
     consumer_metrics *metrics;     /* counters may be NULL */
     consumer_status *status;       /* state and watch of the consumer */
     long budget_ms[SERVER_COUNT];  /* the deadline of one call to each server */

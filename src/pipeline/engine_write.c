@@ -1,11 +1,14 @@
-/* src/pipeline/engine_write.c: one write batch of purchases out (engine.h):
+/* src/pipeline/engine_write.c: one write batch of purchases out (engine.h), in three steps:
  *
- *   enrichment for the whole batch       an outage waits here and retries: nothing is
+ *   prepare (consumer thread)
+ *     enrichment for the whole batch     an outage waits here and retries: nothing is
  *                                        written without metadata because a service was down
- *   one Neo4j transaction (graph_write)  an outage waits here and retries
- *   dead letters of the records Neo4j refused
- *   idempotency marks, [SUCCESS] lines
- *   every purchase settled: the watermark stores what it allows
+ *   commit (writer thread, while the consumer thread prepares the next batch)
+ *     one Neo4j transaction (graph_write)  an outage waits here and retries
+ *   finish (consumer thread)
+ *     dead letters of the records Neo4j refused
+ *     idempotency marks, [SUCCESS] lines
+ *     every purchase settled: the watermark stores what it allows
  *
  * A batch that fails because of itself (too big for Neo4j's transaction memory, or data
  * Neo4j refuses: graph_error_is_batch_caused) is written in halves, recursively, down to
@@ -24,13 +27,6 @@
 #include "base/base.h"
 
 /* ------------------------------------------------------------------ enrichment */
-
-struct metadata {
-    struct enrich_results products, retailers;
-    graph_product *gp;
-    graph_retailer *gr;
-    size_t ngp, ngr;
-};
 
 static void metadata_free(struct metadata *md) {
     enrich_results_free(&md->products);
@@ -98,18 +94,19 @@ static int build_graph_metadata(struct metadata *md) {
 
 /* Waits out an outage of the enrichment services. -1 only when the worker is stopping. */
 static int enrich_batch(struct engine *e, const struct entries *b, struct metadata *md) {
+    watch *w = engine_watch(e);
     int attempt = 0;
     for (;;) {
-        engine_call(e, SERVER_ENRICHMENT);
+        engine_call(e, w, SERVER_ENRICHMENT);
         enum enrich_status st = fetch_metadata(e, b, md);
-        watch_done(&e->o.status->watch, SERVER_ENRICHMENT, st != ENRICH_OK,
+        watch_done(w, SERVER_ENRICHMENT, st != ENRICH_OK,
                    st == ENRICH_OK ? "" : md->products.error[0] ? md->products.error
                                                                 : md->retailers.error);
         if (st == ENRICH_OK) break;
-        engine_set_state(e, CONSUMER_STATE_WAITING_ENRICHMENT);
+        engine_set_state(e, w, CONSUMER_STATE_WAITING_ENRICHMENT);
         metadata_free(md);
         metrics_inc_counter(e->o.metrics->enrich_unavailable);
-        if (engine_wait_to_retry(e, &attempt)) return -1;
+        if (engine_wait_to_retry(e, w, &attempt)) return -1;
     }
     if (md->products.failed || md->retailers.failed) {
         metrics_inc_counter(e->o.metrics->errors_enrich);
@@ -129,7 +126,7 @@ static int write_purchases(struct engine *e, const struct metadata *md,
     consumer_metrics *m = e->o.metrics;
     graph_batch gb = {ps, n, md->gp, md->ngp, md->gr, md->ngr, existed};
     graph_stats gs = {0};
-    engine_call(e, SERVER_NEO4J);
+    engine_call(e, e->ww, SERVER_NEO4J);
     long long t0 = base_monotonic_ms();
     int rc = e->d.graph_write(e->d.ctx, &gb, &gs, be);
     metrics_observe(m->write_seconds, (double)(base_monotonic_ms() - t0) / 1000.0);
@@ -207,13 +204,13 @@ static int persist(struct engine *e, struct entries *b, const struct metadata *m
     while ((k = pending(b, todo, ps)) > 0) {
         bolt_error be;
         int rc = write_split(e, md, todo, ps, k, existed, &be);
-        watch_done(&e->o.status->watch, SERVER_NEO4J, rc != BOLT_OK,
-                   rc == BOLT_OK ? "" : be.message);
+        watch_done(e->ww, SERVER_NEO4J, rc != BOLT_OK, rc == BOLT_OK ? "" : be.message);
         if (rc == BOLT_OK) break;
-        engine_set_state(e, CONSUMER_STATE_WAITING_NEO4J);
+        engine_set_state(e, e->ww, CONSUMER_STATE_WAITING_NEO4J);
         metrics_inc_counter(e->o.metrics->graph_failures);
-        if (engine_wait_to_retry(e, &attempt)) goto out;
+        if (engine_wait_to_retry(e, e->ww, &attempt)) goto out;
     }
+    engine_set_state(e, e->ww, CONSUMER_STATE_RUNNING);
     result = 0;
 out:
     free(todo);
@@ -238,9 +235,9 @@ static void mark_done(struct engine *e, const struct entries *b) {
     }
     if (k) {
         char err[256] = "";
-        engine_call(e, SERVER_VALKEY);
+        engine_call(e, engine_watch(e), SERVER_VALKEY);
         int rc = e->d.idem_mark(e->d.ctx, ids, (const char *const *)vals, k, err, sizeof err);
-        watch_done(&e->o.status->watch, SERVER_VALKEY, rc != 0, err);
+        watch_done(engine_watch(e), SERVER_VALKEY, rc != 0, err);
         if (rc != 0) metrics_inc_counter(e->o.metrics->idem_unavailable);
     }
 out:
@@ -272,28 +269,32 @@ static void log_success(struct engine *e, const struct entries *b, const struct 
     status_count_writes(e->o.status, base_wall_ms(), written);
 }
 
-/* Enrichment, the transaction, dead letters: -1 when stopping before all are done. */
-static int write_all(struct engine *e, struct entries *b, struct metadata *md) {
-    if (enrich_batch(e, b, md) != 0) return -1;
-    if (persist(e, b, md) != 0) return -1;
-    return engine_dead_letter(e, b->v, b->n);
+/* ------------------------------------------------------------------ the three steps */
+
+int engine_prepare(struct engine *e, struct wbatch *b) {
+    metrics_observe(e->o.metrics->batch_size, (double)b->b.n);
+    return enrich_batch(e, &b->b, &b->md);
 }
 
-int engine_write(struct engine *e, struct entries *b) {
-    struct metadata md = {0};
-    metrics_observe(e->o.metrics->batch_size, (double)b->n);
-    int rc = write_all(e, b, &md);
+void engine_commit(struct engine *e, struct wbatch *b) {
+    b->rc = persist(e, &b->b, &b->md);
+}
+
+int engine_finish(struct engine *e, struct wbatch *b) {
+    int rc = b->rc;
+    if (rc == 0) rc = engine_dead_letter(e, b->b.v, b->b.n);
     if (rc == 0) {
-        mark_done(e, b);
-        log_success(e, b, &md);
-        engine_settle(e, b->v, b->n);
+        mark_done(e, &b->b);
+        log_success(e, &b->b, &b->md);
+        engine_settle(e, b->b.v, b->b.n);
         engine_store(e);
     } else {
-        engine_abandon(e, b->v, b->n);
+        engine_abandon(e, b->b.v, b->b.n);
         LOG(LOG_WARN, "Batch abandoned at shutdown; it will be read again",
-            LOG_STR("consumer", e->o.name), LOG_UINT("records", b->n));
+            LOG_STR("consumer", e->o.name), LOG_UINT("records", b->b.n));
     }
-    metadata_free(&md);
-    engine_batch_done(e, b);
+    metadata_free(&b->md);
+    free(b->b.v);
+    free(b);
     return rc;
 }

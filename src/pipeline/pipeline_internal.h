@@ -127,6 +127,8 @@ typedef struct consumer_status {
     atomic_llong state_since_ms;       /* wall clock of the last change of state */
     atomic_bool killswitch;
     watch watch;                       /* the consumer thread's calls and outages */
+    watch write_watch;                 /* its writer thread's (Neo4j transactions) */
+    atomic_int write_state;            /* the writer's: running, or waiting_for_neo4j */
     const consumer_metrics *metrics;
     pthread_mutex_t mu;                /* guards what follows */
     partition_lag partitions[STATUS_MAX_PARTITIONS];

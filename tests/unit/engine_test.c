@@ -10,11 +10,13 @@
 #define TEST_MAIN
 #include "test.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pipeline/consumer_internal.h"
+#include "pipeline/engine_internal.h"
 #include "record_test_util.h"
 
 #define MAXP 8
@@ -106,9 +108,39 @@ static enum enrich_status retailers(void *ctx, const char *const *ids, size_t n,
     return enrich(ids, n, out, false);
 }
 
+/* The writer-thread test holds transactions until it opens the gate. */
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static bool gate_closed;
+static int gate_waiting;
+
+static void gate_pass(void) {
+    pthread_mutex_lock(&gate_mu);
+    gate_waiting++;
+    pthread_cond_broadcast(&gate_cv);
+    while (gate_closed) pthread_cond_wait(&gate_cv, &gate_mu);
+    gate_waiting--;
+    pthread_mutex_unlock(&gate_mu);
+}
+
+static void gate_set(bool closed) {
+    pthread_mutex_lock(&gate_mu);
+    gate_closed = closed;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+}
+
+/* Waits until a transaction is held at the gate. */
+static void gate_wait_for_writer(void) {
+    pthread_mutex_lock(&gate_mu);
+    while (!gate_waiting) pthread_cond_wait(&gate_cv, &gate_mu);
+    pthread_mutex_unlock(&gate_mu);
+}
+
 /* A purchase whose id starts with "poison" makes Neo4j refuse any batch holding it. */
 static int graph_write_stub(void *ctx, const graph_batch *b, graph_stats *st, bolt_error *be) {
     (void)ctx;
+    gate_pass();
     memset(be, 0, sizeof *be);
     st->attempts = 1;
     if (S.writes < 64) S.write_sizes[S.writes] = b->npurchases;
@@ -179,7 +211,7 @@ static struct metrics_registry *reg;
 static consumer_metrics M;
 static consumer_status ST;
 
-static struct engine *new_engine(size_t batch_size, bool with_dlq) {
+static struct engine *new_engine_on(size_t batch_size, bool with_dlq, bool writer) {
     stub_reset();
     if (reg) metrics_free_registry(reg);
     reg = metrics_new_registry();
@@ -197,6 +229,7 @@ static struct engine *new_engine(size_t batch_size, bool with_dlq) {
     o.linger_ms = 200;
     o.metrics = &M;
     o.status = &ST;
+    o.writer_thread = writer;
     o.deps = (struct engine_deps){
         .schema_check = schema_check, .in_rollout = in_rollout, .idem_check = idem_check,
         .idem_mark = idem_mark, .enrich_products = products, .enrich_retailers = retailers,
@@ -207,6 +240,10 @@ static struct engine *new_engine(size_t batch_size, bool with_dlq) {
     struct engine *e = engine_new(&o, err, sizeof err);
     CHECK(e != NULL);
     return e;
+}
+
+static struct engine *new_engine(size_t batch_size, bool with_dlq) {
+    return new_engine_on(batch_size, with_dlq, false);
 }
 
 static void end_engine(struct engine *e) {
@@ -568,6 +605,53 @@ TEST(the_batch_is_cut_by_bytes_too) {
     CHECK(engine_run(e) == 0);
     CHECK_EQ_INT(S.writes, 2);
     CHECK_EQ_INT(S.write_sizes[0], 1);
+    end_engine(e);
+}
+
+/* ------------------------------------------------------------------ the writer thread */
+
+TEST(the_next_batch_is_prepared_while_the_writer_holds_one) {
+    struct engine *e = new_engine_on(2, false, true);
+    gate_set(true);
+    add(e, 0, 0, "p:a");
+    add(e, 1, 0, "p:b");
+    CHECK(engine_run(e) == 0);                       /* full: handed to the writer */
+    gate_wait_for_writer();                          /* its transaction is in flight */
+    CHECK(engine_poll_ms(e, 500) <= 20);             /* back soon to finish it */
+    add(e, 0, 1, "p:a");                             /* a copy of a purchase in flight */
+    add(e, 0, 2, "skip");
+    add(e, 0, 3, "p:c");
+    add(e, 1, 1, "skip");
+    CHECK(engine_run(e) == 0);                       /* not blocked by the transaction */
+    CHECK_EQ_INT(count(M.skipped[RECORD_REASON_DUPLICATE]), 1);
+    CHECK_EQ_INT(engine_open_purchases(e), 1);
+    CHECK_EQ_INT(S.stored[0], -1);                   /* a is not written yet */
+    CHECK_EQ_INT(ST.write_watch.server, SERVER_NEO4J);   /* the writer's own watch */
+    int32_t gone[] = {1};
+    engine_revoke(e, gone, 1);                       /* b in flight: never committed now */
+    gate_set(false);
+    CHECK(engine_flush(e) == 0);                     /* the writer drained, c written too */
+    CHECK_EQ_INT(S.writes, 2);
+    CHECK_EQ_STR(S.written[0], "a");
+    CHECK_EQ_STR(S.written[1], "b");
+    CHECK_EQ_STR(S.written[2], "c");                 /* in the order they were cut */
+    CHECK_EQ_INT(S.stored[0], 4);
+    CHECK_EQ_INT(S.stored[1], -1);
+    CHECK_EQ_INT(count(M.persisted), 3);
+    CHECK(!engine_writer_busy(e));
+    end_engine(e);
+}
+
+TEST(shutdown_abandons_the_writers_batch_uncommitted) {
+    struct engine *e = new_engine_on(1, false, true);
+    S.graph_down = 1000;
+    S.stop_after_sleeps = 3;
+    add(e, 0, 0, "p:a");
+    CHECK(engine_run(e) == 0);                       /* handed over; the writer waits */
+    CHECK(engine_flush(e) == -1);                    /* stopping: abandoned */
+    CHECK_EQ_INT(S.stored[0], -1);
+    CHECK_EQ_INT(S.released, 1);
+    CHECK_EQ_INT(count(M.persisted), 0);
     end_engine(e);
 }
 
