@@ -30,6 +30,7 @@ struct consumer {
     struct engine *engine;
     atomic_bool finished;          /* the thread has ended */
     long long kafka_probe_ms;      /* last recovery probe during a Kafka outage */
+    long long lag_ms;              /* last lag update */
     consumer_status st;            /* read by the status page from another thread */
     bool fatal;                    /* librdkafka raised a fatal error: the handle is dead */
 };

@@ -506,7 +506,9 @@ static int run(struct engine *e, bool flush) {
     int rc = engine_reap(e);
     if (rc == 0) rc = take_chunk(e);
     if (rc == 0 && cut_now(e, flush)) rc = engine_hand_off(e);
-    if (rc == 0 && flush) rc = engine_drain(e);
+    /* records held back behind the writer's batch at their bound: no more polls until it is
+     * done (memory stays bounded through a Neo4j outage) */
+    if (rc == 0 && (flush || watermark_tracked(e->wm) >= e->o.max_tracked)) rc = engine_drain(e);
     if (rc == 0) engine_set_state(e, engine_watch(e), CONSUMER_STATE_RUNNING);
     return rc;
 }
@@ -518,11 +520,12 @@ int engine_flush(struct engine *e) { return run(e, true); }
 long engine_poll_ms(struct engine *e, long max_ms) {
     if (e->chunk.n) return 0;
     /* a batch in the writer's hands: back soon to finish it and hand over the next */
-    long cap = engine_writer_busy(e) ? POLL_MS_WRITING : POLL_MS_MAX;
+    bool busy = engine_writer_busy(e);
+    long cap = busy ? POLL_MS_WRITING : POLL_MS_MAX;
     if (max_ms > cap) max_ms = cap;
     if (!e->open.n) return max_ms;
     long long left = e->open.first_ms + e->o.linger_ms - e->d.now_ms(e->d.ctx);
-    if (left < 0) left = 0;
+    if (left <= 0) return busy ? max_ms : 0;   /* lingered: it waits for the writer */
     return left < max_ms ? (long)left : max_ms;
 }
 

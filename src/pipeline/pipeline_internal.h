@@ -1,5 +1,6 @@
-/* src/pipeline/pipeline_internal.h: what pipeline.c (shared resources) and consumer.c (one
- * consumer thread) share. Not an interface for anything outside src/pipeline/. */
+/* src/pipeline/pipeline_internal.h: what pipeline.c (shared resources), the consumer files
+ * (consumer*.c, one consumer thread) and the batch engine (engine*.c) share. Not an interface
+ * for anything outside src/pipeline/. */
 #ifndef CGW_PIPELINE_INTERNAL_H
 #define CGW_PIPELINE_INTERNAL_H
 

@@ -211,35 +211,47 @@ static struct metrics_registry *reg;
 static consumer_metrics M;
 static consumer_status ST;
 
-static struct engine *new_engine_on(size_t batch_size, bool with_dlq, bool writer) {
+/* Fresh stand-ins, metrics and status; o filled with every stand-in (no dead-letter topic). */
+static void stub_options(struct engine_options *o) {
     stub_reset();
     if (reg) metrics_free_registry(reg);
     reg = metrics_new_registry();
     memset(&M, 0, sizeof M);
-    consumer_metrics_register(&M, reg, "receipt", CONSUMER_RECEIPT, with_dlq ? "dlq" : NULL);
+    consumer_metrics_register(&M, reg, "receipt", CONSUMER_RECEIPT, NULL);
     status_init(&ST, "receipt", "t", "g");
     watch_init(&ST.watch, "receipt", 3000, NULL, NULL);
     ST.metrics = &M;
-    struct engine_options o;
-    engine_options_init(&o);
-    o.name = "receipt";
-    o.topic = "t";
-    o.dlq_topic = with_dlq ? "dlq" : NULL;
-    o.batch_size = batch_size;
-    o.linger_ms = 200;
-    o.metrics = &M;
-    o.status = &ST;
-    o.writer_thread = writer;
-    o.deps = (struct engine_deps){
+    engine_options_init(o);
+    o->name = "receipt";
+    o->topic = "t";
+    o->batch_size = 500;
+    o->linger_ms = 200;
+    o->metrics = &M;
+    o->status = &ST;
+    o->deps = (struct engine_deps){
         .schema_check = schema_check, .in_rollout = in_rollout, .idem_check = idem_check,
         .idem_mark = idem_mark, .enrich_products = products, .enrich_retailers = retailers,
-        .graph_write = graph_write_stub, .dead_letter = with_dlq ? dead_letter : NULL,
-        .store_offsets = store_offsets, .release = release, .sleep = sleep_stub,
-        .stopping = stopping, .now_ms = now_ms};
+        .graph_write = graph_write_stub, .store_offsets = store_offsets, .release = release,
+        .sleep = sleep_stub, .stopping = stopping, .now_ms = now_ms};
+}
+
+static struct engine *start(const struct engine_options *o) {
     char err[128];
-    struct engine *e = engine_new(&o, err, sizeof err);
+    struct engine *e = engine_new(o, err, sizeof err);
     CHECK(e != NULL);
     return e;
+}
+
+static struct engine *new_engine_on(size_t batch_size, bool with_dlq, bool writer) {
+    struct engine_options o;
+    stub_options(&o);
+    o.batch_size = batch_size;
+    o.writer_thread = writer;
+    if (with_dlq) {
+        o.dlq_topic = "dlq";
+        o.deps.dead_letter = dead_letter;
+    }
+    return start(&o);
 }
 
 static struct engine *new_engine(size_t batch_size, bool with_dlq) {
@@ -469,24 +481,11 @@ TEST(shutdown_during_an_outage_abandons_the_batch_uncommitted) {
 }
 
 TEST(a_schema_registry_outage_makes_the_record_wait) {
-    struct engine *e = new_engine(500, false);
-    engine_free(e);
-    stub_reset();
     struct engine_options o;
-    engine_options_init(&o);
+    stub_options(&o);
     o.name = "factoid";
-    o.topic = "t";
     o.factoids = true;
-    o.metrics = &M;
-    o.status = &ST;
-    o.deps = (struct engine_deps){.schema_check = schema_check, .in_rollout = in_rollout,
-                                  .idem_check = idem_check, .idem_mark = idem_mark,
-                                  .enrich_products = products, .enrich_retailers = retailers,
-                                  .graph_write = graph_write_stub,
-                                  .store_offsets = store_offsets, .release = release,
-                                  .sleep = sleep_stub, .stopping = stopping, .now_ms = now_ms};
-    char err[64];
-    e = engine_new(&o, err, sizeof err);
+    struct engine *e = start(&o);
     S.registry_down = 2;
     rt_factoid f;
     rt_factoid_init(&f);
@@ -559,20 +558,10 @@ TEST(revoking_a_partition_mid_chunk_keeps_the_others) {
 }
 
 TEST(log_only_writes_nothing_and_commits_nothing) {
-    struct engine *e = new_engine(500, false);
-    engine_free(e);
     struct engine_options o;
-    engine_options_init(&o);
-    o.name = "receipt";
-    o.topic = "t";
+    stub_options(&o);
     o.log_only = true;
-    o.metrics = &M;
-    o.status = &ST;
-    o.deps = (struct engine_deps){.in_rollout = in_rollout, .store_offsets = store_offsets,
-                                  .release = release, .sleep = sleep_stub,
-                                  .stopping = stopping, .now_ms = now_ms};
-    char err[64];
-    e = engine_new(&o, err, sizeof err);
+    struct engine *e = start(&o);
     add(e, 0, 0, "p:a");
     add(e, 0, 1, "skip");
     CHECK(engine_flush(e) == 0);
@@ -584,27 +573,30 @@ TEST(log_only_writes_nothing_and_commits_nothing) {
 }
 
 TEST(the_batch_is_cut_by_bytes_too) {
-    struct engine *e = new_engine(500, false);
-    engine_free(e);
     struct engine_options o;
-    engine_options_init(&o);
-    o.name = "receipt";
-    o.topic = "t";
+    stub_options(&o);
     o.batch_max_bytes = 1;                           /* every purchase is a batch alone */
-    o.metrics = &M;
-    o.status = &ST;
-    o.deps = (struct engine_deps){.in_rollout = in_rollout, .idem_check = idem_check,
-                                  .idem_mark = idem_mark, .enrich_products = products,
-                                  .enrich_retailers = retailers, .graph_write = graph_write_stub,
-                                  .store_offsets = store_offsets, .release = release,
-                                  .sleep = sleep_stub, .stopping = stopping, .now_ms = now_ms};
-    char err[64];
-    e = engine_new(&o, err, sizeof err);
+    struct engine *e = start(&o);
     add(e, 0, 0, "p:a");
     add(e, 0, 1, "p:b");
     CHECK(engine_run(e) == 0);
     CHECK_EQ_INT(S.writes, 2);
     CHECK_EQ_INT(S.write_sizes[0], 1);
+    end_engine(e);
+}
+
+TEST(records_held_back_by_a_purchase_are_bounded) {
+    struct engine_options o;
+    stub_options(&o);
+    o.max_tracked = 3;
+    struct engine *e = start(&o);
+    CHECK(!add(e, 0, 0, "p:a"));
+    CHECK(!add(e, 0, 1, "skip"));
+    CHECK(add(e, 0, 2, "skip"));                     /* at the bound: run me */
+    CHECK(engine_run(e) == 0);
+    CHECK_EQ_INT(S.writes, 1);                       /* the batch is cut early */
+    CHECK_EQ_INT(S.stored[0], 3);
+    CHECK_EQ_INT(engine_pending(e), 0);
     end_engine(e);
 }
 
