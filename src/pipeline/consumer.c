@@ -31,7 +31,8 @@
 #include "registry/registry.h"
 
 #define POLL_MAX_MS 500
-#define LAG_EVERY_MS 1000      /* the engine runs up to every 20 ms while a batch is written */
+#define LAG_EVERY_MS 1000
+#define KILLSWITCH_EVERY_MS 100   /* the loop turns once per record polled */      /* the engine runs up to every 20 ms while a batch is written */
 
 static void set_state(struct consumer *c, consumer_state s) {
     status_set_state(&c->st, s, wall_ms());
@@ -87,8 +88,12 @@ static void drop_fatal_kafka(struct consumer *c) {
     c->fatal = false;
 }
 
-/* The killswitch flag, read between batches: ON closes the Kafka connection, OFF opens it. */
+/* The killswitch flag, read every KILLSWITCH_EVERY_MS between polls: ON closes the Kafka
+ * connection, OFF opens it. */
 static bool killswitch_on(struct consumer *c) {
+    long long now = base_monotonic_ms();
+    if (now - c->killswitch_ms < KILLSWITCH_EVERY_MS) return atomic_load(&c->st.killswitch);
+    c->killswitch_ms = now;
     const struct flags_set *set = flags_read(&c->p->flags, &c->flags_reader);
     const char *flag = c->kind == CONSUMER_RECEIPT ? c->p->cfg->flags.receipt_killswitch_flag
                                                    : c->p->cfg->flags.factoid_killswitch_flag;

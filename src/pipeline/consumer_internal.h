@@ -31,6 +31,7 @@ struct consumer {
     atomic_bool finished;          /* the thread has ended */
     long long kafka_probe_ms;      /* last recovery probe during a Kafka outage */
     long long lag_ms;              /* last lag update */
+    long long killswitch_ms;       /* last read of the killswitch flag */
     consumer_status st;            /* read by the status page from another thread */
     bool fatal;                    /* librdkafka raised a fatal error: the handle is dead */
 };
