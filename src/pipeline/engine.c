@@ -404,10 +404,11 @@ static bool tracking(const struct engine *e) {
 bool engine_add(struct engine *e, const struct engine_record *r) {
     struct entry *x = push(&e->chunk);
     if (!x || (tracking(e) && watermark_track(e->wm, r->partition, r->offset) != 0)) {
-        /* out of memory: the record is dropped unsettled, so never committed past */
-        if (x) e->chunk.n--;
-        e->d.release(e->d.ctx, r->handle);
-        return true;
+        /* Out of memory: a record the watermark does not know could be committed past, so
+         * the process ends here; its restart reads it again from the committed offsets. */
+        LOG(LOG_ERROR, "[ERROR] Out of memory taking a record; exiting",
+            LOG_STR("consumer", e->o.name));
+        abort();
     }
     x->rec = *r;
     e->chunk.bytes += r->key_len + r->len;
@@ -495,7 +496,7 @@ static int take_chunk(struct engine *e) {
     int rc = c.n ? process_chunk(e, c.v, c.n) : 0;
     if (rc != 0) {
         engine_abandon(e, c.v, c.n);
-        LOG(LOG_WARN, "Records abandoned at shutdown; they will be read again",
+        LOG(LOG_WARN, "Batch abandoned at shutdown; it will be read again",
             LOG_STR("consumer", e->o.name), LOG_UINT("records", c.n));
     }
     free(c.v);
