@@ -97,12 +97,16 @@ static const char *const choices_flags[] = { "file", "http", "valkey", NULL };
     KENUM("consumers." #name ".auto_offset_reset", consumers.name.auto_offset_reset, "earliest",  \
           choices_offset, "Where a group without a committed offset starts."),                    \
     KINT("consumers." #name ".batch_size", consumers.name.batch_size, "500", 1, 10000,            \
-         "Records written to Neo4j in one transaction, at most."),                                \
+         "Purchases written to Neo4j in one transaction, at most, gathered across polls; "        \
+         "filtered, duplicate and erroneous records do not count and never wait for a "           \
+         "transaction. Also the most records taken from Kafka between two runs of the filters."), \
     KMS("consumers." #name ".linger_ms", consumers.name.linger_ms, "200", 0, 60000,               \
-        "How long a partial batch waits for more records before it is written."),                 \
+        "How long a write batch waits for more purchases after its first one before it is "       \
+        "written (longer while the previous transaction still runs)."),                          \
     KINT("consumers." #name ".batch_max_bytes", consumers.name.batch_max_bytes, "1048576", 1024,  \
-         268435456, "Bytes of record values (and keys) in one batch, at most; a larger record "   \
-         "is a batch alone. Bounds the worker's memory whatever the record sizes."),              \
+         268435456, "Bytes of record values (and keys) in one write batch, and in the records "  \
+         "taken between two runs of the filters, at most; a larger record is a batch alone. "     \
+         "Bounds the worker's memory whatever the record sizes."),                                \
     KSTR("consumers." #name ".dlq_topic", consumers.name.dlq_topic, NULL, 0,                      \
          "Dead-letter topic: records that can never succeed are produced there (original key "   \
          "and value, headers with the reason) before their offsets are committed. Unset: off.")

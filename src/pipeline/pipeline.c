@@ -168,6 +168,7 @@ static void *watchdog_main(void *arg) {
             if (p->consumers[k]) {
                 consumer_status *st = consumer_status_of(p->consumers[k]);
                 watch_check_stall(&st->watch, now);
+                watch_check_stall(&st->write_watch, now);
                 status_publish_state(st, now, p->cfg->stall_after_ms);
             }
     }
@@ -187,10 +188,12 @@ bool pipeline_live(pipeline *p, char *reason, size_t len) {
     for (int k = 0; k < CONSUMER_COUNT; k++) {
         if (!p->consumers[k]) continue;
         consumer_status *st = consumer_status_of(p->consumers[k]);
-        if (watch_live(&st->watch, now)) continue;
+        watch *w = !watch_live(&st->watch, now) ? &st->watch
+                   : !watch_live(&st->write_watch, now) ? &st->write_watch : NULL;
+        if (!w) continue;
         if (reason)
             snprintf(reason, len, "%s consumer blocked past its deadline (%s)", st->name,
-                     server_name((server)atomic_load(&st->watch.server)));
+                     server_name((server)atomic_load(&w->server)));
         return false;
     }
     return true;
@@ -335,7 +338,8 @@ static bool threads_finished(pipeline *p) {
 static bool neo4j_waiting(pipeline *p, long long now, long min_ms) {
     for (int k = 0; k < CONSUMER_COUNT; k++)
         if (p->consumers[k] &&
-            watch_stalled(&consumer_status_of(p->consumers[k])->watch, now, min_ms) == SERVER_NEO4J)
+            (watch_stalled(&consumer_status_of(p->consumers[k])->watch, now, min_ms) == SERVER_NEO4J ||
+             watch_stalled(&consumer_status_of(p->consumers[k])->write_watch, now, min_ms) == SERVER_NEO4J))
             return true;
     return false;
 }

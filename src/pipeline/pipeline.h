@@ -7,10 +7,12 @@
  * Health: pipeline_live() (liveness, /healthz) and pipeline_ready() (readiness, /readyz) are
  * safe from any thread; the metrics server calls them.
  *
- * Each consumer thread runs the same loop (consumer.c): collect a batch from Kafka, decode
- * and filter it, apply the rollout flag and the idempotency cache, enrich it, write it to
- * Neo4j in one transaction, mark it in the cache, and only then store its offsets for
- * commit. Decoding differs per topic; everything after it is shared.
+ * Each consumer thread runs the same loop (consumer.c): poll Kafka and feed the batch engine
+ * (engine.h), which decodes and filters each record, applies the rollout flag and the
+ * idempotency cache, gathers purchases into write batches, enriches each and hands it to the
+ * consumer's writer thread for its Neo4j transaction, marks it in the cache, and only then
+ * stores each partition's contiguous watermark for commit. Decoding differs per topic;
+ * everything after it is shared.
  */
 #ifndef CGW_PIPELINE_H
 #define CGW_PIPELINE_H

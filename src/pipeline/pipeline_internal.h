@@ -1,5 +1,6 @@
-/* src/pipeline/pipeline_internal.h: what pipeline.c (shared resources) and consumer.c (one
- * consumer thread) share. Not an interface for anything outside src/pipeline/. */
+/* src/pipeline/pipeline_internal.h: what pipeline.c (shared resources), the consumer files
+ * (consumer*.c, one consumer thread) and the batch engine (engine*.c) share. Not an interface
+ * for anything outside src/pipeline/. */
 #ifndef CGW_PIPELINE_INTERNAL_H
 #define CGW_PIPELINE_INTERNAL_H
 
@@ -59,7 +60,7 @@ typedef struct consumer_metrics {
     struct metrics_gauge *state[CONSUMER_STATE_COUNT];       /* 1 for the current state, else 0 */
 } consumer_metrics;
 
-typedef struct consumer consumer;
+struct consumer;
 
 /* ---- what a thread waits on, and outages (watch.c) ---- */
 
@@ -127,6 +128,8 @@ typedef struct consumer_status {
     atomic_llong state_since_ms;       /* wall clock of the last change of state */
     atomic_bool killswitch;
     watch watch;                       /* the consumer thread's calls and outages */
+    watch write_watch;                 /* its writer thread's (Neo4j transactions) */
+    atomic_int write_state;            /* the writer's: running, or waiting_for_neo4j */
     const consumer_metrics *metrics;
     pthread_mutex_t mu;                /* guards what follows */
     partition_lag partitions[STATUS_MAX_PARTITIONS];
@@ -144,8 +147,8 @@ void status_set_state(consumer_status *st, consumer_state s, long long now_ms);
 uint64_t status_writes_last(consumer_status *st, long long now_ms, int minutes);
 /* out[i]: writes in minute now-(STATUS_HISTORY_MINUTES-1-i); the last entry is this minute. */
 void status_writes_per_minute(consumer_status *st, long long now_ms, uint64_t out[STATUS_HISTORY_MINUTES]);
-const consumer_status *consumer_get_status(const consumer *c);
-consumer_status *consumer_status_of(consumer *c);
+const consumer_status *consumer_get_status(const struct consumer *c);
+consumer_status *consumer_status_of(struct consumer *c);
 /* The stored state, overridden by what the watch says: a stalled call, Kafka or Valkey down. */
 consumer_state status_effective_state(consumer_status *st, long long now, long stall_ms);
 /* Sets the cgw_consumer_state gauges to the effective state (the watchdog, every tick), so a
@@ -174,7 +177,7 @@ struct pipeline {
     pthread_t watchdog_thread;
     bool watchdog_started;
 
-    consumer *consumers[CONSUMER_COUNT];
+    struct consumer *consumers[CONSUMER_COUNT];
     char group_instance_base[256];         /* "": dynamic group membership */
     long long started_ms;
     atomic_bool stopping;
@@ -194,12 +197,12 @@ void pipeline_idem_options(const struct cgw_config *cfg, const char *client_name
 void pipeline_flags_http_options(const struct cgw_config *cfg, struct flags_http_options *o);
 void pipeline_flags_valkey_options(const struct cgw_config *cfg, struct flags_valkey_options *o);
 
-consumer *consumer_new(pipeline *p, consumer_kind kind, char *err, size_t errlen);
+struct consumer *consumer_new(pipeline *p, consumer_kind kind, char *err, size_t errlen);
 /* The thread has ended (or never started): joining it does not block. */
-bool consumer_finished(consumer *c);
-int consumer_start(consumer *c, char *err, size_t errlen);
-void consumer_join(consumer *c);
-void consumer_free(consumer *c);
+bool consumer_finished(struct consumer *c);
+int consumer_start(struct consumer *c, char *err, size_t errlen);
+void consumer_join(struct consumer *c);
+void consumer_free(struct consumer *c);
 
 /* pipeline.c: sleep up to ms, returning early (true) when the pipeline is stopping. */
 bool pipeline_sleep(pipeline *p, long ms);

@@ -6,8 +6,8 @@
  * which share, how far behind is each partition, which configuration is in force, and which
  * endpoints the worker talks to (credentials never shown).
  *
- * A consumer's state is what its thread stored (running, waiting for ...) unless its watch
- * (watch.c) says more: a call in flight past stall_after_ms shows waiting_for_<server> while
+ * A consumer's state is what its thread stored (running, waiting for ...), or its writer
+ * thread's while that one waits (write_state), unless their watches (watch.c) say more: a call in flight past stall_after_ms shows waiting_for_<server> while
  * it still blocks. "unavailable" lists the servers in an outage for that consumer.
  *
  * Counts come from the same metrics the Prometheus page serves, so the two never disagree.
@@ -60,8 +60,11 @@ consumer_state status_effective_state(consumer_status *st, long long now, long s
     consumer_state s = (consumer_state)atomic_load(&st->state);
     if (s == CONSUMER_STATE_STOPPED) return s;
     server stalled = watch_stalled(&st->watch, now, stall_ms);
+    if (stalled == SERVER_NONE) stalled = watch_stalled(&st->write_watch, now, stall_ms);
     if (stalled != SERVER_NONE) return waiting_for(stalled);
     if (s != CONSUMER_STATE_RUNNING) return s;
+    consumer_state ws = (consumer_state)atomic_load(&st->write_state);
+    if (ws != CONSUMER_STATE_RUNNING) return ws;
     if (watch_outage(&st->watch, SERVER_KAFKA)) return CONSUMER_STATE_WAITING_KAFKA;
     if (watch_outage(&st->watch, SERVER_VALKEY)) return CONSUMER_STATE_RUNNING_NO_VALKEY;
     return s;
@@ -74,6 +77,7 @@ void status_init(consumer_status *st, const char *name, const char *topic, const
     st->name = name;
     st->topic = topic;
     st->group = group;
+    atomic_store(&st->write_state, CONSUMER_STATE_RUNNING);
     pthread_mutex_init(&st->mu, NULL);
 }
 
@@ -197,7 +201,8 @@ static json_t *dead_letters(const consumer_metrics *m) {
 static json_t *outages_json(consumer_status *st) {
     json_t *a = json_array();
     for (int s = SERVER_NONE + 1; s < SERVER_COUNT; s++)
-        if (watch_outage(&st->watch, (server)s)) json_array_append_new(a, json_string(server_name((server)s)));
+        if (watch_outage(&st->watch, (server)s) || watch_outage(&st->write_watch, (server)s))
+            json_array_append_new(a, json_string(server_name((server)s)));
     return a;
 }
 
@@ -222,7 +227,7 @@ static json_t *counts_json(const consumer_metrics *m) {
                      (json_int_t)metrics_read_counter(m->relationships_created));
 }
 
-static json_t *consumer_json(pipeline *p, consumer *c, long long now) {
+static json_t *consumer_json(pipeline *p, struct consumer *c, long long now) {
     consumer_status *st = (consumer_status *)consumer_get_status(c);
     const consumer_metrics *m = st->metrics;
     const struct cgw_config *cfg = p->cfg;

@@ -1,0 +1,691 @@
+/* engine_test.c: the batch engine (src/pipeline/engine.h) driven in-process with stand-ins
+ * for every server: the contiguous watermark, write batches cut by purchases, the poison
+ * split, duplicates in the batch and in the cache, outage waits, shutdown, rebalance,
+ * dead letters, log_only; and the Kafka side's error events (an authentication error is an
+ * event, never a record). No server, no sleeping: the clock and the sleeps are stand-ins.
+ *
+ * Records are real receipts packed with protobuf-c (record_test_util.h); each record's
+ * handle is a malloc'd token that the stand-in release frees, so ASan's leak check proves
+ * every record is released exactly once whatever path it took. */
+#define TEST_MAIN
+#include "test.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/consumer_internal.h"
+#include "pipeline/engine_internal.h"
+#include "record_test_util.h"
+
+#define MAXP 8
+
+/* ------------------------------------------------------------------ stand-ins */
+
+static struct stub {
+    long long now;
+    int sleeps;
+    bool stopping;
+    int stop_after_sleeps;         /* > 0: stopping once this many sleeps happened */
+    int graph_down;                /* the next graph_write calls fail as an outage */
+    int enrich_down, dlq_down, registry_down;
+    bool idem_down;
+    int writes;                    /* graph_write calls */
+    size_t write_sizes[64];
+    char written[256][32];         /* ids persisted, in order */
+    size_t nwritten;
+    char cached[64][32];           /* ids in the idempotency cache */
+    size_t ncached;
+    int letters;
+    char letter_reason[32][32];
+    int64_t stored[MAXP];          /* last offset stored per partition, -1 none */
+    int stores;
+    int released;
+} S;
+
+static void stub_reset(void) {
+    memset(&S, 0, sizeof S);
+    for (int i = 0; i < MAXP; i++) S.stored[i] = -1;
+}
+
+static registry_verdict schema_check(void *ctx, int32_t id, char *why, size_t len) {
+    (void)ctx; (void)id;
+    if (S.registry_down-- > 0) { snprintf(why, len, "down"); return REGISTRY_UNAVAILABLE; }
+    return REGISTRY_ACCEPTED;
+}
+
+static bool in_rollout(void *ctx, const char *user) {
+    (void)ctx;
+    return strncmp(user, "out", 3) != 0;
+}
+
+static int idem_check(void *ctx, const char *const *ids, size_t n, bool *seen, char *err,
+                      size_t len) {
+    (void)ctx;
+    if (S.idem_down) { snprintf(err, len, "down"); return -1; }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = 0; j < S.ncached; j++)
+            if (!strcmp(ids[i], S.cached[j])) seen[i] = true;
+    return 0;
+}
+
+static int idem_mark(void *ctx, const char *const *ids, const char *const *vals, size_t n,
+                     char *err, size_t len) {
+    (void)ctx; (void)vals;
+    if (S.idem_down) { snprintf(err, len, "down"); return -1; }
+    for (size_t i = 0; i < n && S.ncached < 64; i++)
+        snprintf(S.cached[S.ncached++], 32, "%s", ids[i]);
+    return 0;
+}
+
+static enum enrich_status enrich(const char *const *ids, size_t n, struct enrich_results *out,
+                                 bool products) {
+    if (S.enrich_down-- > 0) {
+        snprintf(out->error, sizeof out->error, "down");
+        return ENRICH_EUNAVAILABLE;
+    }
+    out->count = n;
+    if (products) {
+        out->products = calloc(n ? n : 1, sizeof *out->products);
+        for (size_t i = 0; i < n; i++) out->products[i].fido = strdup(ids[i]);
+    } else {
+        out->retailers = calloc(n ? n : 1, sizeof *out->retailers);
+        for (size_t i = 0; i < n; i++) out->retailers[i].retailer_id = strdup(ids[i]);
+    }
+    return ENRICH_OK;
+}
+
+static enum enrich_status products(void *ctx, const char *const *ids, size_t n,
+                                   struct enrich_results *out) {
+    (void)ctx;
+    return enrich(ids, n, out, true);
+}
+
+static enum enrich_status retailers(void *ctx, const char *const *ids, size_t n,
+                                    struct enrich_results *out) {
+    (void)ctx;
+    return enrich(ids, n, out, false);
+}
+
+/* The writer-thread test holds transactions until it opens the gate. */
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static bool gate_closed;
+static int gate_waiting;
+
+static void gate_pass(void) {
+    pthread_mutex_lock(&gate_mu);
+    gate_waiting++;
+    pthread_cond_broadcast(&gate_cv);
+    while (gate_closed) pthread_cond_wait(&gate_cv, &gate_mu);
+    gate_waiting--;
+    pthread_mutex_unlock(&gate_mu);
+}
+
+static void gate_set(bool closed) {
+    pthread_mutex_lock(&gate_mu);
+    gate_closed = closed;
+    pthread_cond_broadcast(&gate_cv);
+    pthread_mutex_unlock(&gate_mu);
+}
+
+/* Waits until a transaction is held at the gate. */
+static void gate_wait_for_writer(void) {
+    pthread_mutex_lock(&gate_mu);
+    while (!gate_waiting) pthread_cond_wait(&gate_cv, &gate_mu);
+    pthread_mutex_unlock(&gate_mu);
+}
+
+/* A purchase whose id starts with "poison" makes Neo4j refuse any batch holding it. */
+static int graph_write_stub(void *ctx, const graph_batch *b, graph_stats *st, bolt_error *be) {
+    (void)ctx;
+    gate_pass();
+    memset(be, 0, sizeof *be);
+    st->attempts = 1;
+    if (S.writes < 64) S.write_sizes[S.writes] = b->npurchases;
+    S.writes++;
+    if (S.graph_down-- > 0) {
+        be->code = BOLT_ECONNECT;
+        snprintf(be->message, sizeof be->message, "connection refused");
+        return BOLT_ECONNECT;
+    }
+    for (size_t i = 0; i < b->npurchases; i++)
+        if (!strncmp(b->purchases[i]->id, "poison", 6)) {
+            be->code = BOLT_ESERVER;
+            snprintf(be->neo4j_code, sizeof be->neo4j_code,
+                     "Neo.ClientError.Schema.ConstraintValidationFailed");
+            snprintf(be->message, sizeof be->message, "refused");
+            return BOLT_ESERVER;
+        }
+    for (size_t i = 0; i < b->npurchases; i++) {
+        if (S.nwritten < 256) snprintf(S.written[S.nwritten++], 32, "%s", b->purchases[i]->id);
+        if (b->existed) b->existed[i] = 0;
+    }
+    return BOLT_OK;
+}
+
+static int dead_letter(void *ctx, const struct engine_letter *l, size_t n, char *err,
+                       size_t len) {
+    (void)ctx;
+    if (S.dlq_down-- > 0) { snprintf(err, len, "down"); return -1; }
+    for (size_t i = 0; i < n; i++) {
+        if (S.letters < 32) snprintf(S.letter_reason[S.letters], 32, "%s", l[i].reason);
+        S.letters++;
+        CHECK(l[i].handle != NULL);   /* the record itself goes to the topic */
+    }
+    return 0;
+}
+
+static void store_offsets(void *ctx, const struct engine_offset *o, size_t n) {
+    (void)ctx;
+    for (size_t i = 0; i < n; i++) {
+        CHECK(o[i].partition >= 0 && o[i].partition < MAXP);
+        CHECK(o[i].offset > S.stored[o[i].partition]);   /* never backwards */
+        S.stored[o[i].partition] = o[i].offset;
+    }
+    S.stores++;
+}
+
+static void release(void *ctx, void *handle) {
+    (void)ctx;
+    free(handle);
+    S.released++;
+}
+
+static bool sleep_stub(void *ctx, long ms) {
+    (void)ctx;
+    S.now += ms;
+    S.sleeps++;
+    if (S.stop_after_sleeps && S.sleeps >= S.stop_after_sleeps) S.stopping = true;
+    return S.stopping;
+}
+
+static bool stopping(void *ctx) { (void)ctx; return S.stopping; }
+
+static long long now_ms(void *ctx) { (void)ctx; return S.now; }
+
+/* ------------------------------------------------------------------ the engine under test */
+
+static struct metrics_registry *reg;
+static consumer_metrics M;
+static consumer_status ST;
+
+/* Fresh stand-ins, metrics and status; o filled with every stand-in (no dead-letter topic). */
+static void stub_options(struct engine_options *o) {
+    stub_reset();
+    if (reg) metrics_free_registry(reg);
+    reg = metrics_new_registry();
+    memset(&M, 0, sizeof M);
+    consumer_metrics_register(&M, reg, "receipt", CONSUMER_RECEIPT, NULL);
+    status_init(&ST, "receipt", "t", "g");
+    watch_init(&ST.watch, "receipt", 3000, NULL, NULL);
+    ST.metrics = &M;
+    engine_options_init(o);
+    o->name = "receipt";
+    o->topic = "t";
+    o->batch_size = 500;
+    o->linger_ms = 200;
+    o->metrics = &M;
+    o->status = &ST;
+    o->deps = (struct engine_deps){
+        .schema_check = schema_check, .in_rollout = in_rollout, .idem_check = idem_check,
+        .idem_mark = idem_mark, .enrich_products = products, .enrich_retailers = retailers,
+        .graph_write = graph_write_stub, .store_offsets = store_offsets, .release = release,
+        .sleep = sleep_stub, .stopping = stopping, .now_ms = now_ms};
+}
+
+static struct engine *start(const struct engine_options *o) {
+    char err[128];
+    struct engine *e = engine_new(o, err, sizeof err);
+    CHECK(e != NULL);
+    return e;
+}
+
+static struct engine *new_engine_on(size_t batch_size, bool with_dlq, bool writer) {
+    struct engine_options o;
+    stub_options(&o);
+    o.batch_size = batch_size;
+    o.writer_thread = writer;
+    if (with_dlq) {
+        o.dlq_topic = "dlq";
+        o.deps.dead_letter = dead_letter;
+    }
+    return start(&o);
+}
+
+static struct engine *new_engine(size_t batch_size, bool with_dlq) {
+    return new_engine_on(batch_size, with_dlq, false);
+}
+
+static void end_engine(struct engine *e) {
+    engine_free(e);
+    status_destroy(&ST);
+    metrics_free_registry(reg);
+    reg = NULL;
+}
+
+/* Records: "p:<id>" a purchase of user-1, "out:<id>" one of a user out of the rollout,
+ * "skip" a digital receipt, "bad" an undecodable value. */
+static bool add(struct engine *e, int32_t partition, int64_t offset, const char *what) {
+    rt_receipt r;
+    rt_receipt_init(&r);
+    size_t len = 0;
+    uint8_t *v;
+    if (!strcmp(what, "bad")) {
+        v = malloc(3);
+        memcpy(v, "\xff\xff\xff", 3);
+        len = 3;
+    } else {
+        if (!strcmp(what, "skip")) r.msg.digital_receipt_data = &r.digital;
+        if (!strncmp(what, "out:", 4)) r.msg.user_id = "out-user";
+        const char *colon = strchr(what, ':');
+        r.msg.receipt_id = (char *)(colon ? colon + 1 : "skipped");
+        v = rt_pack(&r.msg.base, &len);
+    }
+    struct engine_record rec = {.partition = partition, .offset = offset, .value = v,
+                                .len = len, .header_schema_id = -1, .handle = v};
+    return engine_add(e, &rec);
+}
+
+static uint64_t count(struct metrics_counter *c) { return metrics_read_counter(c); }
+
+/* ------------------------------------------------------------------ watermark alone */
+
+TEST(watermark_is_the_contiguous_settled_prefix) {
+    struct watermark *w = watermark_new();
+    struct engine_offset o[4];
+    for (int64_t off = 10; off < 15; off++) CHECK(watermark_track(w, 0, off) == 0);
+    CHECK(watermark_track(w, 1, 7) == 0);
+    watermark_settle(w, 0, 12);
+    watermark_settle(w, 0, 11);
+    CHECK_EQ_INT(watermark_take(w, o, 4), 0);        /* 10 still open */
+    watermark_settle(w, 0, 10);
+    CHECK_EQ_INT(watermark_take(w, o, 4), 1);
+    CHECK_EQ_INT(o[0].partition, 0);
+    CHECK_EQ_INT(o[0].offset, 13);                   /* 10, 11, 12 settled: next is 13 */
+    CHECK_EQ_INT(watermark_take(w, o, 4), 0);        /* reported once */
+    watermark_settle(w, 1, 7);
+    watermark_settle(w, 0, 99);                      /* unknown: ignored */
+    CHECK_EQ_INT(watermark_take(w, o, 4), 1);
+    CHECK_EQ_INT(o[0].offset, 8);
+    watermark_drop(w, 0);                            /* revoked: 13, 14 forgotten */
+    CHECK_EQ_INT(watermark_tracked(w), 0);
+    watermark_settle(w, 0, 13);
+    CHECK_EQ_INT(watermark_take(w, o, 4), 0);
+    watermark_free(w);
+}
+
+TEST(watermark_grows_past_its_first_ring) {
+    struct watermark *w = watermark_new();
+    struct engine_offset o[1];
+    for (int64_t off = 0; off < 1000; off += 2) CHECK(watermark_track(w, 3, off) == 0);
+    for (int64_t off = 998; off >= 2; off -= 2) watermark_settle(w, 3, off);
+    CHECK_EQ_INT(watermark_take(w, o, 1), 0);
+    watermark_settle(w, 3, 0);
+    CHECK_EQ_INT(watermark_take(w, o, 1), 1);
+    CHECK_EQ_INT(o[0].offset, 999);                  /* gaps in the offsets are fine */
+    watermark_free(w);
+}
+
+/* ------------------------------------------------------------------ batches and offsets */
+
+TEST(skips_settle_at_once_but_are_not_committed_past_an_unwritten_purchase) {
+    struct engine *e = new_engine(500, false);
+    add(e, 0, 0, "p:r1");
+    add(e, 0, 1, "skip");
+    add(e, 0, 2, "skip");
+    add(e, 1, 0, "skip");
+    add(e, 1, 1, "out:r9");
+    CHECK(engine_run(e) == 0);
+    CHECK_EQ_INT(S.writes, 0);                       /* linger not over: no transaction */
+    CHECK_EQ_INT(S.stored[1], 2);                    /* partition 1: both skips committed */
+    CHECK_EQ_INT(S.stored[0], -1);                   /* partition 0 waits for r1 */
+    CHECK_EQ_INT(engine_open_purchases(e), 1);
+    CHECK_EQ_INT(count(M.skipped[RECORD_REASON_NOT_IN_ROLLOUT]), 1);
+    CHECK_EQ_INT(count(M.skipped[RECORD_REASON_DIGITAL]), 3);
+    S.now += 150;
+    CHECK(engine_poll_ms(e, 500) == 50);             /* the poll ends with the linger time */
+    S.now += 50;
+    CHECK(engine_run(e) == 0);
+    CHECK_EQ_INT(S.writes, 1);
+    CHECK_EQ_INT(S.stored[0], 3);                    /* r1 written: 0..2 all committed */
+    CHECK_EQ_INT(count(M.persisted), 1);
+    CHECK_EQ_INT(engine_pending(e), 0);
+    CHECK_EQ_INT(S.released, 5);
+    end_engine(e);
+}
+
+TEST(a_write_batch_holds_batch_size_purchases_across_polls) {
+    struct engine *e = new_engine(3, false);
+    char id[16];
+    int64_t off = 0;
+    for (int round = 0; round < 4; round++) {        /* 4 polls of 5 skips and 2 purchases */
+        for (int k = 0; k < 5; k++) add(e, 0, off++, "skip");
+        for (int k = 0; k < 2; k++) {
+            snprintf(id, sizeof id, "p:r%lld", (long long)off);
+            add(e, 0, off++, id);
+        }
+        CHECK(engine_run(e) == 0);
+    }
+    CHECK_EQ_INT(S.writes, 2);                       /* 8 purchases: two full batches of 3 */
+    CHECK_EQ_INT(S.write_sizes[0], 3);
+    CHECK_EQ_INT(S.write_sizes[1], 3);
+    CHECK_EQ_INT(engine_open_purchases(e), 2);
+    CHECK_EQ_INT(S.stored[0], 26);                   /* up to the open batch's first purchase */
+    CHECK(engine_flush(e) == 0);
+    CHECK_EQ_INT(S.writes, 3);
+    CHECK_EQ_INT(S.stored[0], 28);
+    CHECK_EQ_INT(count(M.persisted), 8);
+    end_engine(e);
+}
+
+TEST(a_poisonous_purchase_is_split_out_and_dead_lettered) {
+    struct engine *e = new_engine(4, true);
+    add(e, 0, 0, "p:a");
+    add(e, 0, 1, "p:poison1");
+    add(e, 0, 2, "p:b");
+    add(e, 0, 3, "p:c");
+    CHECK(engine_run(e) == 0);
+    /* 4 refused; halves [a, poison] refused, [a] ok, [poison] refused alone; [b, c] ok */
+    CHECK_EQ_INT(S.writes, 5);
+    CHECK_EQ_INT(S.nwritten, 3);
+    CHECK_EQ_INT(S.letters, 1);
+    CHECK_EQ_STR(S.letter_reason[0], "neo4j_refused");
+    CHECK_EQ_INT(count(M.graph_splits), 2);
+    CHECK_EQ_INT(count(M.errors_graph), 1);
+    CHECK_EQ_INT(count(M.persisted), 3);
+    CHECK_EQ_INT(count(M.dead_lettered[4]), 1);
+    CHECK_EQ_INT(S.stored[0], 4);
+    CHECK_EQ_INT(S.ncached, 3);                      /* only the persisted are marked */
+    end_engine(e);
+}
+
+TEST(duplicates_in_the_batch_and_in_the_cache_are_skipped) {
+    struct engine *e = new_engine(500, false);
+    snprintf(S.cached[S.ncached++], 32, "old");
+    add(e, 0, 0, "p:x");
+    add(e, 0, 1, "p:x");                             /* same chunk */
+    CHECK(engine_run(e) == 0);
+    add(e, 1, 0, "p:x");                             /* a later poll, the batch still open */
+    add(e, 1, 1, "p:old");                           /* written before: in the cache */
+    add(e, 1, 2, "p:y");
+    CHECK(engine_flush(e) == 0);
+    CHECK_EQ_INT(S.writes, 1);
+    CHECK_EQ_INT(S.nwritten, 2);
+    CHECK_EQ_STR(S.written[0], "x");
+    CHECK_EQ_STR(S.written[1], "y");
+    CHECK_EQ_INT(count(M.skipped[RECORD_REASON_DUPLICATE]), 3);
+    CHECK_EQ_INT(S.stored[0], 2);
+    CHECK_EQ_INT(S.stored[1], 3);
+    /* the batch is written and marked: the next copy is the cache's duplicate */
+    add(e, 0, 2, "p:x");
+    CHECK(engine_flush(e) == 0);
+    CHECK_EQ_INT(S.writes, 1);
+    CHECK_EQ_INT(count(M.skipped[RECORD_REASON_DUPLICATE]), 4);
+    end_engine(e);
+}
+
+TEST(without_valkey_every_purchase_goes_on) {
+    struct engine *e = new_engine(500, false);
+    S.idem_down = true;
+    add(e, 0, 0, "p:x");
+    add(e, 0, 1, "p:y");
+    CHECK(engine_flush(e) == 0);
+    CHECK_EQ_INT(S.nwritten, 2);
+    CHECK(count(M.idem_unavailable) >= 1);
+    CHECK_EQ_INT(S.stored[0], 2);
+    end_engine(e);
+}
+
+/* ------------------------------------------------------------------ outages, shutdown */
+
+TEST(a_neo4j_outage_waits_and_retries_without_committing) {
+    struct engine *e = new_engine(2, false);
+    S.graph_down = 3;
+    add(e, 0, 0, "p:a");
+    add(e, 0, 1, "p:b");
+    CHECK(engine_run(e) == 0);
+    CHECK_EQ_INT(S.writes, 4);                       /* 3 failures, then written */
+    CHECK_EQ_INT(S.sleeps, 3);                       /* a back-off between attempts */
+    CHECK_EQ_INT(count(M.graph_failures), 3);
+    CHECK_EQ_INT(S.stored[0], 2);
+    CHECK(watch_outage(&ST.watch, SERVER_NEO4J) == false);   /* ended by the success */
+    end_engine(e);
+}
+
+TEST(an_enrichment_outage_waits_before_anything_is_written) {
+    struct engine *e = new_engine(1, false);
+    S.enrich_down = 2;
+    add(e, 0, 0, "p:a");
+    CHECK(engine_run(e) == 0);
+    CHECK_EQ_INT(count(M.enrich_unavailable), 2);
+    CHECK_EQ_INT(S.writes, 1);
+    CHECK_EQ_INT(S.stored[0], 1);
+    end_engine(e);
+}
+
+TEST(shutdown_during_an_outage_abandons_the_batch_uncommitted) {
+    struct engine *e = new_engine(2, false);
+    S.graph_down = 1000;
+    S.stop_after_sleeps = 2;
+    add(e, 0, 0, "skip");
+    add(e, 0, 1, "p:a");
+    add(e, 0, 2, "skip");
+    add(e, 0, 3, "p:b");
+    CHECK(engine_run(e) == -1);
+    CHECK_EQ_INT(S.stored[0], 1);                    /* the first skip only */
+    CHECK_EQ_INT(count(M.persisted), 0);
+    CHECK_EQ_INT(S.released, 4);                     /* everything released, nothing leaks */
+    end_engine(e);
+}
+
+TEST(a_schema_registry_outage_makes_the_record_wait) {
+    struct engine_options o;
+    stub_options(&o);
+    o.name = "factoid";
+    o.factoids = true;
+    struct engine *e = start(&o);
+    S.registry_down = 2;
+    rt_factoid f;
+    rt_factoid_init(&f);
+    size_t len;
+    static const uint8_t frame[] = {0, 0, 0, 0, 7, 0};
+    uint8_t *v = rt_pack_framed(&f.msg.base, frame, sizeof frame, &len);
+    struct engine_record rec = {.partition = 0, .offset = 0, .value = v, .len = len,
+                                .header_schema_id = -1, .handle = v};
+    engine_add(e, &rec);
+    CHECK(engine_flush(e) == 0);
+    CHECK_EQ_INT(S.sleeps, 2);
+    CHECK_EQ_INT(S.writes, 1);
+    CHECK_EQ_INT(S.stored[0], 1);
+    end_engine(e);
+}
+
+/* ------------------------------------------------------------------ dead letters */
+
+TEST(an_undecodable_record_is_committed_only_once_dead_lettered) {
+    struct engine *e = new_engine(500, true);
+    S.dlq_down = 2;
+    add(e, 0, 0, "bad");
+    add(e, 0, 1, "skip");
+    CHECK(engine_run(e) == 0);
+    CHECK_EQ_INT(S.sleeps, 2);                       /* waited for the topic */
+    CHECK_EQ_INT(S.letters, 1);
+    CHECK_EQ_STR(S.letter_reason[0], "undecodable");
+    CHECK_EQ_INT(count(M.errors_decode), 1);
+    CHECK_EQ_INT(S.stored[0], 2);
+    end_engine(e);
+}
+
+/* ------------------------------------------------------------------ rebalance, log_only */
+
+TEST(a_revoked_partition_is_abandoned_uncommitted) {
+    struct engine *e = new_engine(500, false);
+    add(e, 0, 0, "p:a");
+    add(e, 0, 1, "skip");
+    add(e, 1, 0, "p:b");
+    add(e, 1, 1, "skip");
+    CHECK(engine_run(e) == 0);
+    CHECK_EQ_INT(engine_open_purchases(e), 2);
+    int32_t gone[] = {0};
+    engine_revoke(e, gone, 1);
+    CHECK_EQ_INT(engine_open_purchases(e), 1);
+    CHECK(engine_flush(e) == 0);
+    CHECK_EQ_INT(S.nwritten, 1);
+    CHECK_EQ_STR(S.written[0], "b");
+    CHECK_EQ_INT(S.stored[0], -1);                   /* nothing of partition 0 committed */
+    CHECK_EQ_INT(S.stored[1], 2);
+    /* the partition comes back, from its committed offset: read again, written */
+    add(e, 0, 0, "p:a");
+    CHECK(engine_flush(e) == 0);
+    CHECK_EQ_INT(S.stored[0], 1);
+    end_engine(e);
+}
+
+TEST(revoking_a_partition_mid_chunk_keeps_the_others) {
+    struct engine *e = new_engine(500, false);
+    add(e, 2, 5, "p:a");
+    add(e, 3, 9, "p:b");
+    int32_t gone[] = {2};
+    engine_revoke(e, gone, 1);                       /* the callback runs inside a poll */
+    CHECK(engine_flush(e) == 0);
+    CHECK_EQ_INT(S.nwritten, 1);
+    CHECK_EQ_STR(S.written[0], "b");
+    CHECK_EQ_INT(S.stored[2], -1);
+    CHECK_EQ_INT(S.stored[3], 10);
+    end_engine(e);
+}
+
+TEST(log_only_writes_nothing_and_commits_nothing) {
+    struct engine_options o;
+    stub_options(&o);
+    o.log_only = true;
+    struct engine *e = start(&o);
+    add(e, 0, 0, "p:a");
+    add(e, 0, 1, "skip");
+    CHECK(engine_flush(e) == 0);
+    CHECK_EQ_INT(S.writes, 0);
+    CHECK_EQ_INT(S.stores, 0);
+    CHECK_EQ_INT(S.released, 2);
+    CHECK_EQ_INT(engine_pending(e), 0);
+    end_engine(e);
+}
+
+TEST(the_batch_is_cut_by_bytes_too) {
+    struct engine_options o;
+    stub_options(&o);
+    o.batch_max_bytes = 1;                           /* every purchase is a batch alone */
+    struct engine *e = start(&o);
+    add(e, 0, 0, "p:a");
+    add(e, 0, 1, "p:b");
+    CHECK(engine_run(e) == 0);
+    CHECK_EQ_INT(S.writes, 2);
+    CHECK_EQ_INT(S.write_sizes[0], 1);
+    end_engine(e);
+}
+
+TEST(records_held_back_by_a_purchase_are_bounded) {
+    struct engine_options o;
+    stub_options(&o);
+    o.max_tracked = 3;
+    struct engine *e = start(&o);
+    CHECK(!add(e, 0, 0, "p:a"));
+    CHECK(!add(e, 0, 1, "skip"));
+    CHECK(add(e, 0, 2, "skip"));                     /* at the bound: run me */
+    CHECK(engine_run(e) == 0);
+    CHECK_EQ_INT(S.writes, 1);                       /* the batch is cut early */
+    CHECK_EQ_INT(S.stored[0], 3);
+    CHECK_EQ_INT(engine_pending(e), 0);
+    end_engine(e);
+}
+
+/* ------------------------------------------------------------------ the writer thread */
+
+TEST(the_next_batch_is_prepared_while_the_writer_holds_one) {
+    struct engine *e = new_engine_on(2, false, true);
+    gate_set(true);
+    add(e, 0, 0, "p:a");
+    add(e, 1, 0, "p:b");
+    CHECK(engine_run(e) == 0);                       /* full: handed to the writer */
+    gate_wait_for_writer();                          /* its transaction is in flight */
+    CHECK(engine_poll_ms(e, 500) <= 20);             /* back soon to finish it */
+    add(e, 0, 1, "p:a");                             /* a copy of a purchase in flight */
+    add(e, 0, 2, "skip");
+    add(e, 0, 3, "p:c");
+    add(e, 1, 1, "skip");
+    CHECK(engine_run(e) == 0);                       /* not blocked by the transaction */
+    CHECK_EQ_INT(count(M.skipped[RECORD_REASON_DUPLICATE]), 1);
+    CHECK_EQ_INT(engine_open_purchases(e), 1);
+    CHECK_EQ_INT(S.stored[0], -1);                   /* a is not written yet */
+    CHECK_EQ_INT(ST.write_watch.server, SERVER_NEO4J);   /* the writer's own watch */
+    int32_t gone[] = {1};
+    engine_revoke(e, gone, 1);                       /* b in flight: never committed now */
+    gate_set(false);
+    CHECK(engine_flush(e) == 0);                     /* the writer drained, c written too */
+    CHECK_EQ_INT(S.writes, 2);
+    CHECK_EQ_STR(S.written[0], "a");
+    CHECK_EQ_STR(S.written[1], "b");
+    CHECK_EQ_STR(S.written[2], "c");                 /* in the order they were cut */
+    CHECK_EQ_INT(S.stored[0], 4);
+    CHECK_EQ_INT(S.stored[1], -1);
+    CHECK_EQ_INT(count(M.persisted), 3);
+    CHECK(!engine_writer_busy(e));
+    end_engine(e);
+}
+
+TEST(shutdown_abandons_the_writers_batch_uncommitted) {
+    struct engine *e = new_engine_on(1, false, true);
+    S.graph_down = 1000;
+    S.stop_after_sleeps = 3;
+    add(e, 0, 0, "p:a");
+    CHECK(engine_run(e) == 0);                       /* handed over; the writer waits */
+    CHECK(engine_flush(e) == -1);                    /* stopping: abandoned */
+    CHECK_EQ_INT(S.stored[0], -1);
+    CHECK_EQ_INT(S.released, 1);
+    CHECK_EQ_INT(count(M.persisted), 0);
+    end_engine(e);
+}
+
+/* ------------------------------------------------------------------ Kafka error events */
+
+static FILE *logf_;
+
+static int lines_with(const char *text) {
+    char line[2048];
+    int n = 0;
+    fflush(logf_);
+    rewind(logf_);
+    while (fgets(line, sizeof line, logf_))
+        if (strstr(line, text)) n++;
+    fseek(logf_, 0, SEEK_END);
+    return n;
+}
+
+/* The bug: collect() logged an authentication error event, then fell through and put it
+ * into the batch as a record (decoded as garbage, dead-lettered, its "offset" stored). */
+TEST(a_kafka_authentication_error_is_an_event_never_a_record) {
+    logf_ = tmpfile();
+    log_configure(LOG_FORMAT_LOGFMT, LOG_INFO, NULL);
+    log_set_output(fileno(logf_));
+    rd_kafka_message_t m;
+    memset(&m, 0, sizeof m);
+    m.err = RD_KAFKA_RESP_ERR__AUTHENTICATION;
+    m.partition = -1;
+    m.offset = -1;
+    CHECK(!consumer_message_is_record(&m));
+    bool fatal = false;
+    consumer_message_event("receipt", &m, &fatal);
+    CHECK_EQ_INT(lines_with("[ERROR] Kafka authentication failed"), 1);
+    CHECK(!fatal);
+    m.err = RD_KAFKA_RESP_ERR__FATAL;
+    CHECK(!consumer_message_is_record(&m));
+    consumer_message_event("receipt", &m, &fatal);
+    CHECK(fatal);
+    m.err = RD_KAFKA_RESP_ERR__PARTITION_EOF;
+    CHECK(!consumer_message_is_record(&m));
+    m.err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    CHECK(consumer_message_is_record(&m));
+    log_set_output(1);
+    fclose(logf_);
+}
