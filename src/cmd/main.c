@@ -87,7 +87,7 @@ static int cmd_run(int argc, char **argv) {
 
     LOG(LOG_INFO, "Starting", LOG_STR("version", CGW_VERSION),
         LOG_STR("librdkafka", rd_kafka_version_str()), LOG_BOOL("log_only", cfg->log_only));
-    pipeline *p = NULL;
+    struct pipeline *p = NULL;
     char err[1024] = "";
     int rc = 0;
     if (pipeline_new(cfg, &p, err, sizeof err) != 0 || pipeline_start(p, err, sizeof err) != 0) {

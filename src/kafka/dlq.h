@@ -54,12 +54,6 @@ typedef struct kafka_dlq_letter {
 
 struct kafka_dlq;                    /* opaque: one producer */
 
-/* Transitional, for src/pipeline only, which is being rewritten on another branch and still
- * spells these with a typedef; the naming rule (README, "Conventions") retires them.
- * Delete these two lines once src/pipeline writes `struct kafka_dlq` and
- * `struct kafka_dlq_options`. */
-typedef struct kafka_dlq kafka_dlq;
-typedef struct kafka_dlq_options kafka_dlq_options;
 
 struct kafka_dlq *kafka_dlq_new(const struct kafka_dlq_options *o, char *err, size_t errlen);
 void kafka_dlq_free(struct kafka_dlq *d);

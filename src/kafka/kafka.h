@@ -43,10 +43,6 @@
 #include "config/config.h"
 
 struct kafka_auth;                   /* opaque: brokers and MSK IAM of the process */
-/* Transitional, for src/pipeline only, which is being rewritten on another branch and still
- * spells the handle with a typedef; the naming rule (README, "Conventions") retires it.
- * Delete this line once src/pipeline writes `struct kafka_auth`. */
-typedef struct kafka_auth kafka_auth;
 
 /* The conf opaque of a handle: src/kafka's callbacks reach the process's kafka_auth through
  * it, and the handle's owner keeps its own pointer in user (kafka_user). It must live as

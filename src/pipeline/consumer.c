@@ -194,7 +194,7 @@ static int open_registry(struct consumer *c, char *err, size_t errlen) {
 }
 
 static int open_dlq(struct consumer *c, char *err, size_t errlen) {
-    kafka_dlq_options o;
+    struct kafka_dlq_options o;
     kafka_dlq_options_init(&o);
     o.cfg = c->p->cfg;
     o.auth = c->p->kafka;
@@ -210,7 +210,7 @@ static int open_engine(struct consumer *c, char *err, size_t errlen) {
     return c->engine ? 0 : -1;
 }
 
-struct consumer *consumer_new(pipeline *p, consumer_kind kind, char *err, size_t errlen) {
+struct consumer *consumer_new(struct pipeline *p, consumer_kind kind, char *err, size_t errlen) {
     struct consumer *c = calloc(1, sizeof *c);
     if (!c) { snprintf(err, errlen, "out of memory"); return NULL; }
     c->p = p;

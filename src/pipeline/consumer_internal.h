@@ -13,7 +13,7 @@
 #include "pipeline/engine.h"
 
 struct consumer {
-    pipeline *p;
+    struct pipeline *p;
     consumer_kind kind;
     const char *name;                       /* "receipt" / "factoid" */
     const struct config_consumer *cc;
@@ -26,7 +26,7 @@ struct consumer {
     struct flags_reader rollout_reader;     /* the engine's rollout checks */
     consumer_metrics m;
     struct registry *registry;     /* factoids only */
-    kafka_dlq *dlq;                /* NULL when the consumer has no dlq_topic */
+    struct kafka_dlq *dlq;         /* NULL when the consumer has no dlq_topic */
     struct engine *engine;
     atomic_bool finished;          /* the thread has ended */
     long long kafka_probe_ms;      /* last recovery probe during a Kafka outage */

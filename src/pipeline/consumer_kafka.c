@@ -120,10 +120,12 @@ static int set_properties(struct consumer *c, rd_kafka_conf_t *conf, char *err, 
               kafka_conf_set(conf, "enable.auto.offset.store", "false", err, errlen) ||
               kafka_conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err,
                        errlen) ||
-              /* librdkafka pre-fetches up to 64 MiB per consumer, and 1 MiB per partition per
-               * fetch, by default; a batch of 500 records needs far less, and two consumers
-               * must fit the worker in 64 MB. kafka.properties may raise them. */
+              /* librdkafka pre-fetches up to 64 MiB and 100 000 records per partition by
+               * default; a batch needs far less, and two consumers must fit the worker in
+               * 64 MB (with the small factoid records, the record count was the bound that
+               * held: 37.8 MB peak, 26 MB with 5 000). kafka.properties may raise them. */
               kafka_conf_set(conf, "queued.max.messages.kbytes", "4096", err, errlen) ||
+              kafka_conf_set(conf, "queued.min.messages", "5000", err, errlen) ||
               kafka_conf_set(conf, "max.partition.fetch.bytes", "262144", err, errlen) ||
               kafka_conf_set(conf, "fetch.max.bytes", "2097152", err, errlen) ||
               kafka_conf_apply(conf, cfg, &c->link, err, errlen);

@@ -34,9 +34,9 @@
 
 long long wall_ms(void) { return base_wall_ms(); }
 
-bool pipeline_is_stopping(pipeline *p) { return atomic_load(&p->stopping); }
+bool pipeline_is_stopping(struct pipeline *p) { return atomic_load(&p->stopping); }
 
-bool pipeline_sleep(pipeline *p, long ms) {
+bool pipeline_sleep(struct pipeline *p, long ms) {
     struct timespec until = base_timespec_in(CLOCK_REALTIME, ms);
     pthread_mutex_lock(&p->stop_mu);
     while (!atomic_load(&p->stopping))
@@ -68,28 +68,28 @@ static int open_flag_source(const struct cgw_config *cfg, struct flags_source *s
 /* The poller's hooks: its calls and waits go to the flag watch (stalls, outages, liveness),
  * every poll's outcome to the two flag metrics. */
 static void flag_poll_start(void *ud) {
-    pipeline *p = ud;
+    struct pipeline *p = ud;
     watch_call(&p->flag_watch, SERVER_FLAGS, FLAGS_CALL_BUDGET_MS);
 }
 
 static void flag_poll_end(void *ud, bool ok, const char *err) {
-    pipeline *p = ud;
+    struct pipeline *p = ud;
     watch_done(&p->flag_watch, SERVER_FLAGS, !ok, err);
     if (!ok) metrics_inc_counter(p->flags_errors);
     else metrics_set_gauge(p->flags_last_read, (double)wall_ms() / 1000.0);
 }
 
 static void flag_wait(void *ud, long wait_ms) {
-    pipeline *p = ud;
+    struct pipeline *p = ud;
     watch_idle(&p->flag_watch, wait_ms);
 }
 
 static void flag_exit(void *ud) {
-    pipeline *p = ud;
+    struct pipeline *p = ud;
     atomic_store(&p->flag_watch.running, false);
 }
 
-static int start_flags(pipeline *p, char *err, size_t errlen) {
+static int start_flags(struct pipeline *p, char *err, size_t errlen) {
     struct flags_poller_options o;
     flags_poller_options_init(&o);
     if (open_flag_source(p->cfg, &o.source, err, errlen) != 0) return -1;
@@ -109,7 +109,7 @@ static int start_flags(pipeline *p, char *err, size_t errlen) {
 
 /* ------------------------------------------------------------------ Neo4j */
 
-static int connect_neo4j(pipeline *p, char *err, size_t errlen) {
+static int connect_neo4j(struct pipeline *p, char *err, size_t errlen) {
     const struct cgw_config *cfg = p->cfg;
     bolt_config bc;
     bolt_config_init(&bc);
@@ -135,7 +135,7 @@ static int connect_neo4j(pipeline *p, char *err, size_t errlen) {
 
 /* Neo4j may still be starting when the worker does (a deployment brings both up): try for
  * about a minute before giving up, so an orchestrator's restart is the exception. */
-static int ensure_schema(pipeline *p, char *err, size_t errlen) {
+static int ensure_schema(struct pipeline *p, char *err, size_t errlen) {
     bolt_error be;
     for (int attempt = 1;; attempt++) {
         if (graph_ensure_schema(p->neo4j, p->cfg->neo4j.database, &be) == BOLT_OK) return 0;
@@ -150,7 +150,7 @@ static int ensure_schema(pipeline *p, char *err, size_t errlen) {
 
 /* ------------------------------------------------------------------ enrichment */
 
-static int start_enrichment(pipeline *p, char *err, size_t errlen) {
+static int start_enrichment(struct pipeline *p, char *err, size_t errlen) {
     struct enrich_options o;
     pipeline_enrich_options(p->cfg, &o);
     p->enrich = enrich_client_new(&o, err, errlen);
@@ -160,7 +160,7 @@ static int start_enrichment(pipeline *p, char *err, size_t errlen) {
 /* ------------------------------------------------------------------ watchdog, probes */
 
 static void *watchdog_main(void *arg) {
-    pipeline *p = arg;
+    struct pipeline *p = arg;
     while (!pipeline_sleep(p, WATCHDOG_MS)) {
         long long now = mono_ms();
         watch_check_stall(&p->flag_watch, now);
@@ -175,7 +175,7 @@ static void *watchdog_main(void *arg) {
     return NULL;
 }
 
-bool pipeline_live(pipeline *p, char *reason, size_t len) {
+bool pipeline_live(struct pipeline *p, char *reason, size_t len) {
     if (pipeline_is_stopping(p)) {
         if (reason) snprintf(reason, len, "shutting down");
         return false;
@@ -204,7 +204,7 @@ static bool state_ready(consumer_state s) {
            s == CONSUMER_STATE_RUNNING_NO_VALKEY;
 }
 
-bool pipeline_ready(pipeline *p, char *reason, size_t len) {
+bool pipeline_ready(struct pipeline *p, char *reason, size_t len) {
     if (!atomic_load(&p->flags.generation)) {
         if (reason) snprintf(reason, len, "flags not read yet");
         return false;
@@ -252,7 +252,7 @@ static int serve_status(void *ud, const char *path, char **body, const char **co
     return 0;
 }
 
-static int start_metrics(pipeline *p, char *err, size_t errlen) {
+static int start_metrics(struct pipeline *p, char *err, size_t errlen) {
     p->metrics = metrics_new_registry();
     if (!p->metrics) { snprintf(err, errlen, "out of memory"); return -1; }
     p->flags_errors = metrics_register_counter(p->metrics, "cgw_flags_errors_total",
@@ -277,7 +277,7 @@ static int start_metrics(pipeline *p, char *err, size_t errlen) {
 
 /* The static group membership id (kafka_instance.c), once for both consumers. A worker with
  * no id at all still runs, as a dynamic member. */
-static void choose_group_instance(pipeline *p) {
+static void choose_group_instance(struct pipeline *p) {
     char err[512];
     int rc = kafka_group_instance_base(p->cfg->kafka.group_instance_id, p->group_instance_base,
                                        sizeof p->group_instance_base, err, sizeof err);
@@ -288,10 +288,10 @@ static void choose_group_instance(pipeline *p) {
         LOG_STR("group_instance_id", p->group_instance_base));
 }
 
-int pipeline_new(const struct cgw_config *cfg, pipeline **out, char *err, size_t errlen) {
+int pipeline_new(const struct cgw_config *cfg, struct pipeline **out, char *err, size_t errlen) {
     *out = NULL;
     if (pipeline_check_config(cfg, err, errlen) != 0) return -1;   /* before starting anything */
-    pipeline *p = calloc(1, sizeof *p);
+    struct pipeline *p = calloc(1, sizeof *p);
     if (!p) { snprintf(err, errlen, "out of memory"); return -1; }
     p->cfg = cfg;
     p->started_ms = wall_ms();
@@ -316,7 +316,7 @@ int pipeline_new(const struct cgw_config *cfg, pipeline **out, char *err, size_t
     return 0;
 }
 
-int pipeline_start(pipeline *p, char *err, size_t errlen) {
+int pipeline_start(struct pipeline *p, char *err, size_t errlen) {
     for (int k = 0; k < CONSUMER_COUNT; k++)
         if (p->consumers[k] && consumer_start(p->consumers[k], err, errlen) != 0) return -1;
     if (pthread_create(&p->watchdog_thread, NULL, watchdog_main, p) != 0) {
@@ -328,14 +328,14 @@ int pipeline_start(pipeline *p, char *err, size_t errlen) {
 }
 
 /* Every thread that blocks on a server has ended. */
-static bool threads_finished(pipeline *p) {
+static bool threads_finished(struct pipeline *p) {
     for (int k = 0; k < CONSUMER_COUNT; k++)
         if (p->consumers[k] && !consumer_finished(p->consumers[k])) return false;
     return !atomic_load(&p->flag_watch.running);
 }
 
 /* A consumer's Neo4j call in flight for at least min_ms. */
-static bool neo4j_waiting(pipeline *p, long long now, long min_ms) {
+static bool neo4j_waiting(struct pipeline *p, long long now, long min_ms) {
     for (int k = 0; k < CONSUMER_COUNT; k++)
         if (p->consumers[k] &&
             (watch_stalled(&consumer_status_of(p->consumers[k])->watch, now, min_ms) == SERVER_NEO4J ||
@@ -346,7 +346,7 @@ static bool neo4j_waiting(pipeline *p, long long now, long min_ms) {
 
 /* Waits for the threads until the deadline; cancels Neo4j calls when they stall or at half
  * of it. 0 when every thread ended in time. */
-static int wait_threads(pipeline *p) {
+static int wait_threads(struct pipeline *p) {
     long long start = mono_ms(), deadline = start + p->cfg->shutdown_timeout_ms;
     bool cancelled = false;
     while (!threads_finished(p)) {
@@ -366,7 +366,7 @@ static int wait_threads(pipeline *p) {
     return 0;
 }
 
-int pipeline_stop(pipeline *p) {
+int pipeline_stop(struct pipeline *p) {
     pthread_mutex_lock(&p->stop_mu);
     atomic_store(&p->stopping, true);
     pthread_cond_broadcast(&p->stop_cv);
@@ -387,7 +387,7 @@ int pipeline_stop(pipeline *p) {
     return 0;
 }
 
-void pipeline_free(pipeline *p) {
+void pipeline_free(struct pipeline *p) {
     if (!p) return;
     if (!atomic_load(&p->stopping) && pipeline_stop(p) != 0) return; /* threads still run */
     for (int k = 0; k < CONSUMER_COUNT; k++) consumer_free(p->consumers[k]);

@@ -22,7 +22,7 @@
 
 #include "config/config.h"
 
-typedef struct pipeline pipeline;
+struct pipeline;                     /* opaque: the worker, its consumers and servers */
 
 /* The configuration check both `cgw check-config` and `cgw run` make after config_load():
  * whatever pipeline_new would refuse in cfg (each subsystem's own option checks, the Bolt URI,
@@ -33,26 +33,26 @@ int pipeline_check_config(const struct cgw_config *cfg, char *err, size_t errlen
 /* Connects what must be there at start (Neo4j: constraints are created) and starts the
  * metrics server and the flag poller. The config must outlive the pipeline. Returns 0, or
  * -1 with a message in err. */
-int pipeline_new(const struct cgw_config *cfg, pipeline **out, char *err, size_t errlen);
+int pipeline_new(const struct cgw_config *cfg, struct pipeline **out, char *err, size_t errlen);
 
 /* Starts the consumer threads. They wait for the first read of the flags before consuming. */
-int pipeline_start(pipeline *p, char *err, size_t errlen);
+int pipeline_start(struct pipeline *p, char *err, size_t errlen);
 
 /* Asks every consumer to finish its batch in flight, commit and leave its group, within
  * shutdown_timeout_ms: a Neo4j call that stalls (or still runs at half the deadline) is
  * cancelled, so its batch is abandoned uncommitted and read again later. Returns 0 when every
  * thread has ended; -1 when the deadline passed first (logged): threads still run, so the
  * caller must not free p and should end the process. Call once, from the main thread. */
-int pipeline_stop(pipeline *p);
+int pipeline_stop(struct pipeline *p);
 
 /* Liveness: every thread of the worker (consumers, flag poller) makes progress: none is
  * blocked past its own call's deadline (plus a grace). reason gets why not (may be NULL). */
-bool pipeline_live(pipeline *p, char *reason, size_t len);
+bool pipeline_live(struct pipeline *p, char *reason, size_t len);
 
 /* Readiness: flags loaded, and every enabled consumer connected and not waiting for a server
  * (stopped by its killswitch or running without the Valkey cache count as ready). */
-bool pipeline_ready(pipeline *p, char *reason, size_t len);
+bool pipeline_ready(struct pipeline *p, char *reason, size_t len);
 
-void pipeline_free(pipeline *p);
+void pipeline_free(struct pipeline *p);
 
 #endif

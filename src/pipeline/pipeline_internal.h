@@ -157,12 +157,12 @@ void status_publish_state(consumer_status *st, long long now, long stall_ms);
 /* The /status document, as `cgw status` prints it (json_t *, caller decrefs; NULL: out of
  * memory), and the same as text (caller frees). */
 struct json_t;
-struct json_t *pipeline_status_doc(pipeline *p);
-char *pipeline_status_json(pipeline *p);
+struct json_t *pipeline_status_doc(struct pipeline *p);
+char *pipeline_status_json(struct pipeline *p);
 
 struct pipeline {
     const struct cgw_config *cfg;
-    kafka_auth *kafka;             /* brokers (MSK API when configured) and MSK IAM */
+    struct kafka_auth *kafka;      /* brokers (MSK API when configured) and MSK IAM */
     bolt_driver *neo4j;
     struct enrich_client *enrich;
     struct metrics_registry *metrics;
@@ -197,7 +197,7 @@ void pipeline_idem_options(const struct cgw_config *cfg, const char *client_name
 void pipeline_flags_http_options(const struct cgw_config *cfg, struct flags_http_options *o);
 void pipeline_flags_valkey_options(const struct cgw_config *cfg, struct flags_valkey_options *o);
 
-struct consumer *consumer_new(pipeline *p, consumer_kind kind, char *err, size_t errlen);
+struct consumer *consumer_new(struct pipeline *p, consumer_kind kind, char *err, size_t errlen);
 /* The thread has ended (or never started): joining it does not block. */
 bool consumer_finished(struct consumer *c);
 int consumer_start(struct consumer *c, char *err, size_t errlen);
@@ -205,8 +205,8 @@ void consumer_join(struct consumer *c);
 void consumer_free(struct consumer *c);
 
 /* pipeline.c: sleep up to ms, returning early (true) when the pipeline is stopping. */
-bool pipeline_sleep(pipeline *p, long ms);
-bool pipeline_is_stopping(pipeline *p);
+bool pipeline_sleep(struct pipeline *p, long ms);
+bool pipeline_is_stopping(struct pipeline *p);
 long long wall_ms(void);
 /* The Valkey connection of cfg (host, port, ACL user, password, TLS) into o, over what it
  * holds already (defaults, timeouts): shared by the idempotency cache and the flag source. */

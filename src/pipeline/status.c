@@ -227,7 +227,7 @@ static json_t *counts_json(const consumer_metrics *m) {
                      (json_int_t)metrics_read_counter(m->relationships_created));
 }
 
-static json_t *consumer_json(pipeline *p, struct consumer *c, long long now) {
+static json_t *consumer_json(struct pipeline *p, struct consumer *c, long long now) {
     consumer_status *st = (consumer_status *)consumer_get_status(c);
     const consumer_metrics *m = st->metrics;
     const struct cgw_config *cfg = p->cfg;
@@ -265,7 +265,7 @@ static const char *source_name(enum config_flags_source s) {
     return s == CONFIG_FLAGS_HTTP ? "http" : s == CONFIG_FLAGS_VALKEY ? "valkey" : "file";
 }
 
-static json_t *flags_json(pipeline *p) {
+static json_t *flags_json(struct pipeline *p) {
     const struct cgw_config *cfg = p->cfg;
     char rollout[512] = "absent";
     struct flags_poller_health health;
@@ -285,7 +285,7 @@ static json_t *flags_json(pipeline *p) {
     return j;
 }
 
-static json_t *endpoints_json(const pipeline *p) {
+static json_t *endpoints_json(const struct pipeline *p) {
     const struct cgw_config *cfg = p->cfg;
     char valkey[300];
     snprintf(valkey, sizeof valkey, "%s:%d", cfg->valkey.host, cfg->valkey.port);
@@ -299,7 +299,7 @@ static json_t *endpoints_json(const pipeline *p) {
                      "schema_registry", redacted_url(cfg->schema_registry.url), "flags", flags_at);
 }
 
-json_t *pipeline_status_doc(pipeline *p) {
+json_t *pipeline_status_doc(struct pipeline *p) {
     const struct cgw_config *cfg = p->cfg;
     long long now = wall_ms();
     json_t *consumers = json_array();
@@ -314,7 +314,7 @@ json_t *pipeline_status_doc(pipeline *p) {
         flags_json(p), "endpoints", endpoints_json(p));
 }
 
-char *pipeline_status_json(pipeline *p) {
+char *pipeline_status_json(struct pipeline *p) {
     json_t *doc = pipeline_status_doc(p);
     char *out = doc ? json_dumps(doc, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(doc);
