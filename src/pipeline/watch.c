@@ -123,11 +123,14 @@ void watch_report(watch *w, server s, bool failing, const char *err) {
     maybe_end(w, s, mono_ms());
 }
 
+/* An answer, even a slow one, makes the server healthy again; a slow one also restarts the
+ * settle time, so the end comes once it has not been slow for that long: at a later call, or
+ * from the watchdog when none comes (the last call of a drained backlog may well be slow). */
 void watch_done(watch *w, server s, bool failing, const char *err) {
     long long took = mono_ms() - atomic_load(&w->since_ms);
     atomic_store(&w->server, SERVER_NONE);
     if (took >= w->stall_ms) was_slow(w, s);
-    if (failing || took < w->stall_ms) watch_report(w, s, failing, err);  /* slow: no end */
+    watch_report(w, s, failing, err);
 }
 
 server watch_stalled(watch *w, long long now, long stall_ms) {

@@ -90,6 +90,27 @@ TEST(slow_answers_do_not_end_an_outage_and_the_end_is_logged_once_after_settling
     free(w);
 }
 
+/* The bug CI found: Neo4j frozen, thawed, the retried write answered slowly, and no call came
+ * after it (the backlog was drained): the outage never ended, "[INFO] Neo4j available again"
+ * never came and the gauge stayed 1. */
+TEST(an_outage_whose_last_answer_was_slow_ends_when_no_call_comes) {
+    capture();
+    watch *w = new_watch();
+    watch_call(w, SERVER_NEO4J, 60000);
+    watch_done(w, SERVER_NEO4J, true, "no answer within 2000 ms");
+    watch_call(w, SERVER_NEO4J, 60000);
+    sleep_ms(STALL_MS + 20);
+    watch_done(w, SERVER_NEO4J, false, NULL);             /* answered, slowly; the last call */
+    watch_check_stall(w, mono_ms());
+    CHECK(watch_outage(w, SERVER_NEO4J));                 /* not before the settle time */
+    sleep_ms(5 * STALL_MS + 50);
+    watch_check_stall(w, mono_ms());
+    watch_check_stall(w, mono_ms());
+    CHECK(!watch_outage(w, SERVER_NEO4J));
+    CHECK_EQ_INT(lines_with("[INFO] Neo4j available again"), 1);
+    free(w);
+}
+
 TEST(events_without_a_call_start_and_end_an_outage) {
     capture();
     watch *w = new_watch();
