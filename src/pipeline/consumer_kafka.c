@@ -128,6 +128,12 @@ static int set_properties(struct consumer *c, rd_kafka_conf_t *conf, char *err, 
               kafka_conf_set(conf, "queued.min.messages", "5000", err, errlen) ||
               kafka_conf_set(conf, "max.partition.fetch.bytes", "262144", err, errlen) ||
               kafka_conf_set(conf, "fetch.max.bytes", "2097152", err, errlen) ||
+              /* With queues that small, a partition is over its bound after one fetch; then
+               * librdkafka postpones its next fetch by fetch.queue.backoff.ms (1 000 ms by
+               * default) even once the worker has emptied the queue: a backlog of small
+               * factoids drained in bursts, 12 000 records/s (issue 14: 9.1 s for 100 000,
+               * 4.0 s with 10 ms). A check every 10 ms costs nothing. */
+              kafka_conf_set(conf, "fetch.queue.backoff.ms", "10", err, errlen) ||
               kafka_conf_apply(conf, cfg, &c->link, err, errlen);
     char instance[300];
     snprintf(instance, sizeof instance, "%s-%s", c->p->group_instance_base, c->name);
