@@ -557,6 +557,29 @@ def ceiling_part(run, extra=()):
     return c
 
 
+def factoid_ceiling_part(run):
+    """The write-only ceiling of the factoid backlog: its purchases, decoded, filtered and
+    enriched before the timer, through graph_write alone in batches of batch_size purchases
+    (the worker cuts its batches by purchases too), on the graph the worker part started from.
+    What the backlog cannot beat however fast the worker reads: the raw read of the topic is
+    the other limit."""
+    a = run.a
+    say("  write-only ceiling: the factoids' purchases with graph_write() only")
+    truths = [run.truths["factoid"]]
+    prepare_graph(run, truths)
+    c = run_ceiling(a.ceiling, {"factoid": run.dumps["factoid"]}, a.batch_size, "purchases", run.ports,
+                    run.neo4j_pid, run.work)
+    got, bad = run.base.compare(truths)
+    expected = run.truths["factoid"]["outcomes"]["persisted"]
+    if c["persisted"] != expected:
+        bad.append("ceiling persisted %d, truth %d" % (c["persisted"], expected))
+    c.update({"graph": got, "differences": bad, "correct": not bad and c.get("ok", False)})
+    say("  %d purchases in %d batches: %.2f s of graph_write; graph %s"
+        % (c["persisted"], c.get("factoid", {}).get("batches", 0), c["wall_seconds"],
+           "matches the truth" if not bad else "%d DIFFERENCES: %s" % (len(bad), "; ".join(bad[:5]))))
+    return c
+
+
 def clean_up(run):
     if run.a.keep:
         return
@@ -662,6 +685,8 @@ def main():
             else:
                 cs = {"receipts": ["receipt"], "factoids": ["factoid"], "both": ["receipt", "factoid"]}[part]
                 result["runs"][part] = worker_part(run, part, cs)
+                if part == "factoids":
+                    result["factoid_ceiling"] = factoid_ceiling_part(run)
                 if part == "receipts":
                     result["e2e"] = result["runs"][part]  # the key of earlier versions
         if a.shapes and "receipt" in run.truths:
@@ -689,7 +714,7 @@ def main():
             json.dump(result, f, indent=1, default=str)
     say("\n(var/bench/e2e.txt, var/bench/e2e.json; logs and data in %s)" % os.path.relpath(work, ROOT))
     correct = all(x["correct"] for x in list(result["runs"].values()) + [result.get("ceiling") or {"correct": True}]
-                  + result.get("shapes", []))
+                  + [result.get("factoid_ceiling") or {"correct": True}] + result.get("shapes", []))
     return 0 if correct else 1
 
 
@@ -739,6 +764,14 @@ def rows_factoids(r, row):
     if rr["ok"] and rr["seconds"]:
         x = f["wall_s"] / rr["seconds"]
         row("  backlog / raw read", "%.2f x" % x, "<= %.0f x: %s" % (BACKLOG_TARGET, verdict(x <= BACKLOG_TARGET)))
+    c = r.get("factoid_ceiling")
+    if c:
+        row("write-only ceiling (factoids)", "%.2f s  (%d purchases, graph_write alone%s)"
+            % (c["wall_seconds"], c["persisted"], graph_note(c)),
+            "= %.1f x the raw read" % (c["wall_seconds"] / rr["seconds"]) if rr["ok"] and rr["seconds"] else "")
+        if c["wall_seconds"]:
+            row("  backlog / write-only", "%.2f x" % (f["wall_s"] / c["wall_seconds"]),
+                "the backlog cannot drain faster than its writes")
 
 
 def rows_both(r, row):

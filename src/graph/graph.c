@@ -37,7 +37,8 @@ static const char Q_CATEGORIES[] =
     "MERGE (p:Category {path: r.parent}) "
     "MERGE (c)-[:CHILD_OF]->(p)";
 
-/* r.props holds only what the service knows: an unknown product keeps what it had, and a
+/* r.props holds only what the service knows: an unknown product keeps what it had (a product
+ * whose deepest category changed moves: its other IN_CATEGORY links go, contract §6), and a
  * product whose metadata and category link are already in the graph is only read (no write
  * lock, no IN_CATEGORY MERGE): only the first batch that names a product, or the first after
  * its metadata changed, writes it. Explicit SETs (no `+= map`): the planner knows which
@@ -51,6 +52,9 @@ static const char Q_PRODUCTS[] =
     "       EXISTS { MATCH (p)-[:IN_CATEGORY]->(:Category {path: r.category}) })) "
     "SET p.name = coalesce(r.props.name, p.name), p.brand = coalesce(r.props.brand, p.brand) "
     "WITH p, r WHERE r.category IS NOT NULL "
+    "CALL (p, r) { "
+    "  MATCH (p)-[old:IN_CATEGORY]->(o:Category) WHERE o.path <> r.category DELETE old "
+    "} "
     "MATCH (c:Category {path: r.category}) "
     "MERGE (p)-[:IN_CATEGORY]->(c)";
 

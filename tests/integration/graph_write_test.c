@@ -323,6 +323,32 @@ TEST(a_product_gains_its_metadata_later_and_never_loses_it) {
     cleanup();
 }
 
+/* A product whose deepest category changes moves to the new one: one IN_CATEGORY (contract
+ * §6: "the deepest category of the product"). Before, the old link stayed, so the product
+ * pointed at two categories. The old category node stays, with its CHILD_OF. */
+TEST(a_product_whose_category_changes_moves_to_the_new_one) {
+    catalogue c;
+    fresh(&c);
+    record_purchase *a = receipt("r1", "u1", NULL, FIDOS, 1, 1, 1);
+    record_purchase *b = receipt("r2", "u1", NULL, FIDOS, 1, 1, 2);
+    const record_purchase *b1[] = {a}, *b2[] = {b};
+    graph_stats st;
+    put(b1, 1, &c, NULL, &st);
+    snprintf(c.cat[1], sizeof c.cat[1], "Vegetables");
+    put(b2, 1, &c, NULL, &st);
+    char *s = snapshot();
+    char want[192];
+    snprintf(want, sizeof want,
+             "Product{brand=Acme;fido=%sF1;name=Apple;} IN_CATEGORY{}->%sFood > Vegetables\n", P, P);
+    CHECKF(strstr(s, want) != NULL, "want %s in %s", want, s);
+    CHECKF(count_of(s, "IN_CATEGORY") == 1, "%s", s);
+    CHECKF(count_of(s, "Fruit;} CHILD_OF") == 1, "%s", s);
+    free(s);
+    record_purchase_free(a);
+    record_purchase_free(b);
+    cleanup();
+}
+
 /* Two writers of the same purchases at the same moment (two workers after a rebalance, or a
  * replay racing the original): MERGE's lock on the purchase key lets exactly one create each
  * purchase, and the other reports it as existed and writes nothing of it. */
