@@ -190,7 +190,8 @@ def generate(kind, topic, n, seed, work):
 
 # ---- the worker -----------------------------------------------------------------------------
 
-def worker_config(work, tag, topics, batch, linger, ports, factoids, metrics_port, kafka_props=(), scenario=""):
+def worker_config(work, tag, topics, batch, linger, ports, factoids, metrics_port, kafka_props=(), scenario="",
+                  writers=1):
     """The worker's config for one run: its own groups and idempotency key prefix per scenario
     (cgw-<tag>[-<scenario>]-r/-f, cgw:<tag>:[<scenario>:]), so that no run sees another's
     offsets or idempotency marks."""
@@ -208,8 +209,8 @@ def worker_config(work, tag, topics, batch, linger, ports, factoids, metrics_por
 log: {{format: logfmt, level: info}}
 kafka: {{brokers: "{KAFKA}", client_id: cgw-bench{props}}}
 consumers:
-  receipt: {{enabled: {str("receipt" in topics).lower()}, topic: {topics.get("receipt", tag + "-receipts")}, group: cgw-{tag_s}-r, batch_size: {batch}, linger_ms: {linger}}}
-  factoid: {{enabled: {str("factoid" in topics).lower()}, topic: {topics.get("factoid", tag + "-factoids")}, group: cgw-{tag_s}-f, batch_size: {batch}, linger_ms: {linger}}}
+  receipt: {{enabled: {str("receipt" in topics).lower()}, topic: {topics.get("receipt", tag + "-receipts")}, group: cgw-{tag_s}-r, batch_size: {batch}, linger_ms: {linger}, writers: {writers}}}
+  factoid: {{enabled: {str("factoid" in topics).lower()}, topic: {topics.get("factoid", tag + "-factoids")}, group: cgw-{tag_s}-f, batch_size: {batch}, linger_ms: {linger}, writers: {writers}}}
 neo4j: {{uri: "bolt://127.0.0.1:{NEO4J_PORT}", user: neo4j, password: "${{NEO4J_PASSWORD:-cgw-local-password}}"}}
 valkey: {{host: 127.0.0.1, port: {VALKEY_PORT}, timeout_ms: 500, key_prefix: "{prefix}", idempotency_ttl_seconds: 3600}}
 enrichment:
@@ -486,7 +487,7 @@ def worker_part(run, part, consumers):
     totals = {c: run.totals[c] for c in consumers}
     port = free_port()
     config = worker_config(sub, run.tag, topics, a.batch_size, a.linger_ms, run.ports, "factoid" in consumers,
-                           port, a.kafka_property, scenario=part)
+                           port, a.kafka_property, scenario=part, writers=a.writers)
     ok, msg = check_config(a.binary, config)
     if not ok:
         raise SystemExit("the worker refuses its config %s:\n%s" % (config, msg))
@@ -611,10 +612,12 @@ def parse_args():
                          "of its topics. Default: all")
     ap.add_argument("--batch-size", type=int, default=500, help="consumers.*.batch_size (and the ceiling's)")
     ap.add_argument("--linger-ms", type=int, default=200, help="consumers.*.linger_ms")
+    ap.add_argument("--writers", type=int, default=1, choices=[1, 2, 3, 4],
+                    help="consumers.*.writers, and the ceiling's --writers (transactions in flight)")
     ap.add_argument("--seed", type=int, default=2026)
-    ap.add_argument("--group", choices=["records", "purchases"], default="records",
-                    help="ceiling batches: batch-size records (as the worker took them off the topic) "
-                         "or batch-size purchases")
+    ap.add_argument("--group", choices=["records", "purchases"], default="purchases",
+                    help="ceiling batches: batch-size purchases (as the worker cuts its write batches "
+                         "since issue 14) or batch-size records (as it took them off the topic before)")
     ap.add_argument("--skip-e2e", action="store_true", help="same as leaving receipts, factoids, both out of --parts")
     ap.add_argument("--skip-ceiling", action="store_true", help="same as leaving ceiling out of --parts")
     ap.add_argument("--kafka-property", action="append", default=[], metavar="KEY=VALUE",
@@ -665,6 +668,7 @@ def main():
     drv = graphcheck.driver()
     run = Run(a, tag, work, ports, fakes, drv)
     result = {"build": build_identity(a.binary), "tag": tag, "parts": a.parts, "receipts": a.receipts,
+              "writers": a.writers,
               "factoids": a.factoids, "batch_size": a.batch_size, "linger_ms": a.linger_ms, "group": a.group,
               "load_at_start": load, "runs": {}}
     try:
@@ -681,7 +685,8 @@ def main():
             result["preload"] = run.base.describe()
         for part in a.parts:
             if part == "ceiling":
-                result["ceiling"] = ceiling_part(run, statements.ceiling_args(a))
+                extra = statements.ceiling_args(a) + (["--writers", str(a.writers)] if a.writers > 1 else [])
+                result["ceiling"] = ceiling_part(run, extra)
             else:
                 cs = {"receipts": ["receipt"], "factoids": ["factoid"], "both": ["receipt", "factoid"]}[part]
                 result["runs"][part] = worker_part(run, part, cs)
@@ -843,8 +848,8 @@ def render(r):
     if r["factoids"]:
         what.append("%d factoids" % r["factoids"])
     b = r.get("build", {})
-    lines = ["cgw end-to-end benchmark %s: %s, batch_size %d, linger_ms %d (release build, FIDO/Retailer fakes)"
-             % (r["tag"], " + ".join(what), r["batch_size"], r["linger_ms"]),
+    lines = ["cgw end-to-end benchmark %s: %s, batch_size %d, linger_ms %d, writers %d (release build, "
+             "FIDO/Retailer fakes)" % (r["tag"], " + ".join(what), r["batch_size"], r["linger_ms"], r.get("writers", 1)),
              "  build: HEAD %s, local src/ changes %s, cgw sha256 %s" % (b.get("head"), b.get("src_diff_sha256"),
                                                                       b.get("binary_sha256")),
              "  load average %.2f at start, %.2f at the end (%d cores); every limit below was measured in this run"

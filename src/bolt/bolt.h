@@ -321,6 +321,7 @@ typedef struct bolt_summary {
     int64_t t_first, t_last;     /* ms; -1 when not sent */
     char bookmark[256];          /* auto-commit/commit bookmark, or "" */
     int attempts;                /* bolt_session_*: transaction attempts, set on failure too */
+    int deadlocks;               /* of the failed attempts, those ended by DeadlockDetected */
 } bolt_summary;
 
 /* Connect directly to the URI's host (neo4j:// still sends its routing context in HELLO).

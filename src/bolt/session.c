@@ -98,7 +98,12 @@ static int attempt(bolt_driver *d, const work *w, char *address, bolt_error *err
     return rc;
 }
 
-static int retry_loop(bolt_driver *d, const work *w, bolt_error *err, int *attempts) {
+static int is_deadlock(const bolt_error *e) {
+    return !strcmp(e->neo4j_code, "Neo.TransientError.Transaction.DeadlockDetected");
+}
+
+static int retry_loop(bolt_driver *d, const work *w, bolt_error *err, int *attempts,
+                      int *deadlocks) {
     const bolt_config *cfg = &driver_settings(d)->cfg;
     bolt_error local;
     if (!err) err = &local;
@@ -109,6 +114,7 @@ static int retry_loop(bolt_driver *d, const work *w, bolt_error *err, int *attem
         (*attempts)++;
         int rc = attempt(d, w, address, err);
         if (rc == BOLT_OK) return BOLT_OK;
+        *deadlocks += is_deadlock(err);
         int retry = err->retryable ||
                     (rc == BOLT_ECOMMIT_UNKNOWN && cfg->retry_unknown_commit);
         if (!retry) return rc;
@@ -125,10 +131,13 @@ static int retry_loop(bolt_driver *d, const work *w, bolt_error *err, int *attem
 
 /* The attempts made go into the caller's summary (when it passed one), success or not. */
 static int run_with_retries(bolt_driver *d, const work *w, bolt_error *err) {
-    int attempts = 0;
-    int rc = retry_loop(d, w, err, &attempts);
+    int attempts = 0, deadlocks = 0;
+    int rc = retry_loop(d, w, err, &attempts, &deadlocks);
     last_attempts = attempts;
-    if (w->summary) w->summary->attempts = attempts;
+    if (w->summary) {
+        w->summary->attempts = attempts;
+        w->summary->deadlocks = deadlocks;
+    }
     return rc;
 }
 

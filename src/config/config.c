@@ -107,6 +107,14 @@ static const char *const choices_flags[] = { "file", "http", "valkey", NULL };
          268435456, "Bytes of record values (and keys) in one write batch, and in the records "  \
          "taken between two runs of the filters, at most; a larger record is a batch alone. "     \
          "Bounds the worker's memory whatever the record sizes."),                                \
+    KINT("consumers." #name ".writers", consumers.name.writers, "1", 1, 4,                        \
+         "Neo4j transactions in flight for this consumer at once. The consumer's partitions are "  \
+         "spread over this many writers, each with its own write batches and its own Bolt "        \
+         "connection, so a partition's writes stay in order. 1: one transaction at a time, the "   \
+         "next batch prepared meanwhile. 2 raised the write-only ceiling by half on a 2-core "     \
+         "Neo4j (bench/e2e/README.md); concurrent writers can deadlock on shared nodes: Neo4j "    \
+         "ends one transaction, which is retried and counted in cgw_graph_deadlocks_total. "      \
+         "neo4j.pool_size must allow a connection per writer of every consumer."),                \
     KSTR("consumers." #name ".dlq_topic", consumers.name.dlq_topic, NULL, 0,                      \
          "Dead-letter topic: records that can never succeed are produced there (original key "   \
          "and value, headers with the reason) before their offsets are committed. Unset: off.")
@@ -928,6 +936,12 @@ static int check_cross(struct loader *ld) {
     }
     if (!empty(c->schema_registry.username) && empty(c->schema_registry.password))
         return fail(ld, NULL, "schema_registry.password", "required when schema_registry.username is set");
+    int writers = (c->consumers.receipt.enabled ? c->consumers.receipt.writers : 0) +
+                  (c->consumers.factoid.enabled ? c->consumers.factoid.writers : 0);
+    if (writers > c->neo4j.pool_size)
+        return fail(ld, NULL, "neo4j.pool_size",
+                    "%d is fewer connections than the consumers' writers (%d): raise it or lower "
+                    "consumers.<name>.writers", c->neo4j.pool_size, writers);
     return check_valkey(ld);
 }
 

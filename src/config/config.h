@@ -58,6 +58,7 @@ struct config_consumer {
     int batch_size;
     int linger_ms;
     int batch_max_bytes;
+    int writers;
     char *dlq_topic;            /* NULL: no dead-letter topic */
 };
 

@@ -578,6 +578,7 @@ int graph_write_queries(bolt_driver *d, const char *db, const graph_batch *b,
         bolt_summary commit;
         rc = bolt_session_write(d, &opts, write_work, &w, &commit, err);
         w.stats->attempts = commit.attempts;
+        w.stats->deadlocks = commit.deadlocks;
     }
     free_statements(&w);
     return rc;

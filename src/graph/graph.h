@@ -60,6 +60,7 @@ typedef struct graph_stats {
     int64_t relationships_created;
     int64_t properties_set;
     int attempts;                      /* transaction attempts, 1 when no retry was needed */
+    int deadlocks;                     /* of the attempts, those Neo4j ended as deadlocked */
 } graph_stats;
 
 /* Create the uniqueness constraints of the model (IF NOT EXISTS) and wait for their indexes

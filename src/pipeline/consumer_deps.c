@@ -61,6 +61,9 @@ static void register_servers(consumer_metrics *m, struct metrics_registry *r, co
                                        "Relationships created in Neo4j", n);
     m->graph_retries = counter(r, "cgw_graph_write_retries_total",
                                "Transaction attempts beyond the first", n);
+    m->graph_deadlocks = counter(r, "cgw_graph_deadlocks_total",
+                                 "Transactions Neo4j ended as deadlocked and that were retried "
+                                 "(concurrent writers: consumers.<name>.writers)", n);
     m->graph_failures = counter(r, "cgw_graph_write_failures_total",
                                 "Batches whose write failed and was retried later", n);
     m->graph_splits = counter(
@@ -216,6 +219,7 @@ void consumer_engine_options(struct consumer *c, struct engine_options *o) {
     o->metrics = &c->m;
     o->status = &c->st;
     o->writer_thread = true;
+    o->writers = (size_t)c->cc->writers;
     budgets(cfg, o->budget_ms);
     o->deps = (struct engine_deps){
         .ctx = c, .schema_check = schema_check, .in_rollout = in_rollout,

@@ -15,9 +15,15 @@
  *   dead letters of the chunk's errors   the partition waits while the topic cannot be written
  *   settle skips and errors              their offsets stored as the watermark allows
  *   purchases into the open write batch  written (engine_write.c) whenever it is full
+ *   of their partition's lane
  *
- * A purchase that repeats one in the open write batch is its duplicate, as it would be had
- * it come after that batch was written and marked.
+ * Lanes (engine_options.writers): each partition is given to one lane, the one with the
+ * fewest partitions when its first purchase comes, until it is revoked; each lane has its
+ * own open batch and writer, so several transactions may be in flight while each partition's
+ * writes keep their order. One lane (the default) is the single open batch of before.
+ *
+ * A purchase that repeats one in an open write batch, or in one being written, is its
+ * duplicate, as it would be had it come after that batch was written and marked.
  */
 #include "pipeline/engine_internal.h"
 
@@ -48,11 +54,15 @@ void engine_options_init(struct engine_options *o) {
 
 watch *engine_watch(struct engine *e) { return &e->o.status->watch; }
 
-/* The consumer thread's state is the consumer's; the writer's is write_state, which the
+/* The consumer thread's state is the consumer's; a writer's is its write_state, which the
  * status page shows while the consumer thread itself is running. */
 void engine_set_state(struct engine *e, watch *w, consumer_state s) {
-    if (w == engine_watch(e)) status_set_state(e->o.status, s, base_wall_ms());
-    else atomic_store(&e->o.status->write_state, (int)s);
+    if (w == engine_watch(e)) {
+        status_set_state(e->o.status, s, base_wall_ms());
+        return;
+    }
+    for (size_t i = 0; i < e->nlanes; i++)
+        if (w == e->lane[i].ww) atomic_store(&e->o.status->write_state[i], (int)s);
 }
 
 void engine_call(struct engine *e, watch *w, server s) {
@@ -83,7 +93,7 @@ static void release_record(struct engine *e, struct entry *x) {
     x->rec.key = x->rec.value = NULL;
 }
 
-/* ------------------------------------------------------------------ ids of the open batch */
+/* ------------------------------------------------------------------ ids of the open batches */
 
 static uint64_t hash(const char *s) {
     uint64_t h = 1469598103934665603ULL;
@@ -262,8 +272,15 @@ static void apply_rollout(struct engine *e, struct entry *v, size_t n) {
             skip(e, &v[i], RECORD_REASON_NOT_IN_ROLLOUT);
 }
 
-/* The chunk's purchases still to check; duplicates within the chunk or of the open write
- * batch are skipped on the way. Returns how many are left in idx. */
+/* Whether id is a purchase of a lane's open batch or of a batch in a writer's hands. */
+static bool in_a_lane(const struct engine *e, const char *id) {
+    for (size_t i = 0; i < e->nlanes; i++)
+        if (idset_has(&e->lane[i].ids, id) || idset_has(&e->lane[i].flight_ids, id)) return true;
+    return false;
+}
+
+/* The chunk's purchases still to check; duplicates within the chunk, of an open write batch
+ * or of one being written are skipped on the way. Returns how many are left in idx. */
 static size_t in_batch_duplicates(struct engine *e, struct entry *v, size_t n, size_t *idx,
                                   const char **ids) {
     struct idset seen = {0};
@@ -271,7 +288,7 @@ static size_t in_batch_duplicates(struct engine *e, struct entry *v, size_t n, s
     for (size_t i = 0; i < n; i++) {
         if (v[i].res.status != RECORD_OK) continue;
         const char *id = v[i].res.purchase->id;
-        if (idset_has(&e->ids, id) || idset_has(&e->flight_ids, id) || idset_has(&seen, id)) {
+        if (in_a_lane(e, id) || idset_has(&seen, id)) {
             skip(e, &v[i], RECORD_REASON_DUPLICATE);
             continue;
         }
@@ -389,7 +406,10 @@ struct engine *engine_new(const struct engine_options *o, char *err, size_t errl
     }
     e->o = *o;
     e->d = o->deps;
-    e->ww = engine_watch(e);
+    e->nlanes = o->writers < 1 ? 1 : o->writers > STATUS_MAX_WRITERS ? STATUS_MAX_WRITERS
+                                                                    : o->writers;
+    for (size_t i = 0; i < e->nlanes; i++)
+        e->lane[i] = (struct lane){.e = e, .index = (int)i, .ww = engine_watch(e)};
     if (!e->o.max_tracked) e->o.max_tracked = DEFAULT_MAX_TRACKED;
     if (!e->o.batch_size) e->o.batch_size = 1;
     if (o->writer_thread && engine_writer_start(e, err, errlen) != 0) {
@@ -403,11 +423,15 @@ void engine_free(struct engine *e) {
     if (!e) return;
     engine_writer_stop(e);
     engine_abandon(e, e->chunk.v, e->chunk.n);
-    engine_abandon(e, e->open.v, e->open.n);
     free(e->chunk.v);
-    free(e->open.v);
-    free(e->ids.slot);
-    free(e->flight_ids.slot);
+    for (size_t i = 0; i < e->nlanes; i++) {
+        struct lane *l = &e->lane[i];
+        engine_abandon(e, l->open.v, l->open.n);
+        free(l->open.v);
+        free(l->ids.slot);
+        free(l->flight_ids.slot);
+    }
+    free(e->lane_of);
     watermark_free(e->wm);
     free(e);
 }
@@ -442,25 +466,56 @@ static void run_log_only(struct engine *e, struct entry *v, size_t n) {
     engine_store(e);
 }
 
-static bool full(const struct engine *e) {
-    return e->open.n >= e->o.batch_size || e->open.bytes >= e->o.batch_max_bytes;
+static bool full(const struct engine *e, const struct lane *l) {
+    return l->open.n >= e->o.batch_size || l->open.bytes >= e->o.batch_max_bytes;
 }
 
-/* The purchase x joins the open batch (its record kept only for the dead-letter topic);
- * the batch is written when full. -1 when stopping meanwhile. */
+/* The lane of a partition: the one it was given, else the one with the fewest partitions
+ * (it keeps it until revoked, so its writes stay in order). NULL when out of memory. */
+static struct lane *lane_of(struct engine *e, int32_t partition) {
+    if (e->nlanes == 1) return &e->lane[0];
+    size_t p = partition < 0 ? 0 : (size_t)partition;
+    if (p >= e->lane_cap) {
+        size_t cap = p + 64;
+        signed char *v = realloc(e->lane_of, cap);
+        if (!v) return NULL;
+        memset(v + e->lane_cap, -1, cap - e->lane_cap);
+        e->lane_of = v;
+        e->lane_cap = cap;
+    }
+    if (e->lane_of[p] < 0) {
+        size_t best = 0;
+        for (size_t i = 1; i < e->nlanes; i++)
+            if (e->lane[i].npartitions < e->lane[best].npartitions) best = i;
+        e->lane_of[p] = (signed char)best;
+        e->lane[best].npartitions++;
+    }
+    return &e->lane[e->lane_of[p]];
+}
+
+static void forget_lane(struct engine *e, int32_t partition) {
+    size_t p = partition < 0 ? 0 : (size_t)partition;
+    if (p >= e->lane_cap || e->lane_of[p] < 0) return;
+    e->lane[e->lane_of[p]].npartitions--;
+    e->lane_of[p] = -1;
+}
+
+/* The purchase x joins its lane's open batch (its record kept only for the dead-letter
+ * topic); the batch is written when full. -1 when stopping meanwhile. */
 static int gather(struct engine *e, struct entry *x) {
     if (!e->d.dead_letter) release_record(e, x);
-    struct entry *y = push(&e->open);
-    if (!y || idset_add(&e->ids, x->res.purchase->id) != 0) {
-        if (y) e->open.n--;
+    struct lane *l = lane_of(e, x->rec.partition);
+    struct entry *y = l ? push(&l->open) : NULL;
+    if (!y || idset_add(&l->ids, x->res.purchase->id) != 0) {
+        if (y) l->open.n--;
         engine_abandon(e, x, 1);   /* out of memory: unsettled, read again after a restart */
         return 0;
     }
     *y = *x;
     memset(x, 0, sizeof *x);
-    if (e->open.n == 1) e->open.first_ms = e->d.now_ms(e->d.ctx);
-    e->open.bytes += y->rec.key_len + y->rec.len;
-    return full(e) ? engine_hand_off(e) : 0;
+    if (l->open.n == 1) l->open.first_ms = e->d.now_ms(e->d.ctx);
+    l->open.bytes += y->rec.key_len + y->rec.len;
+    return full(e, l) ? engine_hand_off(e, l) : 0;
 }
 
 /* Settles the chunk's skips and errors, then gathers its purchases. */
@@ -490,19 +545,19 @@ static int process_chunk(struct engine *e, struct entry *v, size_t n) {
     return settle_chunk(e, v, n);
 }
 
-static bool lingered(struct engine *e) {
-    return e->open.n &&
-           e->d.now_ms(e->d.ctx) - e->open.first_ms >= e->o.linger_ms;
+static bool lingered(struct engine *e, const struct lane *l) {
+    return l->open.n &&
+           e->d.now_ms(e->d.ctx) - l->open.first_ms >= e->o.linger_ms;
 }
 
-/* Whether the open batch goes to the writer now. Lingered, it waits while the writer is
- * busy, gathering more: nothing is gained by cutting it before the writer can take it. */
-static bool cut_now(struct engine *e, bool flush) {
-    if (!e->open.n) return false;
-    if (flush || full(e) || e->d.stopping(e->d.ctx) ||
+/* Whether a lane's open batch goes to its writer now. Lingered, it waits while the writer
+ * is busy, gathering more: nothing is gained by cutting it before the writer can take it. */
+static bool cut_now(struct engine *e, struct lane *l, bool flush) {
+    if (!l->open.n) return false;
+    if (flush || full(e, l) || e->d.stopping(e->d.ctx) ||
         watermark_tracked(e->wm) >= e->o.max_tracked)
         return true;
-    return lingered(e) && !engine_writer_busy(e);
+    return lingered(e, l) && !engine_lane_busy(l);
 }
 
 static int take_chunk(struct engine *e) {
@@ -521,7 +576,8 @@ static int take_chunk(struct engine *e) {
 static int run(struct engine *e, bool flush) {
     int rc = engine_reap(e);
     if (rc == 0) rc = take_chunk(e);
-    if (rc == 0 && cut_now(e, flush)) rc = engine_hand_off(e);
+    for (size_t i = 0; rc == 0 && i < e->nlanes; i++)
+        if (cut_now(e, &e->lane[i], flush)) rc = engine_hand_off(e, &e->lane[i]);
     /* records held back behind the writer's batch at their bound: no more polls until it is
      * done (memory stays bounded through a Neo4j outage) */
     if (rc == 0 && (flush || watermark_tracked(e->wm) >= e->o.max_tracked)) rc = engine_drain(e);
@@ -533,16 +589,21 @@ int engine_run(struct engine *e) { return run(e, false); }
 
 int engine_flush(struct engine *e) { return run(e, true); }
 
+/* How long a lane lets the thread poll, at most max_ms. */
+static long lane_poll_ms(struct engine *e, struct lane *l, long max_ms) {
+    if (!l->open.n) return max_ms;
+    long long left = l->open.first_ms + e->o.linger_ms - e->d.now_ms(e->d.ctx);
+    if (left <= 0) return engine_lane_busy(l) ? max_ms : 0;   /* lingered: waits for its writer */
+    return left < max_ms ? (long)left : max_ms;
+}
+
 long engine_poll_ms(struct engine *e, long max_ms) {
     if (e->chunk.n) return 0;
-    /* a batch in the writer's hands: back soon to finish it and hand over the next */
-    bool busy = engine_writer_busy(e);
-    long cap = busy ? POLL_MS_WRITING : POLL_MS_MAX;
+    /* a batch in a writer's hands: back soon to finish it and hand over the next */
+    long cap = engine_writer_busy(e) ? POLL_MS_WRITING : POLL_MS_MAX;
     if (max_ms > cap) max_ms = cap;
-    if (!e->open.n) return max_ms;
-    long long left = e->open.first_ms + e->o.linger_ms - e->d.now_ms(e->d.ctx);
-    if (left <= 0) return busy ? max_ms : 0;   /* lingered: it waits for the writer */
-    return left < max_ms ? (long)left : max_ms;
+    for (size_t i = 0; i < e->nlanes; i++) max_ms = lane_poll_ms(e, &e->lane[i], max_ms);
+    return max_ms;
 }
 
 static bool revoked(int32_t partition, const int32_t *partitions, size_t n) {
@@ -567,25 +628,35 @@ static void drop_partitions(struct engine *e, struct entries *l, const int32_t *
     l->n = w;
 }
 
-static void rebuild_ids(struct engine *e) {
-    idset_clear(&e->ids);
-    for (size_t i = 0; i < e->open.n; i++) idset_add(&e->ids, e->open.v[i].res.purchase->id);
+static void rebuild_ids(struct lane *l) {
+    idset_clear(&l->ids);
+    for (size_t i = 0; i < l->open.n; i++) idset_add(&l->ids, l->open.v[i].res.purchase->id);
 }
 
 void engine_revoke(struct engine *e, const int32_t *partitions, size_t n) {
     drop_partitions(e, &e->chunk, partitions, n);
-    drop_partitions(e, &e->open, partitions, n);
-    rebuild_ids(e);
-    for (size_t i = 0; i < n; i++) watermark_drop(e->wm, partitions[i]);
+    for (size_t i = 0; i < e->nlanes; i++) {
+        drop_partitions(e, &e->lane[i].open, partitions, n);
+        rebuild_ids(&e->lane[i]);
+    }
+    for (size_t i = 0; i < n; i++) {
+        watermark_drop(e->wm, partitions[i]);
+        forget_lane(e, partitions[i]);
+    }
 }
 
 void engine_reset(struct engine *e) {
     engine_drain(e);   /* the writer's batch holds records of the handle too */
     engine_abandon(e, e->chunk.v, e->chunk.n);
-    engine_abandon(e, e->open.v, e->open.n);
     e->chunk.n = e->chunk.bytes = 0;
-    e->open.n = e->open.bytes = 0;
-    idset_clear(&e->ids);
+    for (size_t i = 0; i < e->nlanes; i++) {
+        struct lane *l = &e->lane[i];
+        engine_abandon(e, l->open.v, l->open.n);
+        l->open.n = l->open.bytes = 0;
+        l->npartitions = 0;
+        idset_clear(&l->ids);
+    }
+    if (e->lane_of) memset(e->lane_of, -1, e->lane_cap);
     watermark_free(e->wm);
     e->wm = watermark_new();
     if (!e->wm) abort();   /* a few bytes; without it offsets cannot be kept */
@@ -593,4 +664,8 @@ void engine_reset(struct engine *e) {
 
 size_t engine_pending(const struct engine *e) { return watermark_tracked(e->wm); }
 
-size_t engine_open_purchases(const struct engine *e) { return e->open.n; }
+size_t engine_open_purchases(const struct engine *e) {
+    size_t n = 0;
+    for (size_t i = 0; i < e->nlanes; i++) n += e->lane[i].open.n;
+    return n;
+}

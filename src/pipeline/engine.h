@@ -99,9 +99,14 @@ struct engine_options {
     size_t batch_max_bytes;        /* record bytes (keys and values) per write batch */
     bool log_only, log_only_commit_offsets;
     size_t max_tracked;            /* records awaiting settlement; 0: a default */
-    /* Write batches on a thread of their own (status->write_watch), one transaction in
-     * flight while the next batch is prepared; false: written on the caller's thread. */
+    /* Write batches on threads of their own (status->write_watch[i]), one transaction in
+     * flight per writer while the next batch is prepared; false: written on the caller's
+     * thread. */
     bool writer_thread;
+    /* Write lanes (1 when 0): the consumer's partitions are spread over this many open
+     * batches and writers, so up to this many transactions are in flight, each partition's
+     * in order. At most STATUS_MAX_WRITERS. */
+    size_t writers;
     consumer_metrics *metrics;     /* counters may be NULL */
     consumer_status *status;       /* state and watch of the consumer */
     long budget_ms[SERVER_COUNT];  /* the deadline of one call to each server */

@@ -4,10 +4,11 @@
  * (the writer thread and the hand-off to it) share. Not an interface.
  *
  * Threads. Everything but engine_commit runs on the consumer thread: the watermark, the
- * open batch, the dead-letter topic, the idempotency cache, the offset store. The writer
- * thread (when there is one) only runs engine_commit on the batch handed to it, with its own
- * watch and state (consumer_status.write_watch, .write_state); the consumer thread only reads
- * that batch's purchase ids meanwhile (duplicates), which nobody changes. */
+ * open batches, the dead-letter topic, the idempotency cache, the offset store. A writer
+ * thread (one per lane, when there are writer threads) only runs engine_commit on the batch
+ * handed to it, with its own watch and state (consumer_status.write_watch[i], .write_state[i]);
+ * the consumer thread only reads that batch's purchase ids meanwhile (duplicates), which
+ * nobody changes. */
 #ifndef CGW_PIPELINE_ENGINE_INTERNAL_H
 #define CGW_PIPELINE_ENGINE_INTERNAL_H
 
@@ -45,7 +46,9 @@ struct wbatch {
     int rc;                        /* engine_commit's: 0, or -1 abandoned at shutdown */
 };
 
-/* The writer thread and the one batch in its hands (engine_writer.c). */
+struct engine;
+
+/* A writer thread and the one batch in its hands (engine_writer.c). */
 struct writer {
     pthread_t thread;
     bool started, quit;
@@ -55,10 +58,24 @@ struct writer {
     struct wbatch *done;           /* written or abandoned: for the consumer thread to finish */
 };
 
-/* Distinct purchase ids of the open write batch, for the in-batch duplicate check. */
+/* Distinct purchase ids of a write batch, for the in-batch duplicate check. */
 struct idset {
     const char **slot;             /* borrowed from the purchases; NULL: empty */
     size_t cap, n;
+};
+
+/* A write lane: the partitions assigned to it gather into its open batch, which its writer
+ * writes; lanes write concurrently (engine_options.writers), each partition through one lane
+ * only, so the writes of a partition stay in order. */
+struct lane {
+    struct engine *e;
+    int index;
+    struct entries open;           /* purchases gathering into the lane's next write batch */
+    struct idset ids;              /* ids of open */
+    struct idset flight_ids;       /* ids of the batch handed to its writer, until finished */
+    size_t npartitions;            /* partitions assigned to it */
+    watch *ww;                     /* the watch of its commits (the consumer's without a writer) */
+    struct writer w;
 };
 
 struct engine {
@@ -66,15 +83,14 @@ struct engine {
     struct engine_deps d;
     struct watermark *wm;
     struct entries chunk;          /* taken, not processed yet */
-    struct entries open;           /* purchases gathering into the next write batch */
-    struct idset ids;              /* ids of open */
-    struct idset flight_ids;       /* ids of the batch handed to the writer, until finished */
+    struct lane lane[STATUS_MAX_WRITERS];
+    size_t nlanes;
+    signed char *lane_of;          /* partition -> lane index, -1 none; lane_cap entries */
+    size_t lane_cap;
     struct log_latch dlq_outage;
-    watch *ww;                     /* the watch of engine_commit's calls */
-    struct writer w;
 };
 
-/* engine.c. w: the calling thread's watch (the consumer's, or e->ww on the writer). */
+/* engine.c. w: the calling thread's watch (the consumer's, or a lane's on its writer). */
 void engine_set_state(struct engine *e, watch *w, consumer_state s);
 /* Pause of a retry loop waiting out an outage; true when the worker is stopping. */
 bool engine_wait_to_retry(struct engine *e, watch *w, int *attempt);
@@ -99,18 +115,19 @@ int idset_add(struct idset *s, const char *id);
  * so. Each returns 0, or -1 when the worker stopped meanwhile (the batch is then abandoned,
  * uncommitted, by engine_finish). engine_finish frees the batch. */
 int engine_prepare(struct engine *e, struct wbatch *b);
-void engine_commit(struct engine *e, struct wbatch *b);
+void engine_commit(struct engine *e, struct lane *l, struct wbatch *b);
 int engine_finish(struct engine *e, struct wbatch *b);
 
-/* engine_writer.c. engine_hand_off: the open batch prepared and given to the writer (or
- * written here without one), after the previous one is finished. engine_reap: finishes a
- * batch the writer is done with, if any. engine_drain: waits for the writer and reaps.
- * -1 when the worker stopped meanwhile (see engine_finish). */
+/* engine_writer.c. engine_hand_off: the lane's open batch prepared and given to its writer
+ * (or written here without one), after the lane's previous one is finished. engine_reap:
+ * finishes every batch a writer is done with. engine_drain: waits for every writer and
+ * reaps. -1 when the worker stopped meanwhile (see engine_finish). */
 int engine_writer_start(struct engine *e, char *err, size_t errlen);
 void engine_writer_stop(struct engine *e);
-int engine_hand_off(struct engine *e);
+int engine_hand_off(struct engine *e, struct lane *l);
 int engine_reap(struct engine *e);
 int engine_drain(struct engine *e);
-bool engine_writer_busy(struct engine *e);
+bool engine_lane_busy(struct lane *l);
+bool engine_writer_busy(struct engine *e);   /* any lane's */
 
 #endif

@@ -168,7 +168,7 @@ static void *watchdog_main(void *arg) {
             if (p->consumers[k]) {
                 consumer_status *st = consumer_status_of(p->consumers[k]);
                 watch_check_stall(&st->watch, now);
-                watch_check_stall(&st->write_watch, now);
+                for (int i = 0; i < STATUS_MAX_WRITERS; i++) watch_check_stall(&st->write_watch[i], now);
                 status_publish_state(st, now, p->cfg->stall_after_ms);
             }
     }
@@ -188,8 +188,9 @@ bool pipeline_live(struct pipeline *p, char *reason, size_t len) {
     for (int k = 0; k < CONSUMER_COUNT; k++) {
         if (!p->consumers[k]) continue;
         consumer_status *st = consumer_status_of(p->consumers[k]);
-        watch *w = !watch_live(&st->watch, now) ? &st->watch
-                   : !watch_live(&st->write_watch, now) ? &st->write_watch : NULL;
+        watch *w = !watch_live(&st->watch, now) ? &st->watch : NULL;
+        for (int i = 0; !w && i < STATUS_MAX_WRITERS; i++)
+            if (!watch_live(&st->write_watch[i], now)) w = &st->write_watch[i];
         if (!w) continue;
         if (reason)
             snprintf(reason, len, "%s consumer blocked past its deadline (%s)", st->name,
@@ -336,11 +337,13 @@ static bool threads_finished(struct pipeline *p) {
 
 /* A consumer's Neo4j call in flight for at least min_ms. */
 static bool neo4j_waiting(struct pipeline *p, long long now, long min_ms) {
-    for (int k = 0; k < CONSUMER_COUNT; k++)
-        if (p->consumers[k] &&
-            (watch_stalled(&consumer_status_of(p->consumers[k])->watch, now, min_ms) == SERVER_NEO4J ||
-             watch_stalled(&consumer_status_of(p->consumers[k])->write_watch, now, min_ms) == SERVER_NEO4J))
-            return true;
+    for (int k = 0; k < CONSUMER_COUNT; k++) {
+        if (!p->consumers[k]) continue;
+        consumer_status *st = consumer_status_of(p->consumers[k]);
+        if (watch_stalled(&st->watch, now, min_ms) == SERVER_NEO4J) return true;
+        for (int i = 0; i < STATUS_MAX_WRITERS; i++)
+            if (watch_stalled(&st->write_watch[i], now, min_ms) == SERVER_NEO4J) return true;
+    }
     return false;
 }
 

@@ -49,7 +49,7 @@ typedef struct consumer_metrics {
     struct metrics_counter *errors_decode, *errors_enrich, *errors_graph;
     struct metrics_counter *persisted, *rewritten;
     struct metrics_counter *nodes_created, *relationships_created;
-    struct metrics_counter *graph_retries, *graph_failures, *graph_splits;
+    struct metrics_counter *graph_retries, *graph_deadlocks, *graph_failures, *graph_splits;
     struct metrics_counter *idem_unavailable, *enrich_unavailable;
     struct metrics_counter *fido_count_mismatch;
     struct metrics_counter *dead_lettered[CONSUMER_DLQ_REASONS]; /* consumer_dlq_reasons */
@@ -81,6 +81,9 @@ typedef struct watch {
     atomic_llong deadline_ms;       /* monotonic: past it (and a grace) the thread is stuck */
     atomic_bool stall_reported;     /* the watchdog logged this call's stall */
     atomic_bool running;            /* the thread exists and has not ended */
+    struct watch *latch;            /* whose outage latches and gauges count: NULL its own;
+                                     * a consumer's writers share the first one's, so one
+                                     * outage is one start line and one end line */
     struct log_latch outage[SERVER_COUNT];
     atomic_llong last_slow_ms[SERVER_COUNT];  /* last stall or answer after stall_ms */
     atomic_bool healthy[SERVER_COUNT];        /* the last answer came in time */
@@ -113,6 +116,7 @@ bool watch_live(watch *w, long long now);
 
 
 #define STATUS_MAX_PARTITIONS 256
+#define STATUS_MAX_WRITERS 4               /* consumers.<name>.writers, at most */
 #define STATUS_WINDOW_MINUTES 10           /* "writes per 10 minutes" */
 #define STATUS_HISTORY_MINUTES 60          /* the per-minute ring: the page's chart of the last hour */
 
@@ -128,8 +132,8 @@ typedef struct consumer_status {
     atomic_llong state_since_ms;       /* wall clock of the last change of state */
     atomic_bool killswitch;
     watch watch;                       /* the consumer thread's calls and outages */
-    watch write_watch;                 /* its writer thread's (Neo4j transactions) */
-    atomic_int write_state;            /* the writer's: running, or waiting_for_neo4j */
+    watch write_watch[STATUS_MAX_WRITERS];       /* its writer threads' (Neo4j transactions) */
+    atomic_int write_state[STATUS_MAX_WRITERS];  /* each writer's: running, or waiting_for_neo4j */
     const consumer_metrics *metrics;
     pthread_mutex_t mu;                /* guards what follows */
     partition_lag partitions[STATUS_MAX_PARTITIONS];

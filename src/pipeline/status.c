@@ -6,8 +6,8 @@
  * which share, how far behind is each partition, which configuration is in force, and which
  * endpoints the worker talks to (credentials never shown).
  *
- * A consumer's state is what its thread stored (running, waiting for ...), or its writer
- * thread's while that one waits (write_state), unless their watches (watch.c) say more: a call in flight past stall_after_ms shows waiting_for_<server> while
+ * A consumer's state is what its thread stored (running, waiting for ...), or a writer
+ * thread's while that one waits (write_state[]), unless their watches (watch.c) say more: a call in flight past stall_after_ms shows waiting_for_<server> while
  * it still blocks. "unavailable" lists the servers in an outage for that consumer.
  *
  * Counts come from the same metrics the Prometheus page serves, so the two never disagree.
@@ -60,11 +60,14 @@ consumer_state status_effective_state(consumer_status *st, long long now, long s
     consumer_state s = (consumer_state)atomic_load(&st->state);
     if (s == CONSUMER_STATE_STOPPED) return s;
     server stalled = watch_stalled(&st->watch, now, stall_ms);
-    if (stalled == SERVER_NONE) stalled = watch_stalled(&st->write_watch, now, stall_ms);
+    for (int i = 0; stalled == SERVER_NONE && i < STATUS_MAX_WRITERS; i++)
+        stalled = watch_stalled(&st->write_watch[i], now, stall_ms);
     if (stalled != SERVER_NONE) return waiting_for(stalled);
     if (s != CONSUMER_STATE_RUNNING) return s;
-    consumer_state ws = (consumer_state)atomic_load(&st->write_state);
-    if (ws != CONSUMER_STATE_RUNNING) return ws;
+    for (int i = 0; i < STATUS_MAX_WRITERS; i++) {
+        consumer_state ws = (consumer_state)atomic_load(&st->write_state[i]);
+        if (ws != CONSUMER_STATE_RUNNING) return ws;
+    }
     if (watch_outage(&st->watch, SERVER_KAFKA)) return CONSUMER_STATE_WAITING_KAFKA;
     if (watch_outage(&st->watch, SERVER_VALKEY)) return CONSUMER_STATE_RUNNING_NO_VALKEY;
     return s;
@@ -77,7 +80,8 @@ void status_init(consumer_status *st, const char *name, const char *topic, const
     st->name = name;
     st->topic = topic;
     st->group = group;
-    atomic_store(&st->write_state, CONSUMER_STATE_RUNNING);
+    for (int i = 0; i < STATUS_MAX_WRITERS; i++)
+        atomic_store(&st->write_state[i], CONSUMER_STATE_RUNNING);
     pthread_mutex_init(&st->mu, NULL);
 }
 
@@ -201,7 +205,7 @@ static json_t *dead_letters(const consumer_metrics *m) {
 static json_t *outages_json(consumer_status *st) {
     json_t *a = json_array();
     for (int s = SERVER_NONE + 1; s < SERVER_COUNT; s++)
-        if (watch_outage(&st->watch, (server)s) || watch_outage(&st->write_watch, (server)s))
+        if (watch_outage(&st->watch, (server)s) || watch_outage(&st->write_watch[0], (server)s))
             json_array_append_new(a, json_string(server_name((server)s)));
     return a;
 }

@@ -82,7 +82,11 @@ void watch_call(watch *w, server s, long budget_ms) { begin(w, s, budget_ms); }
 
 void watch_idle(watch *w, long budget_ms) { begin(w, SERVER_NONE, budget_ms); }
 
+/* The watch whose outage latches and gauges w uses (watch.latch). */
+static watch *owner(watch *w) { return w->latch ? w->latch : w; }
+
 static void outage_start(watch *w, server s, const char *err) {
+    w = owner(w);
     if (!log_latch_trip(&w->outage[s])) return;
     const struct server_info *i = &SERVERS[s];
     metrics_set_gauge(w->unavailable[s], 1);
@@ -93,6 +97,7 @@ static void outage_start(watch *w, server s, const char *err) {
 static void outage_end(watch *w, server s) {
     long long ms;
     unsigned long long hits;
+    w = owner(w);
     if (!log_latch_clear(&w->outage[s], &ms, &hits)) return;
     metrics_set_gauge(w->unavailable[s], 0);
     LOG(LOG_INFO, SERVERS[s].up, LOG_STR("consumer", w->name),
@@ -154,7 +159,7 @@ void watch_check_stall(watch *w, long long now) {
         if (watch_outage(w, (server)k)) maybe_end(w, (server)k, now);
 }
 
-bool watch_outage(watch *w, server s) { return log_latch_is_tripped(&w->outage[s]); }
+bool watch_outage(watch *w, server s) { return log_latch_is_tripped(&owner(w)->outage[s]); }
 
 bool watch_live(watch *w, long long now) {
     return !atomic_load(&w->running) || now <= atomic_load(&w->deadline_ms) + WATCH_GRACE_MS;

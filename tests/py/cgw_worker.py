@@ -69,7 +69,8 @@ def generate(kind, topic, n, seed, truth_path, *extra):
 class Scenario:
     def __init__(self, tmp, fakes_ports, receipts=True, factoids=False, rollout="true", valkey_port=None,
                  batch_size=200, extra_yaml="", flags_source="file", fakes=None, valkey_tls=False,
-                 neo4j_yaml="", kafka_yaml="", enrichment_timeout_ms=1000, kafka_section=None, env=None):
+                 neo4j_yaml="", kafka_yaml="", enrichment_timeout_ms=1000, kafka_section=None, env=None,
+                 writers=1):
         self.tmp = str(tmp)
         # kafka_section replaces the whole kafka section (MSK IAM tests); env is added to the
         # worker's environment
@@ -94,6 +95,7 @@ class Scenario:
         self.valkey_ca = "ca.crt"               # of VALKEY_TLS_DIR, with valkey_tls
         self.valkey_port = valkey_port or (VALKEY_TLS_PORT if valkey_tls else VALKEY_PORT)
         self.batch_size = batch_size
+        self.writers = writers
         self.extra_yaml = extra_yaml
         self.neo4j_yaml = ", " + neo4j_yaml if neo4j_yaml else ""
         self.kafka_yaml = ", " + kafka_yaml if kafka_yaml else ""
@@ -140,8 +142,8 @@ class Scenario:
 log: {{format: logfmt, level: info}}
 {self.kafka_section}
 consumers:
-  receipt: {{enabled: {str(self.receipts).lower()}, topic: {self.receipt_topic}, group: cgw-test-r-{g}, batch_size: {self.batch_size}, linger_ms: 100}}
-  factoid: {{enabled: {str(self.factoids).lower()}, topic: {self.factoid_topic}, group: cgw-test-f-{g}, batch_size: {self.batch_size}, linger_ms: 100}}
+  receipt: {{enabled: {str(self.receipts).lower()}, topic: {self.receipt_topic}, group: cgw-test-r-{g}, batch_size: {self.batch_size}, linger_ms: 100, writers: {self.writers}}}
+  factoid: {{enabled: {str(self.factoids).lower()}, topic: {self.factoid_topic}, group: cgw-test-f-{g}, batch_size: {self.batch_size}, linger_ms: 100, writers: {self.writers}}}
 neo4j: {{uri: "bolt://127.0.0.1:{NEO4J_PORT}", user: neo4j, password: "${{NEO4J_PASSWORD:-cgw-local-password}}", max_retry_time_ms: 5000{self.neo4j_yaml}}}
 valkey: {{host: 127.0.0.1, port: {self.valkey_port}, timeout_ms: 300, key_prefix: "{key_prefix or self.key_prefix}"{self.valkey_tls_yaml()}}}
 enrichment:

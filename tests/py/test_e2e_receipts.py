@@ -96,6 +96,28 @@ def test_kill9_mid_stream_then_restart(tmp_path, fakes, clean_graph):
     assert_graph(clean_graph, [truth])
 
 
+def test_two_writers_kill9_mid_stream_then_restart(tmp_path, fakes, clean_graph):
+    """consumers.receipt.writers 2: two transactions in flight on the real Neo4j (deadlocks,
+    if any, retried and counted), a kill -9 mid-stream, a restart: the graph is the truth,
+    every purchase counted once."""
+    sc = Scenario(tmp_path, fakes.ports, batch_size=50, writers=2)
+    truth = generate("receipts", sc.receipt_topic, 4000, 15, str(tmp_path / "t.json"))
+    sc.start()
+    deadline = time.time() + 120
+    while sc.counter("cgw_records_persisted_total", consumer="receipt") < 200:
+        assert time.time() < deadline
+        time.sleep(0.1)
+    sc.stop(signal.SIGKILL)
+    assert sc.lag("receipt") > 0, "the kill came too late to test anything"
+    sc.start()
+    sc.wait_drained("receipt")
+    assert any(k.startswith("cgw_graph_deadlocks_total{") for k in sc.metrics())
+    assert (sc.counter("cgw_graph_deadlocks_total", consumer="receipt")
+            <= sc.counter("cgw_graph_write_retries_total", consumer="receipt"))
+    sc.stop()
+    assert_graph(clean_graph, [truth])
+
+
 def test_neo4j_stopped_mid_stream(tmp_path, fakes, clean_graph):
     sc = Scenario(tmp_path, fakes.ports, batch_size=50)
     truth = generate("receipts", sc.receipt_topic, 4000, 14, str(tmp_path / "t.json"))

@@ -222,6 +222,32 @@ TEST(cross_key_requirements) {
                  "config: kafka.sasl_mechanism: expected one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER, got \"GSSAPI\" (test.yaml:1)");
 }
 
+/* consumers.<name>.writers: 1..4, and every writer of the enabled consumers needs a Bolt
+ * connection of neo4j.pool_size. */
+TEST(writers_and_the_pool_they_need) {
+    const char *head = "kafka: {brokers: b}\n"
+                       "enrichment: {fido: {base_url: http://f}, retailer: {base_url: http://r}}\n"
+                       "flags: {file: f}\n";
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%sneo4j: {uri: bolt://n}\n", head);
+    struct cgw_config *c = load(buf);
+    CHECKF(c != NULL, "%s", err);
+    CHECK_EQ_INT(c->consumers.receipt.writers, 1);
+    config_free(c);
+    snprintf(buf, sizeof buf, "%sneo4j: {uri: bolt://n, pool_size: 3}\n"
+             "consumers: {receipt: {writers: 2}, factoid: {writers: 2}}\n", head);
+    CHECK_EQ_STR(load_err(buf), "config: neo4j.pool_size: 3 is fewer connections than the "
+                                "consumers' writers (4): raise it or lower consumers.<name>.writers");
+    snprintf(buf, sizeof buf, "%sneo4j: {uri: bolt://n, pool_size: 3}\n"
+             "consumers: {receipt: {writers: 2}, factoid: {writers: 2, enabled: false}}\n", head);
+    c = load(buf);
+    CHECKF(c != NULL, "%s", err);
+    CHECK_EQ_INT(c->consumers.receipt.writers, 2);
+    config_free(c);
+    snprintf(buf, sizeof buf, "%sneo4j: {uri: bolt://n}\nconsumers: {receipt: {writers: 5}}\n", head);
+    CHECK(strstr(load_err(buf), "config: consumers.receipt.writers: expected an integer between 1 and 4") != NULL);
+}
+
 TEST(empty_values) {
     CHECK_EQ_STR(load_err(BASE "service_name: \"\"\n"), "config: service_name: must not be empty (test.yaml:10)");
     CHECK_EQ_STR(load_err(BASE "consumers: {receipt: {topic: \"\"}}\n"),

@@ -29,6 +29,7 @@ static struct stub {
     bool stopping;
     int stop_after_sleeps;         /* > 0: stopping once this many sleeps happened */
     int graph_down;                /* the next graph_write calls fail as an outage */
+    int fail_until_writers;        /* see fail_for_writers */
     int enrich_down, dlq_down, registry_down;
     bool idem_down;
     int writes;                    /* graph_write calls */
@@ -44,8 +45,13 @@ static struct stub {
     int released;
 } S;
 
+static int nfailed_by;             /* threads that saw S.fail_until_writers' outage */
+static int nslept_by;              /* of those, the ones that paused to retry */
+
 static void stub_reset(void) {
     memset(&S, 0, sizeof S);
+    nfailed_by = 0;
+    nslept_by = 0;
     for (int i = 0; i < MAXP; i++) S.stored[i] = -1;
 }
 
@@ -130,22 +136,47 @@ static void gate_set(bool closed) {
     pthread_mutex_unlock(&gate_mu);
 }
 
-/* Waits until a transaction is held at the gate. */
-static void gate_wait_for_writer(void) {
+/* Waits until n transactions are held at the gate. */
+static void gate_wait_for_writers(int n) {
     pthread_mutex_lock(&gate_mu);
-    while (!gate_waiting) pthread_cond_wait(&gate_cv, &gate_mu);
+    while (gate_waiting < n) pthread_cond_wait(&gate_cv, &gate_mu);
     pthread_mutex_unlock(&gate_mu);
 }
 
-/* A purchase whose id starts with "poison" makes Neo4j refuse any batch holding it. */
+static void gate_wait_for_writer(void) { gate_wait_for_writers(1); }
+
+/* Two writers call the stand-ins at once: S's Neo4j and clock parts are kept under stub_mu.
+ * S.fail_until_writers > 0: every call fails as an outage until that many distinct threads
+ * have failed (two writers seeing one outage). */
+static pthread_mutex_t stub_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_t failed_by[4];
+
+static bool fail_for_writers(void) {
+    if (nfailed_by >= S.fail_until_writers) return false;
+    for (int i = 0; i < nfailed_by; i++)
+        if (pthread_equal(failed_by[i], pthread_self())) return true;
+    failed_by[nfailed_by++] = pthread_self();
+    return true;
+}
+
+static int graph_write_locked(const graph_batch *b, graph_stats *st, bolt_error *be);
+
 static int graph_write_stub(void *ctx, const graph_batch *b, graph_stats *st, bolt_error *be) {
     (void)ctx;
     gate_pass();
+    pthread_mutex_lock(&stub_mu);
+    int rc = graph_write_locked(b, st, be);
+    pthread_mutex_unlock(&stub_mu);
+    return rc;
+}
+
+/* A purchase whose id starts with "poison" makes Neo4j refuse any batch holding it. */
+static int graph_write_locked(const graph_batch *b, graph_stats *st, bolt_error *be) {
     memset(be, 0, sizeof *be);
     st->attempts = 1;
     if (S.writes < 64) S.write_sizes[S.writes] = b->npurchases;
     S.writes++;
-    if (S.graph_down-- > 0) {
+    if (S.graph_down-- > 0 || fail_for_writers()) {
         be->code = BOLT_ECONNECT;
         snprintf(be->message, sizeof be->message, "connection refused");
         return BOLT_ECONNECT;
@@ -193,12 +224,30 @@ static void release(void *ctx, void *handle) {
     S.released++;
 }
 
+/* With S.fail_until_writers, a writer's retry pause waits until every writer has reported
+ * its failure (they report before they pause): so none retries, succeeds and ends the outage
+ * before the other's failure is in, which a real back-off of 200 ms and more makes sure of. */
+static pthread_cond_t sleep_cv = PTHREAD_COND_INITIALIZER;
+static pthread_t slept_by[4];
+
+static void wait_for_every_writers_failure(void) {
+    bool known = false;
+    for (int i = 0; i < nslept_by; i++) known |= pthread_equal(slept_by[i], pthread_self());
+    if (!known && nslept_by < 4) slept_by[nslept_by++] = pthread_self();
+    pthread_cond_broadcast(&sleep_cv);
+    while (nslept_by < S.fail_until_writers) pthread_cond_wait(&sleep_cv, &stub_mu);
+}
+
 static bool sleep_stub(void *ctx, long ms) {
     (void)ctx;
+    pthread_mutex_lock(&stub_mu);
+    if (S.fail_until_writers) wait_for_every_writers_failure();
     S.now += ms;
     S.sleeps++;
     if (S.stop_after_sleeps && S.sleeps >= S.stop_after_sleeps) S.stopping = true;
-    return S.stopping;
+    bool stop = S.stopping;
+    pthread_mutex_unlock(&stub_mu);
+    return stop;
 }
 
 static bool stopping(void *ctx) { (void)ctx; return S.stopping; }
@@ -622,7 +671,7 @@ TEST(the_next_batch_is_prepared_while_the_writer_holds_one) {
     CHECK_EQ_INT(count(M.skipped[RECORD_REASON_DUPLICATE]), 1);
     CHECK_EQ_INT(engine_open_purchases(e), 1);
     CHECK_EQ_INT(S.stored[0], -1);                   /* a is not written yet */
-    CHECK_EQ_INT(ST.write_watch.server, SERVER_NEO4J);   /* the writer's own watch */
+    CHECK_EQ_INT(ST.write_watch[0].server, SERVER_NEO4J);   /* the writer's own watch */
     int32_t gone[] = {1};
     engine_revoke(e, gone, 1);                       /* b in flight: never committed now */
     gate_set(false);
@@ -752,4 +801,84 @@ TEST(filtered_factoids_are_debug_lines_other_skips_warn) {
     fclose(logf_);
     log_configure(LOG_FORMAT_LOGFMT, LOG_INFO, NULL);
     log_set_output(1);
+}
+
+/* ------------------------------------------------------------------ two writers */
+
+static struct engine *two_writers(size_t batch_size) {
+    struct engine_options o;
+    stub_options(&o);
+    o.batch_size = batch_size;
+    o.writer_thread = true;
+    o.writers = 2;
+    return start(&o);
+}
+
+/* The ids written for one partition's records ("<partition><letter>"), in write order. */
+static void written_of(char partition, char *out) {
+    out[0] = 0;
+    for (size_t i = 0; i < S.nwritten; i++)
+        if (S.written[i][0] == partition) strcat(out, S.written[i] + 1);
+}
+
+/* consumers.<name>.writers 2: partitions spread over two lanes, two transactions in flight at
+ * once (both held at the gate), each partition's purchases written in their order, a revoked
+ * partition's lane given to the next new partition. */
+TEST(two_writers_have_two_transactions_in_flight_and_keep_each_partitions_order) {
+    struct engine *e = two_writers(2);
+    gate_set(true);
+    add(e, 0, 0, "p:0a");
+    add(e, 1, 0, "p:1a");
+    add(e, 0, 1, "p:0b");
+    add(e, 1, 1, "p:1b");
+    CHECK(engine_run(e) == 0);                       /* both lanes full: handed over */
+    gate_wait_for_writers(2);                        /* two transactions at once */
+    CHECK_EQ_INT(ST.write_watch[0].server, SERVER_NEO4J);
+    CHECK_EQ_INT(ST.write_watch[1].server, SERVER_NEO4J);
+    CHECK(e->lane_of[0] != e->lane_of[1]);
+    gate_set(false);
+    add(e, 0, 2, "p:0c");
+    add(e, 0, 3, "p:0d");
+    add(e, 0, 4, "skip");
+    add(e, 1, 2, "p:1c");
+    CHECK(engine_flush(e) == 0);
+    char order[32];
+    written_of('0', order);
+    CHECK_EQ_STR(order, "abcd");
+    written_of('1', order);
+    CHECK_EQ_STR(order, "abc");
+    CHECK_EQ_INT(S.stored[0], 5);
+    CHECK_EQ_INT(S.stored[1], 3);
+    CHECK_EQ_INT(count(M.persisted), 7);
+    int lane1 = e->lane_of[1];
+    int32_t gone[] = {1};
+    engine_revoke(e, gone, 1);
+    add(e, 2, 0, "p:2a");                            /* the new partition takes the free lane */
+    CHECK(engine_flush(e) == 0);
+    CHECK_EQ_INT(e->lane_of[2], lane1);
+    CHECK_EQ_INT(S.stored[2], 1);
+    CHECK(!engine_writer_busy(e));
+    end_engine(e);
+}
+
+/* Both writers see one Neo4j outage: one start line and one end line (the writers share the
+ * first one's outage latch), every purchase written once it is back. */
+TEST(two_writers_log_one_outage_once) {
+    logf_ = tmpfile();
+    log_configure(LOG_FORMAT_LOGFMT, LOG_INFO, NULL);
+    log_set_output(fileno(logf_));
+    struct engine *e = two_writers(1);
+    S.fail_until_writers = 2;
+    add(e, 0, 0, "p:0a");
+    add(e, 1, 0, "p:1a");
+    CHECK(engine_run(e) == 0);
+    CHECK(engine_flush(e) == 0);
+    CHECK_EQ_INT(lines_with("[ERROR] Neo4j unavailable"), 1);
+    CHECK_EQ_INT(lines_with("[INFO] Neo4j available again"), 1);
+    CHECK_EQ_INT(count(M.persisted), 2);
+    CHECK_EQ_INT(S.stored[0], 1);
+    CHECK_EQ_INT(S.stored[1], 1);
+    end_engine(e);
+    log_set_output(1);
+    fclose(logf_);
 }
