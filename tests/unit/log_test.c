@@ -5,6 +5,7 @@
 #include "log/log.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -52,6 +53,25 @@ TEST(logfmt_contract_line_exact) {
     CHECK_EQ_STR(after_ts(buf),
                  "level=info service_name=consumer-graph-worker msg=\"[SUCCESS] Persisted graph data\" "
                  "consumer=receipt receipt_id=r-1 partition=3 offset=12345 nodes=7 relationships=9\n");
+}
+
+/* Integers are formatted by hand (not snprintf): every edge prints as %lld / %llu would, and
+ * the timestamp (its seconds cached per thread) keeps its shape. */
+TEST(integer_fields_at_their_limits) {
+    char buf[512];
+    log_configure(LOG_FORMAT_LOGFMT, LOG_INFO, NULL);
+    struct log_field f[] = { LOG_INT("a", 0), LOG_INT("b", -1), LOG_INT("c", LLONG_MIN),
+                             LOG_INT("d", LLONG_MAX), LOG_UINT("e", ULLONG_MAX), LOG_UINT("f", 10),
+                             LOG_INT("g", -1000000007LL) };
+    log_format_line(buf, sizeof buf, LOG_INFO, "m", f, 7);
+    CHECK_EQ_STR(after_ts(buf),
+                 "level=info service_name=consumer-graph-worker msg=m a=0 b=-1 "
+                 "c=-9223372036854775808 d=9223372036854775807 e=18446744073709551615 f=10 "
+                 "g=-1000000007\n");
+    char again[512];
+    log_format_line(again, sizeof again, LOG_INFO, "m", f, 7);
+    CHECK_EQ_INT(strchr(again, ' ') - again, 3 + 24);
+    CHECK(again[3 + 23] == 'Z' && again[3 + 19] == '.' && again[3 + 10] == 'T');
 }
 
 TEST(logfmt_flagpoller_text_is_verbatim) {
