@@ -186,17 +186,20 @@ static void swap_ids(struct lane *l) {
     idset_clear(&l->ids);
 }
 
+/* The writer gets b as soon as it is free, and only then does the consumer thread finish the
+ * batch it wrote before (marks, [SUCCESS] lines, offsets): Neo4j does not wait for that
+ * (issue 14: ~15 ms a batch of 500 purchases). */
 static int give(struct engine *e, struct lane *l, struct wbatch *b) {
     pthread_mutex_lock(&l->w.mu);
     wait_free(e, l);
-    pthread_mutex_unlock(&l->w.mu);
-    int rc = reap_one(e, l);
+    struct wbatch *prev = l->w.done;
+    l->w.done = NULL;
+    idset_clear(&l->flight_ids);   /* prev's ids: its copies are duplicates no more */
     swap_ids(l);
-    pthread_mutex_lock(&l->w.mu);
     l->w.job = b;
     pthread_cond_broadcast(&l->w.cv);
     pthread_mutex_unlock(&l->w.mu);
-    return rc;
+    return prev ? engine_finish(e, prev) : 0;
 }
 
 int engine_hand_off(struct engine *e, struct lane *l) {
