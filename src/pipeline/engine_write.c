@@ -224,28 +224,32 @@ out:
 /* ------------------------------------------------------------------ after the write */
 
 static void mark_done(struct engine *e, const struct entries *b) {
-    const char **ids = malloc((b->n ? b->n : 1) * sizeof *ids);
-    char **vals = calloc(b->n ? b->n : 1, sizeof *vals);
+    size_t n = b->n ? b->n : 1, width = strlen(e->o.topic) + 32;   /* "<topic>/<int>/<int>" */
+    const char **ids = malloc(n * sizeof *ids);
+    const char **vals = malloc(n * sizeof *vals);
+    char *text = malloc(n * width);          /* every value, one after the other */
     size_t k = 0;
-    if (!ids || !vals) goto out;
+    if (!ids || !vals || !text) goto out;
     for (size_t i = 0; i < b->n; i++) {
         const struct entry *x = &b->v[i];
         if (!x->persisted) continue;
-        if (asprintf(&vals[k], "%s/%d/%lld", e->o.topic, (int)x->rec.partition,
-                     (long long)x->rec.offset) < 0) { vals[k] = NULL; goto out; }
+        char *v = text + k * width;
+        snprintf(v, width, "%s/%d/%lld", e->o.topic, (int)x->rec.partition,
+                 (long long)x->rec.offset);
+        vals[k] = v;
         ids[k++] = x->res.purchase->id;
     }
     if (k) {
         char err[256] = "";
         engine_call(e, engine_watch(e), SERVER_VALKEY);
-        int rc = e->d.idem_mark(e->d.ctx, ids, (const char *const *)vals, k, err, sizeof err);
+        int rc = e->d.idem_mark(e->d.ctx, ids, vals, k, err, sizeof err);
         watch_done(engine_watch(e), SERVER_VALKEY, rc != 0, err);
         if (rc != 0) metrics_inc_counter(e->o.metrics->idem_unavailable);
     }
 out:
-    for (size_t i = 0; i < k; i++) free(vals[i]);
     free(ids);
     free(vals);
+    free(text);
 }
 
 static void log_success(struct engine *e, const struct entries *b, const struct metadata *md) {
