@@ -538,47 +538,39 @@ def worker_part(run, part, consumers):
     return w
 
 
-def ceiling_part(run, extra=()):
-    """The write-only ceiling of the receipts: the same batches through graph_write alone
-    (extra: more arguments for ceiling.c)."""
+def ceiling_of(run, stream, group, extra=()):
+    """The write-only ceiling of one stream ("receipt", "factoid"): its purchases through
+    graph_write alone, on the graph the worker parts start from, checked against the truth."""
     a = run.a
-    say("Ceiling: the receipts' batches with graph_write() only")
-    truths = [run.truths["receipt"]]
+    truths = [run.truths[stream]]
     prepare_graph(run, truths)
-    dumps = {"receipt": run.dumps["receipt"]}
-    c = run_ceiling(a.ceiling, dumps, a.batch_size, a.group, run.ports, run.neo4j_pid, run.work, extra)
+    c = run_ceiling(a.ceiling, {stream: run.dumps[stream]}, a.batch_size, group, run.ports, run.neo4j_pid,
+                    run.work, extra)
     got, bad = run.base.compare(truths)
-    expected = run.truths["receipt"]["outcomes"]["persisted"]
+    expected = run.truths[stream]["outcomes"]["persisted"]
     if c["persisted"] != expected:
         bad.append("ceiling persisted %d, truth %d" % (c["persisted"], expected))
     c.update({"graph": got, "differences": bad, "correct": not bad and c.get("ok", False)})
-    say("  %d purchases in %d batches: %.1f s of graph_write, %.0f/s; graph %s"
-        % (c["persisted"], c.get("receipt", {}).get("batches", 0), c["wall_seconds"], c["persisted_per_s"],
+    say("  %d purchases in %d batches: %.2f s of graph_write, %.0f/s; graph %s"
+        % (c["persisted"], c.get(stream, {}).get("batches", 0), c["wall_seconds"], c["persisted_per_s"],
            "matches the truth" if not bad else "%d DIFFERENCES: %s" % (len(bad), "; ".join(bad[:5]))))
     return c
+
+
+def ceiling_part(run, extra=()):
+    """The write-only ceiling of the receipts: the same batches through graph_write alone
+    (extra: more arguments for ceiling.c)."""
+    say("Ceiling: the receipts' batches with graph_write() only")
+    return ceiling_of(run, "receipt", run.a.group, extra)
 
 
 def factoid_ceiling_part(run):
     """The write-only ceiling of the factoid backlog: its purchases, decoded, filtered and
-    enriched before the timer, through graph_write alone in batches of batch_size purchases
-    (the worker cuts its batches by purchases too), on the graph the worker part started from.
-    What the backlog cannot beat however fast the worker reads: the raw read of the topic is
-    the other limit."""
-    a = run.a
+    enriched before the timer, in batches of batch_size purchases (the worker cuts its batches
+    by purchases too). What the backlog cannot beat however fast the worker reads: the raw
+    read of the topic is the other limit."""
     say("  write-only ceiling: the factoids' purchases with graph_write() only")
-    truths = [run.truths["factoid"]]
-    prepare_graph(run, truths)
-    c = run_ceiling(a.ceiling, {"factoid": run.dumps["factoid"]}, a.batch_size, "purchases", run.ports,
-                    run.neo4j_pid, run.work)
-    got, bad = run.base.compare(truths)
-    expected = run.truths["factoid"]["outcomes"]["persisted"]
-    if c["persisted"] != expected:
-        bad.append("ceiling persisted %d, truth %d" % (c["persisted"], expected))
-    c.update({"graph": got, "differences": bad, "correct": not bad and c.get("ok", False)})
-    say("  %d purchases in %d batches: %.2f s of graph_write; graph %s"
-        % (c["persisted"], c.get("factoid", {}).get("batches", 0), c["wall_seconds"],
-           "matches the truth" if not bad else "%d DIFFERENCES: %s" % (len(bad), "; ".join(bad[:5]))))
-    return c
+    return ceiling_of(run, "factoid", "purchases")
 
 
 def clean_up(run):

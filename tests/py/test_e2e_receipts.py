@@ -80,9 +80,11 @@ def test_replay_with_new_group_changes_nothing(tmp_path, fakes, clean_graph):
     assert_graph(clean_graph, [truth])
 
 
-def test_kill9_mid_stream_then_restart(tmp_path, fakes, clean_graph):
-    sc = Scenario(tmp_path, fakes.ports, batch_size=50)
-    truth = generate("receipts", sc.receipt_topic, 4000, 13, str(tmp_path / "t.json"))
+def kill9_mid_stream_then_restart(tmp_path, fakes, seed, writers=1):
+    """4 000 receipts, the worker killed -9 after 200 persisted, restarted, drained: returns
+    the scenario (running) and the truth."""
+    sc = Scenario(tmp_path, fakes.ports, batch_size=50, writers=writers)
+    truth = generate("receipts", sc.receipt_topic, 4000, seed, str(tmp_path / "t.json"))
     sc.start()
     deadline = time.time() + 120
     while sc.counter("cgw_records_persisted_total", consumer="receipt") < 200:
@@ -92,6 +94,11 @@ def test_kill9_mid_stream_then_restart(tmp_path, fakes, clean_graph):
     assert sc.lag("receipt") > 0, "the kill came too late to test anything"
     sc.start()
     sc.wait_drained("receipt")
+    return sc, truth
+
+
+def test_kill9_mid_stream_then_restart(tmp_path, fakes, clean_graph):
+    sc, truth = kill9_mid_stream_then_restart(tmp_path, fakes, 13)
     sc.stop()
     assert_graph(clean_graph, [truth])
 
@@ -100,17 +107,7 @@ def test_two_writers_kill9_mid_stream_then_restart(tmp_path, fakes, clean_graph)
     """consumers.receipt.writers 2: two transactions in flight on the real Neo4j (deadlocks,
     if any, retried and counted), a kill -9 mid-stream, a restart: the graph is the truth,
     every purchase counted once."""
-    sc = Scenario(tmp_path, fakes.ports, batch_size=50, writers=2)
-    truth = generate("receipts", sc.receipt_topic, 4000, 15, str(tmp_path / "t.json"))
-    sc.start()
-    deadline = time.time() + 120
-    while sc.counter("cgw_records_persisted_total", consumer="receipt") < 200:
-        assert time.time() < deadline
-        time.sleep(0.1)
-    sc.stop(signal.SIGKILL)
-    assert sc.lag("receipt") > 0, "the kill came too late to test anything"
-    sc.start()
-    sc.wait_drained("receipt")
+    sc, truth = kill9_mid_stream_then_restart(tmp_path, fakes, 15, writers=2)
     assert any(k.startswith("cgw_graph_deadlocks_total{") for k in sc.metrics())
     assert (sc.counter("cgw_graph_deadlocks_total", consumer="receipt")
             <= sc.counter("cgw_graph_write_retries_total", consumer="receipt"))

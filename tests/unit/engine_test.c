@@ -529,15 +529,20 @@ TEST(shutdown_during_an_outage_abandons_the_batch_uncommitted) {
     end_engine(e);
 }
 
-TEST(a_schema_registry_outage_makes_the_record_wait) {
-    struct engine_options o;
-    stub_options(&o);
-    metrics_free_registry(reg);   /* the factoid consumer's metrics: its skip reasons */
+/* stub_options for the factoid consumer, with its metrics (its skip reasons). */
+static void factoid_options(struct engine_options *o) {
+    stub_options(o);
+    metrics_free_registry(reg);
     reg = metrics_new_registry();
     memset(&M, 0, sizeof M);
     consumer_metrics_register(&M, reg, "factoid", CONSUMER_FACTOID, NULL);
-    o.name = "factoid";
-    o.factoids = true;
+    o->name = "factoid";
+    o->factoids = true;
+}
+
+TEST(a_schema_registry_outage_makes_the_record_wait) {
+    struct engine_options o;
+    factoid_options(&o);
     struct engine *e = start(&o);
     S.registry_down = 2;
     rt_factoid f;
@@ -764,13 +769,7 @@ static void add_factoid(struct engine *e, int64_t offset, const char *what) {
 
 static void skip_one_of_each(enum log_level level) {
     struct engine_options o;
-    stub_options(&o);
-    metrics_free_registry(reg);   /* the factoid consumer's metrics: its skip reasons */
-    reg = metrics_new_registry();
-    memset(&M, 0, sizeof M);
-    consumer_metrics_register(&M, reg, "factoid", CONSUMER_FACTOID, NULL);
-    o.name = "factoid";
-    o.factoids = true;
+    factoid_options(&o);
     logf_ = tmpfile();
     log_configure(LOG_FORMAT_LOGFMT, level, NULL);
     log_set_output(fileno(logf_));
