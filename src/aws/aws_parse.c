@@ -18,6 +18,10 @@
 
 #include "aws/aws.h"
 
+static bool two_digits(const char *p) {   /* reads p[1] only when p[0] is a digit */
+    return isdigit((unsigned char)p[0]) && isdigit((unsigned char)p[1]);
+}
+
 time_t aws_parse_time(const char *s) {
     struct tm tm = { 0 };
     int n = 0;
@@ -28,8 +32,10 @@ time_t aws_parse_time(const char *s) {
     if (*p == '.') for (p++; isdigit((unsigned char)*p); p++) {}
     long off = 0;
     if (*p == '+' || *p == '-') {
-        int hh, mm;
-        if (sscanf(p + 1, "%2d:%2d", &hh, &mm) != 2) return -1;
+        /* exactly "+HH:MM": sscanf's "%2d:%2d" also took "+1:0" and p then skipped 6 bytes,
+         * past the end of the string (found by fuzzing, tests/fuzz/aws_parse/regress_*) */
+        if (!two_digits(p + 1) || p[3] != ':' || !two_digits(p + 4)) return -1;
+        long hh = (p[1] - '0') * 10 + (p[2] - '0'), mm = (p[4] - '0') * 10 + (p[5] - '0');
         off = (*p == '-' ? -1 : 1) * (hh * 3600L + mm * 60L);
         p += 6;
     } else if (*p == 'Z') {

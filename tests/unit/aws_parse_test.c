@@ -95,4 +95,10 @@ TEST(times_as_aws_writes_them) {
     CHECK_EQ_INT(aws_parse_time("2019-11-09 13:34:41"), -1);
     CHECK_EQ_INT(aws_parse_time("2019-13-09T13:34:41Z"), -1);
     CHECK_EQ_INT(aws_parse_time("2019-11-09T13:34:41Zjunk"), -1);
+    /* a short offset: the parser skipped 6 bytes past "+1:0" and read beyond the string
+     * (a heap overflow under ASan, found by fuzzing) */
+    CHECK_EQ_INT(aws_parse_time("0-2-0T1:0:2.+1:0"), -1);
+    CHECK_EQ_INT(aws_parse_time("2019-11-09T15:34:41+2:00"), -1);
+    CHECK_EQ_INT(aws_parse_time("2019-11-09T15:34:41+02:0"), -1);
+    CHECK_EQ_INT(aws_parse_time("2019-11-09T11:34:41-02:00"), 1573306481);
 }
