@@ -47,6 +47,11 @@ int bolt_check_value(const void *data, size_t len, bolt_error *err);
 
 /* Append msg[0..len) to out as chunks of at most 65535 bytes plus the 00 00 end marker. */
 int bolt_chunk_append(bolt_enc *out, const uint8_t *msg, size_t len);
+/* The same in pieces: bolt_chunk_part appends one piece of a message as chunks (nothing for
+ * len 0, since a zero-size chunk would end the message), bolt_chunk_end the end marker. A
+ * message may be split into chunks anywhere, so the pieces need no copy into one buffer. */
+int bolt_chunk_part(bolt_enc *out, const uint8_t *msg, size_t len);
+int bolt_chunk_end(bolt_enc *out);
 
 /* Incremental reader: bytes go in as they arrive, whole messages come out. */
 typedef struct bolt_dechunker {

@@ -13,7 +13,7 @@
 
 #include "bolt/bolt_internal.h"
 
-int bolt_chunk_append(bolt_enc *out, const uint8_t *msg, size_t len) {
+int bolt_chunk_part(bolt_enc *out, const uint8_t *msg, size_t len) {
     /* Worst case: a 2-byte header per chunk plus the end marker, reserved up front. */
     if (bolt_enc_reserve(out, len + 2 * (len / BOLT_CHUNK_MAX + 1) + 2)) return out->err;
     while (len > 0) {
@@ -24,7 +24,13 @@ int bolt_chunk_append(bolt_enc *out, const uint8_t *msg, size_t len) {
         msg += n;
         len -= n;
     }
-    return bolt_enc_raw(out, "\0\0", 2);
+    return out->err;
+}
+
+int bolt_chunk_end(bolt_enc *out) { return bolt_enc_raw(out, "\0\0", 2); }
+
+int bolt_chunk_append(bolt_enc *out, const uint8_t *msg, size_t len) {
+    return bolt_chunk_part(out, msg, len) ? out->err : bolt_chunk_end(out);
 }
 
 void bolt_dechunker_init(bolt_dechunker *d, size_t max_message) {

@@ -99,17 +99,46 @@ int conn_defunct_error(bolt_conn *c, bolt_error *err) {
 
 /* ------------------------------------------------------------------ output */
 
-/* Chunks the message built in c->msg into the output buffer and remembers its kind. */
-int conn_queue(bolt_conn *c, conn_req kind, bolt_error *err) {
+/* Appends part to the output as chunks, writing the output out each time it passes
+ * CONN_OUT_SPILL: the output buffer stays ~64 KiB however big the parameters (issue 14's
+ * RSS: a 500-purchase batch is ~1.2 MB, and it was held twice per writer). The server may
+ * start on the requests already written; their answers wait in the socket until read. */
+static int queue_spilling(bolt_conn *c, const bolt_enc *part, bolt_error *err) {
+    const uint8_t *p = part->p;
+    size_t left = part->len;
+    while (left > 0) {
+        size_t n = left > BOLT_CHUNK_MAX ? BOLT_CHUNK_MAX : left;
+        if (bolt_chunk_part(&c->out, p, n)) return conn_kill(c, err, BOLT_ENOMEM, "out of memory");
+        p += n;
+        left -= n;
+        int rc;
+        if (c->out.len >= CONN_OUT_SPILL && (rc = conn_flush(c, err))) return rc;
+    }
+    return BOLT_OK;
+}
+
+/* Chunks the message built in c->msg, with part spliced in at offset at, into the output
+ * buffer and remembers its kind. */
+int conn_queue_spliced(bolt_conn *c, conn_req kind, const bolt_enc *part, size_t at,
+                       bolt_error *err) {
     if (c->msg.err) return bolt_err(err, c->msg.err, "cannot encode request");
+    if (part && part->err) return bolt_err(err, part->err, "cannot encode request");
     if (c->nq >= CONN_QUEUE_MAX) return bolt_err(err, BOLT_ESTATE, "too many queued requests");
-    if (bolt_chunk_append(&c->out, c->msg.p, c->msg.len))
+    if (!part) at = c->msg.len;
+    int rc;
+    if (bolt_chunk_part(&c->out, c->msg.p, at)) return conn_kill(c, err, BOLT_ENOMEM, "out of memory");
+    if (part && (rc = queue_spilling(c, part, err))) return rc;
+    if (bolt_chunk_part(&c->out, c->msg.p + at, c->msg.len - at) || bolt_chunk_end(&c->out))
         return conn_kill(c, err, BOLT_ENOMEM, "out of memory");
     if (kind != REQ_GOODBYE) c->q[(c->qhead + c->nq++) % CONN_QUEUE_MAX] = kind;
     return BOLT_OK;
 }
 
 /* A request without fields (RESET, COMMIT, ROLLBACK, GOODBYE). */
+int conn_queue(bolt_conn *c, conn_req kind, bolt_error *err) {
+    return conn_queue_spliced(c, kind, NULL, 0, err);
+}
+
 int conn_queue_simple(bolt_conn *c, conn_req kind, uint8_t tag, bolt_error *err) {
     bolt_enc_reset(&c->msg);
     bolt_enc_struct_begin(&c->msg, tag, 0);

@@ -19,6 +19,7 @@ typedef enum conn_req {
 } conn_req;
 
 #define CONN_QUEUE_MAX 32
+#define CONN_OUT_SPILL 65536       /* output written out early once this full (big RUNs) */
 
 struct bolt_conn {
     bolt_sock *sock;
@@ -67,6 +68,11 @@ struct bolt_result {
 int conn_kill(bolt_conn *c, bolt_error *err, int code, const char *why);
 int conn_defunct_error(bolt_conn *c, bolt_error *err);
 int conn_queue(bolt_conn *c, conn_req kind, bolt_error *err);
+/* The same for the message c->msg[0..at) + part + c->msg[at..): part (a caller's encoded
+ * parameters, up to megabytes) is neither copied into c->msg nor held whole in the output:
+ * the output is written to the socket each time it passes CONN_OUT_SPILL bytes. */
+int conn_queue_spliced(bolt_conn *c, conn_req kind, const bolt_enc *part, size_t at,
+                       bolt_error *err);
 int conn_queue_simple(bolt_conn *c, conn_req kind, uint8_t tag, bolt_error *err);
 int conn_flush(bolt_conn *c, bolt_error *err);
 int conn_recv(bolt_conn *c, bolt_value **out, bolt_error *err);

@@ -72,21 +72,20 @@ static int params_ok(const bolt_value *pv, const bolt_enc *pe, bolt_error *err) 
     return BOLT_OK;
 }
 
-static int enc_params(bolt_enc *e, const bolt_value *pv, const bolt_enc *pe) {
-    if (pe) return bolt_enc_raw(e, pe->p, pe->len);
-    return pv ? bolt_enc_value(e, pv) : bolt_enc_map_begin(e, 0);
-}
-
 static int queue_run(bolt_conn *c, const char *query, const bolt_value *pv, const bolt_enc *pe,
                      const bolt_tx_opts *opts, bolt_error *err) {
     bolt_enc *e = &c->msg;
     bolt_enc_reset(e);
     bolt_enc_struct_begin(e, REQ_TAG_RUN, 3);
-    bolt_enc_string(e, query);
-    enc_params(e, pv, pe);   /* errors are sticky: conn_queue reports them */
+    bolt_enc_string(e, query);   /* errors are sticky: conn_queue reports them */
+    size_t at = e->len;          /* pre-encoded parameters are spliced in here, not copied */
+    if (!pe) {
+        if (pv) bolt_enc_value(e, pv);
+        else bolt_enc_map_begin(e, 0);
+    }
     if (c->in_tx) bolt_enc_map_begin(e, 0);
     else enc_tx_extra(e, c, opts);
-    return conn_queue(c, REQ_RUN, err);
+    return conn_queue_spliced(c, REQ_RUN, pe, at, err);
 }
 
 static int queue_pull(bolt_conn *c, conn_req kind, int64_t n, bolt_error *err) {

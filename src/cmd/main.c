@@ -2,9 +2,11 @@
  * subsystem that implements it; nothing below main() exits the process. `run` ends it with
  * _exit when the shutdown deadline passes with threads still blocked (pipeline_stop says so):
  * their resources cannot be freed under them, and nothing uncommitted is lost. */
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -71,7 +73,17 @@ static struct cgw_config *load_config(int argc, char **argv) {
 }
 
 /* Signals are taken by sigwait() in main only: worker threads never see them. */
+/* glibc gives each thread that allocates its own malloc arena (up to 8 per core), and memory
+ * freed in one arena serves only that arena: with two consumers, their writers and
+ * librdkafka's threads, that was ~6 MB of peak RSS (issue 14: 45.3 MB -> 39.2 MB on both
+ * topics with one arena). Two arenas keep that gain without making every thread queue on a
+ * single lock. MALLOC_ARENA_MAX in the environment still decides when set. */
+static void limit_malloc_arenas(void) {
+    if (!getenv("MALLOC_ARENA_MAX")) mallopt(M_ARENA_MAX, 2);
+}
+
 static int cmd_run(int argc, char **argv) {
+    limit_malloc_arenas();
     struct cgw_config *cfg = load_config(argc, argv);
     if (!cfg) return 2;
     log_configure(cfg->log.format, cfg->log.level, cfg->service_name);

@@ -1,7 +1,10 @@
 /* enrich_cache.c: bounded LRU + TTL cache of enrichment answers (see enrich_cache.h).
  *
- * A fixed array of hash buckets (a power of two >= max_entries, so chains stay short without
- * ever rehashing) and an intrusive LRU list: head = most recently used, tail = next victim.
+ * An array of hash buckets that doubles whenever the entries outnumber it (a power of two,
+ * 1 024 at first, at most the first power of two >= max_entries), so chains stay short and a
+ * cache of a few thousand products does not hold the table for max_entries (100 000 by
+ * default: 1 MiB of buckets each, issue 14's RSS), and an intrusive LRU list: head = most
+ * recently used, tail = next victim.
  * Every operation takes the one mutex; work under it is a hash lookup and a value copy, small
  * next to the HTTP round trips the cache saves, so finer locking would buy nothing.
  */
@@ -22,7 +25,7 @@ struct entry {
 struct enrich_cache {
     pthread_mutex_t mu;
     struct entry **buckets;
-    size_t nbuckets;                /* power of two */
+    size_t nbuckets, max_buckets;   /* powers of two */
     size_t count, max_entries;
     struct entry *head, *tail;
     struct enrich_cache_stats stats;
@@ -135,6 +138,26 @@ static void remove_at(struct enrich_cache *c, struct entry **slot) {
     c->count--;
 }
 
+/* Doubles the bucket array when the entries outnumber it (and it may still grow). Rehashing is
+ * amortised: each entry moves once per doubling. Out of memory keeps the old table. */
+static void maybe_grow(struct enrich_cache *c) {
+    if (c->count < c->nbuckets || c->nbuckets >= c->max_buckets) return;
+    size_t n = c->nbuckets * 2;
+    struct entry **b = calloc(n, sizeof *b);
+    if (!b) return;
+    for (size_t i = 0; i < c->nbuckets; i++) {
+        for (struct entry *e = c->buckets[i], *next; e; e = next) {
+            next = e->hnext;
+            struct entry **slot = &b[hash_id(e->id) & (n - 1)];
+            e->hnext = *slot;
+            *slot = e;
+        }
+    }
+    free(c->buckets);
+    c->buckets = b;
+    c->nbuckets = n;
+}
+
 static void evict_lru(struct enrich_cache *c) {
     if (!c->tail) return;
     remove_at(c, slot_of(c, c->tail->id));
@@ -147,8 +170,9 @@ struct enrich_cache *enrich_cache_new(size_t max_entries) {
     if (max_entries == 0) return NULL;
     struct enrich_cache *c = calloc(1, sizeof *c);
     if (!c) return NULL;
-    c->nbuckets = 16;
-    while (c->nbuckets < max_entries && c->nbuckets < ((size_t)1 << 30)) c->nbuckets <<= 1;
+    c->max_buckets = 16;
+    while (c->max_buckets < max_entries && c->max_buckets < ((size_t)1 << 30)) c->max_buckets <<= 1;
+    c->nbuckets = c->max_buckets < 1024 ? c->max_buckets : 1024;
     c->buckets = calloc(c->nbuckets, sizeof *c->buckets);
     if (!c->buckets) {
         free(c);
@@ -218,6 +242,7 @@ int enrich_cache_put(struct enrich_cache *c, const char *id, const struct enrich
     *slot = n;
     lru_push_front(c, n);
     c->count++;
+    maybe_grow(c);
     pthread_mutex_unlock(&c->mu);
     return 0;
 }

@@ -125,12 +125,17 @@ static int set_properties(struct consumer *c, rd_kafka_conf_t *conf, char *err, 
                * 64 MB (with the small factoid records, the record count was the bound that
                * held: 37.8 MB peak, 26 MB with 5 000). 2 MiB a consumer is a second of
                * receipts at the write rate, refilled within fetch.queue.backoff.ms below
-               * (4 MiB: 36.3 MB peak on 50 000 receipts, 2 MiB: 34.1 MB). kafka.properties
+               * (4 MiB: 36.3 MB peak on 50 000 receipts, 2 MiB: 34.1 MB). Both consumers at
+               * once peaked at 45 MB with 5 000 records a partition and 2 MiB fetches: a
+               * fetch answer stays allocated until its last record is read, and each queued
+               * record costs ~250 bytes of librdkafka bookkeeping (heaptrack: 6.7 MB of fetch
+               * buffers and 5.5 MB of records at the peak). 1 000 records a partition (6 000
+               * a consumer, several batches) and 1 MiB fetches: 34.9 MB. kafka.properties
                * may raise them. */
               kafka_conf_set(conf, "queued.max.messages.kbytes", "2048", err, errlen) ||
-              kafka_conf_set(conf, "queued.min.messages", "5000", err, errlen) ||
+              kafka_conf_set(conf, "queued.min.messages", "1000", err, errlen) ||
               kafka_conf_set(conf, "max.partition.fetch.bytes", "262144", err, errlen) ||
-              kafka_conf_set(conf, "fetch.max.bytes", "2097152", err, errlen) ||
+              kafka_conf_set(conf, "fetch.max.bytes", "1048576", err, errlen) ||
               /* With queues that small, a partition is over its bound after one fetch; then
                * librdkafka postpones its next fetch by fetch.queue.backoff.ms (1 000 ms by
                * default) even once the worker has emptied the queue: a backlog of small

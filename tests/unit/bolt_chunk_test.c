@@ -48,6 +48,40 @@ TEST(big_message_split_and_reassembled) {
     free(msg);
 }
 
+/* A message queued in pieces (RUN's head, the caller's parameters, its tail): no piece makes a
+ * zero-size chunk (it would end the message early), a big piece is split at 65535, and the
+ * reader gets back the concatenation as one message. */
+TEST(message_in_pieces_reassembled_whole) {
+    size_t big = 65535 + 100;
+    uint8_t *p = malloc(big);
+    for (size_t i = 0; i < big; i++) p[i] = (uint8_t)(i * 13);
+    bolt_enc out;
+    bolt_enc_init(&out);
+    CHECK_EQ_INT(bolt_chunk_part(&out, (const uint8_t *)"\xB3\x10", 2), BOLT_OK);
+    CHECK_EQ_INT(bolt_chunk_part(&out, p, 0), BOLT_OK);
+    CHECK_EQ_INT(out.len, 4);
+    CHECK_EQ_INT(bolt_chunk_part(&out, p, big), BOLT_OK);
+    CHECK_EQ_INT(bolt_chunk_part(&out, (const uint8_t *)"\xA0", 1), BOLT_OK);
+    CHECK_EQ_INT(bolt_chunk_end(&out), BOLT_OK);
+    CHECK_EQ_INT(out.len, 2 + 2 + 2 + 65535 + 2 + 100 + 2 + 1 + 2);
+    CHECK_EQ_MEM(out.p + 4, "\xFF\xFF", 2);
+    CHECK_EQ_MEM(out.p + out.len - 5, "\x00\x01\xA0\x00\x00", 5);
+
+    bolt_dechunker d;
+    bolt_dechunker_init(&d, 0);
+    const uint8_t *m = NULL;
+    size_t mlen = 0, used = 0;
+    CHECK_EQ_INT(bolt_dechunk(&d, out.p, out.len, &used, &m, &mlen), 1);
+    CHECK_EQ_INT(used, out.len);
+    CHECK_EQ_INT(mlen, 2 + big + 1);
+    CHECK_EQ_MEM(m, "\xB3\x10", 2);
+    CHECK_EQ_MEM(m + 2, p, big);
+    CHECK_EQ_MEM(m + 2 + big, "\xA0", 1);
+    bolt_dechunker_free(&d);
+    bolt_enc_release(&out);
+    free(p);
+}
+
 TEST(noop_chunks_skipped_and_zero_bytes_in_body) {
     /* NOOP, docs/bolt.md §3's SUCCESS ending in a 00 byte, NOOP NOOP, RECORD [1]. */
     static const uint8_t wire[] = {

@@ -99,6 +99,32 @@ TEST(cache_many_puts_stay_bounded) {
     enrich_cache_free(c);
 }
 
+/* The bucket array starts at 1 024 and doubles as entries arrive: every entry must still be
+ * found after each doubling, and the bound still holds once the table is at its largest. */
+TEST(cache_table_grows_and_keeps_every_entry) {
+    struct enrich_cache *c = enrich_cache_new(5000);     /* at most 8 192 buckets */
+    struct enrich_value v = product("p", "b");
+    char id[16];
+    for (int i = 0; i < 6000; i++) {
+        snprintf(id, sizeof id, "F%06d", i);
+        CHECK_EQ_INT(enrich_cache_put(c, id, &v, 1000), 0);
+        if (i == 1023 || i == 1024 || i == 2048 || i == 4999) {
+            for (int j = 0; j <= i; j++) {
+                snprintf(id, sizeof id, "F%06d", j);
+                CHECK_EQ_INT(get(c, id, 0), 1);
+            }
+        }
+    }
+    struct enrich_cache_stats st;
+    enrich_cache_stats(c, &st);
+    CHECK_EQ_INT(st.entries, 5000);
+    CHECK_EQ_INT(st.evictions, 1000);
+    CHECK_EQ_INT(get(c, "F000999", 0), 0);
+    CHECK_EQ_INT(get(c, "F001000", 0), 1);
+    CHECK_EQ_INT(get(c, "F005999", 0), 1);
+    enrich_cache_free(c);
+}
+
 TEST(cache_put_replaces_and_refreshes_ttl) {
     struct enrich_cache *c = enrich_cache_new(2);
     struct enrich_value unknown = {0}, known = product("New", "Acme"), out = {0};
