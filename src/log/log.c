@@ -14,6 +14,15 @@
  * anything but printable ASCII other than '=' and '"'; keys are written bare, with any byte
  * that logfmt cannot carry in a key replaced by '_'.
  *
+ * Held lines. A thread that logs a line per record (the consumer thread: a [WARN] per skipped
+ * receipt, a [SUCCESS] per purchase) may hold its lines between log_hold() and log_release():
+ * they collect in a thread-local buffer of PIPE_BUF bytes, whole lines only, and go out in
+ * one write(2) when it is full, at log_flush() (the engine calls it before anything that may
+ * block: a remote call, a retry wait, a wait for its writer), at release, and before any
+ * [ERROR] line or outage report, which are never held. One system call per ~15 lines instead
+ * of one per line: 5 % of the worker's CPU on a receipt backlog (issue 14). A write of at
+ * most PIPE_BUF bytes is atomic on a pipe, so lines of different threads still never mix.
+ *
  * Bounds and secrets. Each value is cut at LOG_VALUE_MAX bytes with the cut marked and the
  * original length given (a 10 000-character record id costs about 1 KB, not 10), and any
  * value holding a URL with credentials goes through the one redactor of src/http first.
@@ -24,6 +33,7 @@
 #include "http/http_url.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -344,6 +354,37 @@ static void write_all(int fd, const char *p, size_t n) {
     }
 }
 
+static __thread struct {
+    bool on;
+    size_t len;
+    char buf[PIPE_BUF];
+} held;
+
+void log_hold(void) { held.on = true; }
+
+void log_flush(void) {
+    if (held.len) write_all(log_cfg.fd, held.buf, held.len);
+    held.len = 0;
+}
+
+void log_release(void) {
+    log_flush();
+    held.on = false;
+}
+
+/* One finished line: into the held buffer when this thread holds and the line may wait,
+ * else out now, after whatever was held before it. */
+static void emit(enum log_level level, const char *p, size_t n) {
+    if (held.on && level < LOG_ERROR && n <= sizeof held.buf) {
+        if (held.len + n > sizeof held.buf) log_flush();
+        memcpy(held.buf + held.len, p, n);
+        held.len += n;
+        return;
+    }
+    log_flush();
+    write_all(log_cfg.fd, p, n);
+}
+
 void log_fields(enum log_level level, const char *msg, const struct log_field *fields, size_t n) {
     char stack[LOG_STACK_BUF];
     struct lbuf b = { stack, 0, sizeof stack, false, false };
@@ -353,7 +394,7 @@ void log_fields(enum log_level level, const char *msg, const struct log_field *f
         b.len = b.cap;
         b.p[b.len - 1] = '\n';
     }
-    write_all(log_cfg.fd, b.p, b.len);
+    emit(level, b.p, b.len);
     if (b.heap) free(b.p);
 }
 
@@ -400,11 +441,16 @@ bool log_latch_is_tripped(struct log_latch *l) { return atomic_load(&l->tripped)
 void log_report_outage(struct log_latch *l, bool failing, enum log_level level,
                        const char *down_msg, const char *up_msg, const char *err) {
     if (failing) {
-        if (log_latch_trip(l)) LOG(level, down_msg, LOG_STR("error", err));
+        if (log_latch_trip(l)) {
+            LOG(level, down_msg, LOG_STR("error", err));
+            log_flush();        /* an outage is news now, not after the batch */
+        }
         return;
     }
     long long ms;
     unsigned long long hits;
-    if (log_latch_clear(l, &ms, &hits))
+    if (log_latch_clear(l, &ms, &hits)) {
         LOG(LOG_INFO, up_msg, LOG_INT("outage_ms", ms), LOG_UINT("failures", hits));
+        log_flush();
+    }
 }

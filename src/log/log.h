@@ -18,8 +18,9 @@
  *
  * Thread safety: log_configure() runs once at startup before other threads exist; after
  * that any thread may log. Each line is formatted in a private buffer and written with a
- * single write(2), so lines of different threads never interleave (pipes guarantee this up
- * to PIPE_BUF bytes; longer lines are still written in one call).
+ * single write(2) (held lines: several whole lines, at most PIPE_BUF bytes, in one write), so
+ * lines of different threads never interleave (pipes guarantee this up to PIPE_BUF bytes;
+ * longer lines are still written in one call).
  *
  * The level names enum values LOG_DEBUG..LOG_ERROR, which clash with <syslog.h>'s macros:
  * never include <syslog.h> in a file that includes this header.
@@ -90,6 +91,15 @@ const char *log_level_name(enum log_level level);
 
 void log_fields(enum log_level level, const char *msg, const struct log_field *fields, size_t n);
 void log_event(enum log_level level, const char *msg, ...) __attribute__((sentinel));
+
+/* Held lines (log.c, "Held lines"): between log_hold() and log_release(), this thread's lines
+ * below LOG_ERROR are collected (whole lines, up to PIPE_BUF bytes) and written together when
+ * the buffer is full, at log_flush(), at release, or before an [ERROR] line or an outage
+ * report. For a loop that logs a line per record; call log_flush() before anything that may
+ * block, so a held line never waits on a server. */
+void log_hold(void);
+void log_flush(void);
+void log_release(void);
 
 /* Formats one line (with its '\n') into buf without writing it; returns the length the full
  * line needs, like snprintf. Used by tests and by anything that wants the exact bytes. */

@@ -573,7 +573,7 @@ static int take_chunk(struct engine *e) {
     return rc;
 }
 
-static int run(struct engine *e, bool flush) {
+static int step(struct engine *e, bool flush) {
     int rc = engine_reap(e);
     if (rc == 0) rc = take_chunk(e);
     for (size_t i = 0; rc == 0 && i < e->nlanes; i++)
@@ -582,6 +582,16 @@ static int run(struct engine *e, bool flush) {
      * done (memory stays bounded through a Neo4j outage) */
     if (rc == 0 && (flush || watermark_tracked(e->wm) >= e->o.max_tracked)) rc = engine_drain(e);
     if (rc == 0) engine_set_state(e, engine_watch(e), CONSUMER_STATE_RUNNING);
+    return rc;
+}
+
+/* One step of the consumer thread. Its per-record lines (skips, [SUCCESS]) are held and
+ * written a few kilobytes at a time (log.h); every call or wait inside goes through the
+ * watch, which writes them out first. */
+static int run(struct engine *e, bool flush) {
+    log_hold();
+    int rc = step(e, flush);
+    log_release();
     return rc;
 }
 

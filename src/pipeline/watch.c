@@ -70,7 +70,10 @@ void watch_init(watch *w, const char *name, long stall_ms, struct metrics_regist
             "consumer", name ? name : "flags", "server", server_name(*servers), NULL);
 }
 
+/* Every call and wait of a thread starts here, so this is also where the lines a thread
+ * holds (log_hold) go out: none waits behind a call that may block. */
 static void begin(watch *w, server s, long budget_ms) {
+    log_flush();
     long long now = mono_ms();
     atomic_store(&w->since_ms, now);
     atomic_store(&w->deadline_ms, now + (budget_ms > 0 ? budget_ms : 0));
@@ -92,6 +95,7 @@ static void outage_start(watch *w, server s, const char *err) {
     metrics_set_gauge(w->unavailable[s], 1);
     LOG(i->level, i->down, LOG_STR("consumer", w->name), LOG_STR("server", i->name),
         LOG_STR("error", err));
+    log_flush();
 }
 
 static void outage_end(watch *w, server s) {
@@ -102,6 +106,7 @@ static void outage_end(watch *w, server s) {
     metrics_set_gauge(w->unavailable[s], 0);
     LOG(LOG_INFO, SERVERS[s].up, LOG_STR("consumer", w->name),
         LOG_STR("server", SERVERS[s].name), LOG_INT("outage_ms", ms), LOG_UINT("failures", hits));
+    log_flush();
 }
 
 /* s was slow now: a call past stall_ms, answered or not. */

@@ -261,10 +261,15 @@ int valkey_append(struct valkey *v, int argc, const char **argv, const size_t *l
 redisReply *valkey_read_reply(struct valkey *v, char *err, size_t errlen) {
     if (!require_connection(v, err, errlen)) return NULL;
     void *r = NULL;
-    sigset_t old;
-    sigpipe_block(&old);
-    int rc = redisGetReply(v->ctx, &r);
-    sigpipe_restore(&old);
+    /* A reply already in the reader's buffer needs no I/O and so no SIGPIPE guard (three
+     * system calls): the replies of a pipeline mostly arrive together with its first. */
+    int rc = redisGetReplyFromReader(v->ctx, &r);
+    if (rc == REDIS_OK && !r) {
+        sigset_t old;
+        sigpipe_block(&old);
+        rc = redisGetReply(v->ctx, &r);
+        sigpipe_restore(&old);
+    }
     if (rc == REDIS_OK && r) return r;
     if (r) freeReplyObject(r);
     lost(v, "reading a reply", err, errlen);

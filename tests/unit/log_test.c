@@ -268,6 +268,96 @@ TEST(threads_never_interleave) {
     CHECK_EQ_INT(good, THREADS * LINES);
 }
 
+/* Half the threads hold their lines (log_hold), flushing now and then, as the consumer
+ * thread does: the lines still arrive whole. */
+static void *spam_held(void *arg) {
+    log_hold();
+    for (int i = 0; i < LINES; i++) {
+        LOG(LOG_INFO, "[WARN] Skipping receipt", LOG_INT("thread", (long)arg), LOG_INT("i", i),
+            LOG_STR("end", "END"));
+        if (i % 97 == 0) log_flush();
+    }
+    log_release();
+    return NULL;
+}
+
+TEST(held_lines_never_interleave_either) {
+    pthread_t t[THREADS];
+    cap_begin(LOG_FORMAT_JSON, LOG_INFO);
+    for (long i = 0; i < THREADS; i++) pthread_create(&t[i], NULL, i % 2 ? spam_held : spam, (void *)i);
+    for (int i = 0; i < THREADS; i++) pthread_join(t[i], NULL);
+    char *out = cap_end();
+    int lines = 0, good = 0, next[THREADS] = {0}, in_order = 0;
+    for (char *save = NULL, *line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        lines++;
+        json_t *o = json_loads(line, 0, NULL);
+        if (o && strcmp(json_string_value(json_object_get(o, "end")), "END") == 0) {
+            good++;
+            long th = (long)json_integer_value(json_object_get(o, "thread"));
+            if (th >= 0 && th < THREADS && json_integer_value(json_object_get(o, "i")) == next[th]) {
+                next[th]++;
+                in_order++;
+            }
+        }
+        json_decref(o);
+    }
+    free(out);
+    CHECK_EQ_INT(lines, THREADS * LINES);
+    CHECK_EQ_INT(good, THREADS * LINES);
+    CHECK_EQ_INT(in_order, THREADS * LINES);
+}
+
+static long cap_size(void) { return lseek(fileno(cap_file), 0, SEEK_END); }
+
+/* Held lines wait for a flush, a full buffer, an [ERROR] line, an outage report or the
+ * release, and then go out whole and in order; unheld lines go out at once. */
+TEST(held_lines_wait_for_flush_error_outage_or_release) {
+    struct log_latch l = LOG_LATCH_INIT;
+    cap_begin(LOG_FORMAT_LOGFMT, LOG_INFO);
+    LOG(LOG_INFO, "one");
+    long unheld = cap_size();
+    CHECK(unheld > 0);
+    log_hold();
+    LOG(LOG_INFO, "two");
+    LOG(LOG_WARN, "three");
+    CHECK_EQ_INT(cap_size(), unheld);
+    LOG(LOG_ERROR, "four");                       /* out now, after what was held */
+    long after_error = cap_size();
+    CHECK(after_error > unheld);
+    LOG(LOG_INFO, "five");
+    log_flush();
+    long after_flush = cap_size();
+    CHECK(after_flush > after_error);
+    LOG(LOG_INFO, "six");
+    log_report_outage(&l, true, LOG_WARN, "[WARN] down", "up", "refused");
+    long after_outage = cap_size();
+    CHECK(after_outage > after_flush);
+    char pad[400];
+    memset(pad, 'x', sizeof pad - 1);
+    pad[sizeof pad - 1] = '\0';
+    for (int i = 0; i < 30; i++) LOG(LOG_INFO, "pad", LOG_STR("p", pad));   /* ~13 KB */
+    CHECK(cap_size() > after_outage + 8000);      /* the buffer went out when full */
+    CHECK(cap_size() < after_outage + 30 * 400);   /* but not all of it */
+    LOG(LOG_INFO, "seven");
+    log_release();
+    LOG(LOG_INFO, "eight");
+    long done = cap_size();
+    char *out = cap_end();
+    CHECK_EQ_INT((long)strlen(out), done);
+    const char *order[] = {"msg=one", "msg=two", "msg=three", "msg=four", "msg=five", "msg=six",
+                           "msg=\"[WARN] down\"", "msg=pad", "msg=seven", "msg=eight"};
+    const char *p = out;
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+        const char *q = strstr(p, order[i]);
+        CHECKF(q != NULL, "%s missing or out of order", order[i]);
+        if (q) p = q;
+    }
+    int n = 0;
+    for (const char *c = out; (c = strchr(c, '\n')); c++) n++;
+    CHECK_EQ_INT(n, 9 + 30);
+    free(out);
+}
+
 TEST(latch_logs_start_and_end_once) {
     struct log_latch l = LOG_LATCH_INIT;
     long long ms = -1;
