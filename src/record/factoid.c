@@ -144,7 +144,7 @@ static int record_order_item(const Factoids__V1__ShopOrderItem *it, record_item 
 /* Copy the order lines that carry a fido. Returns -1 after failing out. */
 static int record_order_items(const record_order_msg *o, record_purchase *p,
                               record_result *out) {
-    p->items = calloc(o->n_items, sizeof *p->items);   /* n_items >= 1: some has a fido */
+    p->items = record_items_new(p, o->n_items);   /* n_items >= 1: some has a fido */
     if (!p->items) goto oom;
     for (size_t i = 0; i < o->n_items; i++) {
         const Factoids__V1__ShopOrderItem *it = o->items[i];
@@ -152,8 +152,8 @@ static int record_order_items(const record_order_msg *o, record_purchase *p,
         if (record_str_empty(it->fido)) continue;
         if (record_order_item(it, dst, out) < 0) return -1;
         p->nitems++;                       /* counted now, so free releases what follows */
-        if (record_dup(&dst->fido, it->fido, 1) < 0 ||
-            record_dup(&dst->description, it->title, 1) < 0)
+        if (record_dup(p, &dst->fido, it->fido, 1) < 0 ||
+            record_dup(p, &dst->description, it->title, 1) < 0)
             goto oom;
     }
     return 0;
@@ -163,10 +163,11 @@ oom:
 }
 
 /* Step 5. Returns the purchase, or NULL after failing out. */
-static record_purchase *record_factoid_purchase(const record_factoid_msg *m,
+static record_purchase *record_factoid_purchase(const record_factoid_msg *m, size_t len,
                                                 record_result *out) {
     const record_order_msg *o = m->shop_order;     /* the filter made sure it is set */
-    record_purchase *p = record_purchase_new();
+    record_purchase *p = record_purchase_new(
+        record_pool_size(len, o->n_items, strlen(m->factoid_id) + strlen(o->order_id)));
     if (!p) goto oom;
     p->source = RECORD_SOURCE_SHOP_ORDER;
     p->total_cents = o->total_cents;
@@ -176,13 +177,13 @@ static record_purchase *record_factoid_purchase(const record_factoid_msg *m,
         record_set_timestamp(p, m->occurred_at, "occurred_at", out) < 0 ||
         record_order_items(o, p, out) < 0)
         goto fail;
-    if (record_dup(&p->id, m->factoid_id, 0) < 0 ||
-        record_dup(&p->factoid_id, m->factoid_id, 0) < 0 ||
-        record_dup(&p->order_id, o->order_id, 0) < 0 ||
-        record_dup_prefixed(&p->purchase_id, "order:", o->order_id) < 0 ||
-        record_dup(&p->user_id, m->user_id, 0) < 0 ||
-        record_dup(&p->retailer_id, o->retailer_id, 1) < 0 ||
-        record_dup(&p->currency, o->currency, 1) < 0)
+    if (record_dup(p, &p->id, m->factoid_id, 0) < 0 ||
+        record_dup(p, &p->factoid_id, m->factoid_id, 0) < 0 ||
+        record_dup(p, &p->order_id, o->order_id, 0) < 0 ||
+        record_dup_prefixed(p, &p->purchase_id, "order:", o->order_id) < 0 ||
+        record_dup(p, &p->user_id, m->user_id, 0) < 0 ||
+        record_dup(p, &p->retailer_id, o->retailer_id, 1) < 0 ||
+        record_dup(p, &p->currency, o->currency, 1) < 0)
         goto oom;
     return p;
 oom:
@@ -221,7 +222,7 @@ void record_decode_factoid(const void *value, size_t len, int32_t header_schema_
     if (record_check_wire_strings(&factoids__v1__factoid__descriptor, buf + off, len - off,
                                   "factoid", out) == 0 &&
         record_factoid_check_ids(m, out) == 0 && record_factoid_filter(m, out) == 0) {
-        out->purchase = record_factoid_purchase(m, out);
+        out->purchase = record_factoid_purchase(m, len, out);
         if (out->purchase) out->status = RECORD_OK;
     }
     factoids__v1__factoid__free_unpacked(m, &alloc.pc);

@@ -75,7 +75,7 @@ static int record_receipt_filter(const record_receipt_msg *m, record_result *out
 /* Copy the items that carry a fido. Returns -1 after failing out. */
 static int record_receipt_items(const record_receipt_msg *m, record_purchase *p,
                                 record_result *out) {
-    p->items = calloc(m->n_items, sizeof *p->items);   /* n_items >= 1: some has a fido */
+    p->items = record_items_new(p, m->n_items);   /* n_items >= 1: some has a fido */
     if (!p->items) goto oom;
     for (size_t i = 0; i < m->n_items; i++) {
         const Receipts__V1__ReceiptItem *it = m->items[i];
@@ -87,8 +87,8 @@ static int record_receipt_items(const record_receipt_msg *m, record_purchase *p,
         dst->quantity = it->quantity;
         dst->unit_price_cents = it->unit_price_cents;
         dst->total_price_cents = it->total_price_cents;
-        if (record_dup(&dst->fido, it->fido, 1) < 0 ||
-            record_dup(&dst->description, it->description, 1) < 0)
+        if (record_dup(p, &dst->fido, it->fido, 1) < 0 ||
+            record_dup(p, &dst->description, it->description, 1) < 0)
             goto oom;
     }
     return 0;
@@ -98,10 +98,11 @@ oom:
 }
 
 /* Step 4. Returns the purchase, or NULL after failing out. */
-static record_purchase *record_receipt_purchase(const record_receipt_msg *m,
+static record_purchase *record_receipt_purchase(const record_receipt_msg *m, size_t len,
                                                 record_result *out) {
     const char *retailer = m->retailer ? m->retailer->retailer_id : NULL;
-    record_purchase *p = record_purchase_new();
+    record_purchase *p = record_purchase_new(
+        record_pool_size(len, m->n_items, 2 * strlen(m->receipt_id)));
     if (!p) goto oom;
     p->source = RECORD_SOURCE_RECEIPT;
     p->total_cents = m->total_cents;
@@ -109,12 +110,12 @@ static record_purchase *record_receipt_purchase(const record_receipt_msg *m,
         record_set_timestamp(p, m->purchased_at, "purchased_at", out) < 0 ||
         record_receipt_items(m, p, out) < 0)
         goto fail;
-    if (record_dup(&p->id, m->receipt_id, 0) < 0 ||
-        record_dup(&p->receipt_id, m->receipt_id, 0) < 0 ||
-        record_dup_prefixed(&p->purchase_id, "receipt:", m->receipt_id) < 0 ||
-        record_dup(&p->user_id, m->user_id, 0) < 0 ||
-        record_dup(&p->retailer_id, retailer, 1) < 0 ||
-        record_dup(&p->currency, m->currency, 1) < 0)
+    if (record_dup(p, &p->id, m->receipt_id, 0) < 0 ||
+        record_dup(p, &p->receipt_id, m->receipt_id, 0) < 0 ||
+        record_dup_prefixed(p, &p->purchase_id, "receipt:", m->receipt_id) < 0 ||
+        record_dup(p, &p->user_id, m->user_id, 0) < 0 ||
+        record_dup(p, &p->retailer_id, retailer, 1) < 0 ||
+        record_dup(p, &p->currency, m->currency, 1) < 0)
         goto oom;
     return p;
 oom:
@@ -150,7 +151,7 @@ void record_decode_receipt(const void *value, size_t len, record_result *out) {
     if (record_check_wire_strings(&receipts__v1__processed_receipt_event__descriptor,
                                   value ? value : empty, len, "receipt", out) == 0 &&
         record_receipt_check_ids(m, out) == 0 && record_receipt_filter(m, out) == 0) {
-        out->purchase = record_receipt_purchase(m, out);
+        out->purchase = record_receipt_purchase(m, len, out);
         if (out->purchase) out->status = RECORD_OK;
     }
     receipts__v1__processed_receipt_event__free_unpacked(m, &alloc.pc);

@@ -4,15 +4,19 @@
  * what they have in common: reason names, the result helpers, the purchase's lifetime, the
  * bounded allocator given to protobuf-c, and the string helpers.
  *
- * Two rules shape the helpers. First, everything copied out of an unpacked message is a
- * fresh malloc'd copy owned by the purchase, so the unpacked message is freed before the
- * decoder returns, whatever the outcome. Second, no record content reaches a message
+ * Two rules shape the helpers. First, everything copied out of an unpacked message is a copy
+ * owned by the purchase, so the unpacked message is freed before the decoder returns,
+ * whatever the outcome. The copies come from a pool allocated with the purchase itself, sized
+ * from the record (record_purchase_new), or from the heap should one not fit: one malloc
+ * per record, and record_purchase_free frees only what lies outside the pool. Second, no record content reaches a message
  * (detail, error) except ids and the factoid type, and those only through
  * record_safe_copy(): printable ASCII, bounded length, so a log line stays one line.
  */
 #include <assert.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,20 +105,43 @@ int record_check_id_len(record_result *out, const char *what, const char *field,
     return -1;
 }
 
-int record_dup(char **dst, const char *s, int null_if_empty) {
-    *dst = NULL;
-    if (s == NULL || (null_if_empty && s[0] == '\0')) return 0;
-    *dst = strdup(s);
-    return *dst ? 0 : -1;
+/* n bytes from p's pool, or from the heap when the pool is short. */
+static void *pool_take(record_purchase *p, size_t n) {
+    if ((size_t)(p->pool_end - p->pool_next) >= n) {
+        void *r = p->pool_next;
+        p->pool_next += n;
+        return r;
+    }
+    return malloc(n);
 }
 
-int record_dup_prefixed(char **dst, const char *prefix, const char *s) {
+static bool in_pool(const record_purchase *p, const void *x) {
+    return x && (const char *)x > (const char *)p && (const char *)x < p->pool_end;
+}
+
+int record_dup(record_purchase *p, char **dst, const char *s, int null_if_empty) {
+    *dst = NULL;
+    if (s == NULL || (null_if_empty && s[0] == '\0')) return 0;
+    size_t n = strlen(s) + 1;
+    if (!(*dst = pool_take(p, n))) return -1;
+    memcpy(*dst, s, n);
+    return 0;
+}
+
+int record_dup_prefixed(record_purchase *p, char **dst, const char *prefix, const char *s) {
     size_t a = strlen(prefix), b = strlen(s);
-    *dst = malloc(a + b + 1);
-    if (!*dst) return -1;
+    if (!(*dst = pool_take(p, a + b + 1))) return -1;
     memcpy(*dst, prefix, a);
     memcpy(*dst + a, s, b + 1);
     return 0;
+}
+
+record_item *record_items_new(record_purchase *p, size_t n) {
+    /* items come first in the pool (record_purchase_new), where they are aligned */
+    if (n > SIZE_MAX / sizeof(record_item)) return NULL;
+    record_item *v = pool_take(p, n * sizeof *v);
+    if (v) memset(v, 0, n * sizeof *v);
+    return v;
 }
 
 /* ---- timestamps ------------------------------------------------------------------- */
@@ -141,27 +168,43 @@ int record_set_timestamp(record_purchase *p, const Google__Protobuf__Timestamp *
 
 /* ---- purchases -------------------------------------------------------------------- */
 
-record_purchase *record_purchase_new(void) {
-    record_purchase *p = calloc(1, sizeof *p);
-    if (p) p->fido_count = -1;
+size_t record_pool_size(size_t value_len, size_t nitems, size_t copied_twice) {
+    /* value_len <= RECORD_MAX_VALUE_LEN, nitems and copied_twice <= 2 x value_len: no overflow */
+    return nitems * (sizeof(record_item) + 2) + value_len + copied_twice + 64;
+}
+
+record_purchase *record_purchase_new(size_t pool_bytes) {
+    size_t head = (sizeof(record_purchase) + 15) & ~(size_t)15;
+    if (pool_bytes > SIZE_MAX - head) pool_bytes = 0;
+    record_purchase *p = malloc(head + pool_bytes);
+    if (!p) return NULL;
+    memset(p, 0, sizeof *p);
+    p->fido_count = -1;
+    p->pool_next = (char *)p + head;
+    p->pool_end = p->pool_next + pool_bytes;
     return p;
+}
+
+/* Frees a field unless it lives in the pool (or the purchase was built by hand: no pool). */
+static void free_field(const record_purchase *p, void *x) {
+    if (!in_pool(p, x)) free(x);
 }
 
 void record_purchase_free(record_purchase *p) {
     if (!p) return;
     for (size_t i = 0; i < p->nitems; i++) {
-        free(p->items[i].fido);
-        free(p->items[i].description);
+        free_field(p, p->items[i].fido);
+        free_field(p, p->items[i].description);
     }
-    free(p->items);
-    free(p->id);
-    free(p->purchase_id);
-    free(p->user_id);
-    free(p->retailer_id);
-    free(p->receipt_id);
-    free(p->order_id);
-    free(p->factoid_id);
-    free(p->currency);
+    free_field(p, p->items);
+    free_field(p, p->id);
+    free_field(p, p->purchase_id);
+    free_field(p, p->user_id);
+    free_field(p, p->retailer_id);
+    free_field(p, p->receipt_id);
+    free_field(p, p->order_id);
+    free_field(p, p->factoid_id);
+    free_field(p, p->currency);
     free(p);
 }
 

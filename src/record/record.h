@@ -85,6 +85,8 @@ typedef struct record_purchase {
     record_item *items;         /* items with a fido only, in record order */
     size_t nitems;
     int32_t fido_count;         /* orders: the producer's fido_count; receipts: -1 */
+    char *pool_next, *pool_end; /* private (record.c): the decoders' copies come from a block
+                                 * allocated with the purchase; free only what lies outside */
 } record_purchase;
 
 /* What kind of error a RECORD_ERROR is (the dead-letter reason). */

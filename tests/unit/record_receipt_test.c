@@ -9,6 +9,7 @@
 #include "test.h"
 
 #include "record/record.h"
+#include "record/record_internal.h"
 #include "record_test_util.h"
 
 /* Decode r; the caller frees res->purchase. */
@@ -408,6 +409,53 @@ TEST(reason_names) {
 
 TEST(purchase_free_null) {
     record_purchase_free(NULL);
+}
+
+/* A purchase's copies come from the pool allocated with it; what does not fit goes to the
+ * heap, and record_purchase_free frees exactly those (LeakSanitizer and AddressSanitizer
+ * catch a leak or a free of a pool address). */
+TEST(purchase_pool_overflow_goes_to_the_heap) {
+    record_purchase *p = record_purchase_new(40);
+    CHECK(p != NULL);
+    CHECK_EQ_INT(p->fido_count, -1);
+    p->items = record_items_new(p, 1);               /* 48 bytes: the heap */
+    CHECK(p->items != NULL && p->items[0].fido == NULL);
+    p->nitems = 1;
+    char big[100];
+    memset(big, 'u', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    CHECK_EQ_INT(record_dup(p, &p->id, "r-1", 0), 0);          /* the pool */
+    CHECK_EQ_INT(record_dup(p, &p->user_id, big, 0), 0);       /* the heap */
+    CHECK_EQ_INT(record_dup_prefixed(p, &p->purchase_id, "receipt:", "r-1"), 0);   /* the pool */
+    CHECK_EQ_INT(record_dup(p, &p->items[0].fido, "F1", 1), 0);
+    CHECK_EQ_INT(record_dup(p, &p->currency, "", 1), 0);
+    CHECK(p->currency == NULL);
+    CHECK_EQ_STR(p->id, "r-1");
+    CHECK_EQ_STR(p->user_id, big);
+    CHECK_EQ_STR(p->purchase_id, "receipt:r-1");
+    CHECK_EQ_STR(p->items[0].fido, "F1");
+    record_purchase_free(p);
+}
+
+/* The longest ids a receipt may carry are copied three times (id, receipt_id, purchase_id)
+ * and come through whole. */
+TEST(longest_ids_copied_whole) {
+    static char rid[RECORD_ID_MAX_BYTES + 1], uid[RECORD_ID_MAX_BYTES + 1];
+    memset(rid, 'r', RECORD_ID_MAX_BYTES);
+    memset(uid, 'u', RECORD_ID_MAX_BYTES);
+    rt_receipt r;
+    record_result res;
+    rt_receipt_init(&r);
+    r.msg.receipt_id = rid;
+    r.msg.user_id = uid;
+    decode(&r, &res);
+    CHECKF(res.status == RECORD_OK, "error: %s", res.error);
+    CHECK_EQ_STR(res.purchase->id, rid);
+    CHECK_EQ_STR(res.purchase->receipt_id, rid);
+    CHECK_EQ_STR(res.purchase->user_id, uid);
+    CHECK(strncmp(res.purchase->purchase_id, "receipt:", 8) == 0);
+    CHECK_EQ_STR(res.purchase->purchase_id + 8, rid);
+    record_purchase_free(res.purchase);
 }
 
 TEST(large_receipt_decodes_across_arena_chunks) {
