@@ -1,10 +1,10 @@
 /* enrich_cache.c: bounded LRU + TTL cache of enrichment answers (see enrich_cache.h).
  *
- * An array of hash buckets that doubles whenever the entries outnumber it (a power of two,
- * 1 024 at first, at most the first power of two >= max_entries), so chains stay short and a
- * cache of a few thousand products does not hold the table for max_entries (100 000 by
- * default: 1 MiB of buckets each, issue 14's RSS), and an intrusive LRU list: head = most
- * recently used, tail = next victim.
+ * An array of hash buckets that doubles whenever the entries fill half of it (a power of two,
+ * 1 024 at first, at most the first power of two >= 2 x max_entries), so chains stay short
+ * (each entry keeps its hash, compared before the id) and a cache of a few thousand products
+ * does not hold a table sized for max_entries (100 000 by default: 2 MiB of buckets each,
+ * issue 14's RSS); and an intrusive LRU list: head = most recently used, tail = next victim.
  * Every operation takes the one mutex; work under it is a hash lookup and a value copy, small
  * next to the HTTP round trips the cache saves, so finer locking would buy nothing.
  */
@@ -16,6 +16,7 @@
 
 struct entry {
     char *id;
+    uint64_t hash;                  /* of id: chains and regrowth compare it before the id */
     uint64_t expires_ms;
     struct enrich_value value;
     struct entry *hnext;            /* bucket chain */
@@ -103,9 +104,9 @@ static uint64_t hash_id(const char *s) {    /* FNV-1a: ids are short, trusted st
     return h;
 }
 
-static struct entry **slot_of(struct enrich_cache *c, const char *id) {
-    struct entry **p = &c->buckets[hash_id(id) & (c->nbuckets - 1)];
-    while (*p && strcmp((*p)->id, id) != 0) p = &(*p)->hnext;
+static struct entry **slot_of(struct enrich_cache *c, const char *id, uint64_t h) {
+    struct entry **p = &c->buckets[h & (c->nbuckets - 1)];
+    while (*p && ((*p)->hash != h || strcmp((*p)->id, id) != 0)) p = &(*p)->hnext;
     return p;   /* points at the entry, or at the chain's terminating NULL */
 }
 
@@ -138,17 +139,18 @@ static void remove_at(struct enrich_cache *c, struct entry **slot) {
     c->count--;
 }
 
-/* Doubles the bucket array when the entries outnumber it (and it may still grow). Rehashing is
- * amortised: each entry moves once per doubling. Out of memory keeps the old table. */
+/* Doubles the bucket array when the entries fill half of it (and it may still grow).
+ * Rehashing is amortised: each entry moves once per doubling. Out of memory keeps the old
+ * table. */
 static void maybe_grow(struct enrich_cache *c) {
-    if (c->count < c->nbuckets || c->nbuckets >= c->max_buckets) return;
+    if (c->count * 2 < c->nbuckets || c->nbuckets >= c->max_buckets) return;
     size_t n = c->nbuckets * 2;
     struct entry **b = calloc(n, sizeof *b);
     if (!b) return;
     for (size_t i = 0; i < c->nbuckets; i++) {
         for (struct entry *e = c->buckets[i], *next; e; e = next) {
             next = e->hnext;
-            struct entry **slot = &b[hash_id(e->id) & (n - 1)];
+            struct entry **slot = &b[e->hash & (n - 1)];
             e->hnext = *slot;
             *slot = e;
         }
@@ -160,7 +162,7 @@ static void maybe_grow(struct enrich_cache *c) {
 
 static void evict_lru(struct enrich_cache *c) {
     if (!c->tail) return;
-    remove_at(c, slot_of(c, c->tail->id));
+    remove_at(c, slot_of(c, c->tail->id, c->tail->hash));
     c->stats.evictions++;
 }
 
@@ -171,7 +173,8 @@ struct enrich_cache *enrich_cache_new(size_t max_entries) {
     struct enrich_cache *c = calloc(1, sizeof *c);
     if (!c) return NULL;
     c->max_buckets = 16;
-    while (c->max_buckets < max_entries && c->max_buckets < ((size_t)1 << 30)) c->max_buckets <<= 1;
+    while (c->max_buckets < 2 * max_entries && c->max_buckets < ((size_t)1 << 30))
+        c->max_buckets <<= 1;
     c->nbuckets = c->max_buckets < 1024 ? c->max_buckets : 1024;
     c->buckets = calloc(c->nbuckets, sizeof *c->buckets);
     if (!c->buckets) {
@@ -197,8 +200,9 @@ void enrich_cache_free(struct enrich_cache *c) {
 int enrich_cache_get(struct enrich_cache *c, const char *id, uint64_t now_ms,
                      struct enrich_value *out) {
     int rc = 0;
+    uint64_t h = hash_id(id);
     pthread_mutex_lock(&c->mu);
-    struct entry **slot = slot_of(c, id);
+    struct entry **slot = slot_of(c, id, h);
     struct entry *e = *slot;
     if (e && e->expires_ms <= now_ms) {
         remove_at(c, slot);
@@ -229,14 +233,15 @@ int enrich_cache_put(struct enrich_cache *c, const char *id, const struct enrich
         return -1;
     }
     n->expires_ms = expires_ms;
+    n->hash = hash_id(id);
 
     pthread_mutex_lock(&c->mu);
-    struct entry **slot = slot_of(c, id);
+    struct entry **slot = slot_of(c, id, n->hash);
     if (*slot) {
         remove_at(c, slot);
     } else if (c->count >= c->max_entries) {
         evict_lru(c);
-        slot = slot_of(c, id);      /* eviction may have changed this chain */
+        slot = slot_of(c, id, n->hash);     /* eviction may have changed this chain */
     }
     n->hnext = *slot;
     *slot = n;

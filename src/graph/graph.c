@@ -713,17 +713,57 @@ static const graph_product *find_product(const graph_batch *b, const char *fido)
     return bsearch(fido, b->products, b->nproducts, sizeof *b->products, cmp_fido_key);
 }
 
-void graph_count_purchase(const graph_batch *b, const record_purchase *p, int *nodes,
-                          int *relationships) {
+/* The products of a batch by fido, open addressing (graph_count_purchases). */
+typedef struct product_index {
+    size_t mask;
+    uint64_t *hash;                 /* 0: empty slot; hashes are made odd */
+    const graph_product **gp;
+} product_index;
+
+static uint64_t fido_hash(const char *s) {  /* FNV-1a, odd */
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h | 1;
+}
+
+static int index_build(product_index *x, const graph_batch *b) {
+    size_t cap = 16;
+    while (cap < 2 * b->nproducts) cap <<= 1;
+    x->mask = cap - 1;
+    x->hash = calloc(cap, sizeof *x->hash);
+    x->gp = malloc(cap * sizeof *x->gp);
+    if (!x->hash || !x->gp) return -1;
+    for (size_t i = 0; i < b->nproducts; i++) {
+        uint64_t h = fido_hash(b->products[i].fido);
+        size_t k = h & x->mask;
+        while (x->hash[k]) k = (k + 1) & x->mask;
+        x->hash[k] = h;
+        x->gp[k] = &b->products[i];
+    }
+    return 0;
+}
+
+static const graph_product *index_find(const product_index *x, const char *fido, uint64_t h) {
+    for (size_t k = h & x->mask; x->hash[k]; k = (k + 1) & x->mask)
+        if (x->hash[k] == h && strcmp(x->gp[k]->fido, fido) == 0) return x->gp[k];
+    return NULL;
+}
+
+/* The counts of one purchase; its lines' hashes in h (NULL: no index, binary search). */
+static void count_one(const graph_batch *b, const product_index *x, uint64_t *h,
+                      const record_purchase *p, int *nodes, int *relationships) {
     int n = 2, r = 1; /* User, Purchase; MADE */
     if (p->retailer_id) { n++; r++; }
     for (size_t i = 0; i < p->nitems; i++) {
+        const char *fido = p->items[i].fido;
+        if (h) h[i] = fido_hash(fido);
         int seen = 0;
-        for (size_t k = 0; k < i && !seen; k++) seen = !strcmp(p->items[k].fido, p->items[i].fido);
+        for (size_t k = 0; k < i && !seen; k++)
+            seen = (!h || h[k] == h[i]) && !strcmp(p->items[k].fido, fido);
         r++; /* CONTAINS, one per line */
         if (seen) continue;
         n++;
-        const graph_product *gp = find_product(b, p->items[i].fido);
+        const graph_product *gp = h ? index_find(x, fido, h[i]) : find_product(b, fido);
         if (gp && gp->known && gp->ncategories) {
             n += (int)gp->ncategories;                 /* its category path */
             r += 1 + (int)gp->ncategories - 1;         /* IN_CATEGORY, CHILD_OF links */
@@ -731,4 +771,24 @@ void graph_count_purchase(const graph_batch *b, const record_purchase *p, int *n
     }
     *nodes = n;
     *relationships = r;
+}
+
+void graph_count_purchase(const graph_batch *b, const record_purchase *p, int *nodes,
+                          int *relationships) {
+    count_one(b, NULL, NULL, p, nodes, relationships);
+}
+
+int graph_count_purchases(const graph_batch *b, int *nodes, int *relationships) {
+    size_t most = 1;
+    for (size_t i = 0; i < b->npurchases; i++)
+        if (b->purchases[i]->nitems > most) most = b->purchases[i]->nitems;
+    product_index x = {0};
+    uint64_t *h = malloc(most * sizeof *h);
+    int rc = h && index_build(&x, b) == 0 ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < b->npurchases; i++)
+        count_one(b, &x, h, b->purchases[i], &nodes[i], &relationships[i]);
+    free(h);
+    free(x.hash);
+    free(x.gp);
+    return rc;
 }

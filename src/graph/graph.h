@@ -123,6 +123,10 @@ int graph_error_is_batch_caused(const bolt_error *err);
 /* Nodes and relationships one purchase touches (for its "[SUCCESS] Persisted graph data"
  * line): User, Purchase, its products, retailer and their categories; MADE, AT, CONTAINS,
  * IN_CATEGORY and CHILD_OF. */
+/* The same for every purchase of b at once (nodes[i], relationships[i] for purchases[i]),
+ * with one hash of the products instead of a binary search per line. -1 when out of memory
+ * (nothing written), else 0. */
+int graph_count_purchases(const graph_batch *b, int *nodes, int *relationships);
 void graph_count_purchase(const graph_batch *b, const record_purchase *p, int *nodes,
                           int *relationships);
 

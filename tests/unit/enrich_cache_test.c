@@ -99,10 +99,11 @@ TEST(cache_many_puts_stay_bounded) {
     enrich_cache_free(c);
 }
 
-/* The bucket array starts at 1 024 and doubles as entries arrive: every entry must still be
- * found after each doubling, and the bound still holds once the table is at its largest. */
+/* The bucket array starts at 1 024 and doubles as entries arrive (up to 16 384 here): every
+ * entry must still be found after each doubling, and the bound still holds once the table is
+ * at its largest. */
 TEST(cache_table_grows_and_keeps_every_entry) {
-    struct enrich_cache *c = enrich_cache_new(5000);     /* at most 8 192 buckets */
+    struct enrich_cache *c = enrich_cache_new(5000);
     struct enrich_value v = product("p", "b");
     char id[16];
     for (int i = 0; i < 6000; i++) {

@@ -38,3 +38,45 @@ TEST(count_purchase_finds_products_in_fido_order) {
     CHECK_EQ_INT(nodes, 2 + 2 + 2);   /* User, Purchase; two products; F2's two categories */
     CHECK_EQ_INT(rels, 1 + 2 + 2);    /* MADE; two CONTAINS; IN_CATEGORY + CHILD_OF of F2 */
 }
+
+/* graph_count_purchases (one hash of the products for the batch) counts exactly what
+ * graph_count_purchase (a binary search per line) counts: lines repeating a fido, fidos
+ * without a product, products with and without categories, with and without a retailer. */
+TEST(count_purchases_of_a_batch_match_one_by_one) {
+    enum { NP = 300, NB = 120, MAXL = 12 };
+    static const char *cats[] = {"Food", "Fruit", "Apples"};
+    static char fidos[NP][8], lines[NB][MAXL][8];
+    static graph_product products[NP];
+    static record_item items[NB][MAXL];
+    static record_purchase ps[NB];
+    static const record_purchase *pp[NB];
+    unsigned seed = 14;
+    for (int i = 0; i < NP; i++) {
+        snprintf(fidos[i], sizeof fidos[i], "F%04d", i * 2);      /* odd numbers: no product */
+        products[i] = (graph_product){.fido = fidos[i], .known = i % 5 != 0, .categories = cats,
+                                      .ncategories = (size_t)(i % 4)};
+    }
+    for (int i = 0; i < NB; i++) {
+        size_t n = 1 + (size_t)(rand_r(&seed) % MAXL);
+        for (size_t k = 0; k < n; k++) {
+            snprintf(lines[i][k], sizeof lines[i][k], "F%04d", rand_r(&seed) % (NP * 2));
+            if (k && rand_r(&seed) % 4 == 0) memcpy(lines[i][k], lines[i][k - 1], 8);
+            items[i][k] = (record_item){.fido = lines[i][k]};
+        }
+        ps[i] = (record_purchase){.id = "r", .purchase_id = "receipt:r", .user_id = "u",
+                                  .retailer_id = i % 3 ? "R1" : NULL, .items = items[i], .nitems = n};
+        pp[i] = &ps[i];
+    }
+    graph_batch b = {.purchases = pp, .npurchases = NB, .products = products, .nproducts = NP};
+    int nodes[NB], rels[NB];
+    CHECK_EQ_INT(graph_count_purchases(&b, nodes, rels), 0);
+    int categorised = 0;
+    for (int i = 0; i < NB; i++) {
+        int n1 = -1, r1 = -1;
+        graph_count_purchase(&b, pp[i], &n1, &r1);
+        CHECKF(nodes[i] == n1 && rels[i] == r1, "purchase %d: %d/%d by batch, %d/%d alone", i,
+               nodes[i], rels[i], n1, r1);
+        categorised += n1 > 2 + (int)pp[i]->nitems + (pp[i]->retailer_id != NULL);
+    }
+    CHECK(categorised > 0);                /* the batch does exercise category paths */
+}
