@@ -134,11 +134,11 @@ int conn_queue_spliced(bolt_conn *c, conn_req kind, const bolt_enc *part, size_t
     return BOLT_OK;
 }
 
-/* A request without fields (RESET, COMMIT, ROLLBACK, GOODBYE). */
 int conn_queue(bolt_conn *c, conn_req kind, bolt_error *err) {
     return conn_queue_spliced(c, kind, NULL, 0, err);
 }
 
+/* A request without fields (RESET, COMMIT, ROLLBACK, GOODBYE). */
 int conn_queue_simple(bolt_conn *c, conn_req kind, uint8_t tag, bolt_error *err) {
     bolt_enc_reset(&c->msg);
     bolt_enc_struct_begin(&c->msg, tag, 0);

@@ -258,9 +258,10 @@ static int *count_batch(const struct entries *b, const struct metadata *md, int 
     const record_purchase **ps = malloc((b->n ? b->n : 1) * sizeof *ps);
     int *nodes = malloc((b->n ? b->n : 1) * sizeof *nodes);
     *rels = malloc((b->n ? b->n : 1) * sizeof **rels);
-    for (size_t i = 0; ps && i < b->n; i++) ps[i] = b->v[i].res.purchase;
+    bool whole = ps != NULL;        /* every entry still holds its purchase (it should) */
+    for (size_t i = 0; whole && i < b->n; i++) whole = (ps[i] = b->v[i].res.purchase) != NULL;
     graph_batch gb = {ps, b->n, md->gp, md->ngp, md->gr, md->ngr};
-    if (!ps || !nodes || !*rels || graph_count_purchases(&gb, nodes, *rels) != 0) {
+    if (!whole || !nodes || !*rels || graph_count_purchases(&gb, nodes, *rels) != 0) {
         free(nodes);
         free(*rels);
         nodes = *rels = NULL;
