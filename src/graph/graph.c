@@ -720,11 +720,7 @@ typedef struct product_index {
     const graph_product **gp;
 } product_index;
 
-static uint64_t fido_hash(const char *s) {  /* FNV-1a, odd */
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h | 1;
-}
+static uint64_t fido_hash(const char *s) { return path_hash(s) | 1; }   /* odd: never 0 */
 
 static int index_build(product_index *x, const graph_batch *b) {
     size_t cap = 16;
