@@ -563,23 +563,41 @@ static int dedupe(struct call *k, const char *const ids[], size_t n) {
     return 0;
 }
 
-/* Serves distinct ids from the cache; the rest go to k->missing (still sorted). */
+/* Serves distinct ids from the cache, all looked up under one lock; the rest go to
+ * k->missing (still sorted). */
 static int consult_cache(struct call *k) {
-    uint64_t now = (uint64_t)base_monotonic_ms();
-    if (!(k->missing = malloc((k->nitems ? k->nitems : 1) * sizeof *k->missing))) return -1;
+    size_t n = 0, cap = k->nitems ? k->nitems : 1;
+    const char **ids = malloc(cap * sizeof *ids);
+    struct enrich_value **outs = malloc(cap * sizeof *outs);
+    struct item **asked = malloc(cap * sizeof *asked);
+    unsigned char *hit = malloc(cap);
+    int rc = -1;
+    if (!(k->missing = malloc(cap * sizeof *k->missing)) || !ids || !outs || !asked || !hit)
+        goto out;
     for (size_t i = 0; i < k->nitems; i++) {
         struct item *it = &k->items[i];
-        if (it->id[0] == '\0') {            /* never looked up, never cached */
+        if (it->id[0] == '\0') {           /* never looked up, never cached */
             it->state = ST_DONE;
             continue;
         }
-        int rc = enrich_cache_get(cache_of(k), it->id, now, &it->value);
-        if (rc < 0) return -1;
-        atomic_fetch_add(rc ? &k->c->n.hits : &k->c->n.misses, 1);
-        if (rc) it->state = ST_DONE;
-        else k->missing[k->nmissing++] = it;
+        ids[n] = it->id;
+        outs[n] = &it->value;
+        asked[n++] = it;
     }
-    return 0;
+    if (enrich_cache_get_many(cache_of(k), ids, n, (uint64_t)base_monotonic_ms(), outs, hit))
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        atomic_fetch_add(hit[i] ? &k->c->n.hits : &k->c->n.misses, 1);
+        if (hit[i]) asked[i]->state = ST_DONE;
+        else k->missing[k->nmissing++] = asked[i];
+    }
+    rc = 0;
+out:
+    free(ids);
+    free(outs);
+    free(asked);
+    free(hit);
+    return rc;
 }
 
 /* {"fidos":[...]} for a slice of missing items. */

@@ -6,7 +6,9 @@
  * does not hold a table sized for max_entries (100 000 by default: 2 MiB of buckets each,
  * issue 14's RSS); and an intrusive LRU list: head = most recently used, tail = next victim.
  * Every operation takes the one mutex; work under it is a hash lookup and a value copy, small
- * next to the HTTP round trips the cache saves, so finer locking would buy nothing.
+ * next to the HTTP round trips the cache saves, so finer locking would buy nothing; a batch's
+ * lookups take it once (enrich_cache_get_many). Values are stored packed (enrich_value_copy),
+ * so a hit's copy is one malloc and one memcpy with its pointers rebased, no strlen.
  */
 #include "enrich/enrich_cache.h"
 
@@ -50,8 +52,17 @@ static size_t str_size(const char *s) {
     return s ? strlen(s) + 1 : 0;
 }
 
+/* A packed value's strings: one run right after its categories array. */
+static const char *strings_of(const struct enrich_value *v) {
+    return (const char *)v->block + v->categories_count * sizeof(char *);
+}
+
 void enrich_value_packed_size(const struct enrich_value *src, size_t *nptrs, size_t *nbytes) {
     *nptrs += src->categories_count;
+    if (src->block) {
+        *nbytes += src->block_strings;
+        return;
+    }
     *nbytes += str_size(src->name) + str_size(src->extra);
     for (size_t i = 0; i < src->categories_count; i++) *nbytes += str_size(src->categories[i]);
 }
@@ -64,10 +75,35 @@ char *enrich_pack_string(const char *s, char **strs) {
     return d;
 }
 
+/* The same string moved from a packed value's run (from) to the copy of that run (to). */
+static char *rebase(const char *s, const char *from, char *to) {
+    return s ? to + (s - from) : NULL;
+}
+
+static void pack_packed(struct enrich_value *dst, const struct enrich_value *src, char ***ptrs,
+                        char **strs) {
+    const char *from = strings_of(src);
+    char *to = memcpy(*strs, from, src->block_strings);
+    *strs += src->block_strings;
+    dst->name = rebase(src->name, from, to);
+    dst->extra = rebase(src->extra, from, to);
+    if (src->categories_count) {
+        dst->categories = *ptrs;
+        *ptrs += src->categories_count;
+        for (size_t i = 0; i < src->categories_count; i++)
+            dst->categories[i] = rebase(src->categories[i], from, to);
+        dst->categories_count = src->categories_count;
+    }
+}
+
 void enrich_value_pack(struct enrich_value *dst, const struct enrich_value *src, char ***ptrs,
                        char **strs) {
     memset(dst, 0, sizeof *dst);
     dst->known = src->known;
+    if (src->block) {
+        pack_packed(dst, src, ptrs, strs);
+        return;
+    }
     dst->name = enrich_pack_string(src->name, strs);
     dst->extra = enrich_pack_string(src->extra, strs);
     if (src->categories_count) {
@@ -93,6 +129,7 @@ int enrich_value_copy(struct enrich_value *dst, const struct enrich_value *src) 
     char *strs = block + nptrs * sizeof(char *);
     enrich_value_pack(dst, src, &ptrs, &strs);
     dst->block = block;
+    dst->block_strings = nbytes;
     return 0;
 }
 
@@ -197,12 +234,10 @@ void enrich_cache_free(struct enrich_cache *c) {
     free(c);
 }
 
-int enrich_cache_get(struct enrich_cache *c, const char *id, uint64_t now_ms,
-                     struct enrich_value *out) {
-    int rc = 0;
-    uint64_t h = hash_id(id);
-    pthread_mutex_lock(&c->mu);
-    struct entry **slot = slot_of(c, id, h);
+/* One lookup under the held lock: 1 hit (copied out), 0 miss, -1 out of memory. */
+static int get_locked(struct enrich_cache *c, const char *id, uint64_t now_ms,
+                      struct enrich_value *out) {
+    struct entry **slot = slot_of(c, id, hash_id(id));
     struct entry *e = *slot;
     if (e && e->expires_ms <= now_ms) {
         remove_at(c, slot);
@@ -211,13 +246,32 @@ int enrich_cache_get(struct enrich_cache *c, const char *id, uint64_t now_ms,
     }
     if (!e) {
         c->stats.misses++;
-    } else if (enrich_value_copy(out, &e->value) != 0) {
-        rc = -1;
-    } else {
-        lru_unlink(c, e);
-        lru_push_front(c, e);
-        c->stats.hits++;
-        rc = 1;
+        return 0;
+    }
+    if (enrich_value_copy(out, &e->value) != 0) return -1;
+    lru_unlink(c, e);
+    lru_push_front(c, e);
+    c->stats.hits++;
+    return 1;
+}
+
+int enrich_cache_get(struct enrich_cache *c, const char *id, uint64_t now_ms,
+                     struct enrich_value *out) {
+    pthread_mutex_lock(&c->mu);
+    int rc = get_locked(c, id, now_ms, out);
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+int enrich_cache_get_many(struct enrich_cache *c, const char *const ids[], size_t n,
+                          uint64_t now_ms, struct enrich_value *const outs[],
+                          unsigned char hit[]) {
+    int rc = 0;
+    pthread_mutex_lock(&c->mu);
+    for (size_t i = 0; i < n; i++) {
+        int r = rc < 0 ? 0 : get_locked(c, ids[i], now_ms, outs[i]);
+        if (r < 0) rc = -1;
+        hit[i] = r > 0;
     }
     pthread_mutex_unlock(&c->mu);
     return rc;

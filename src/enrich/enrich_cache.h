@@ -34,6 +34,8 @@ struct enrich_value {
     size_t categories_count;
     void *block;                /* set by enrich_value_copy: every string above lives in this
                                  * one allocation; NULL: each was allocated on its own */
+    size_t block_strings;       /* with block: bytes of its strings, which follow the
+                                 * categories array, so a copy is one memcpy, no strlen */
 };
 
 struct enrich_cache_stats {
@@ -50,6 +52,12 @@ void enrich_cache_free(struct enrich_cache *c);
  * 1; 0 on a miss (absent or expired at now_ms); -1 when out of memory copying. */
 int enrich_cache_get(struct enrich_cache *c, const char *id, uint64_t now_ms,
                      struct enrich_value *out);
+/* enrich_cache_get of n ids under one lock (a batch's lookups, not one lock per id): hit[i]
+ * is 1 where *outs[i] was filled, else 0. 0, or -1 when out of memory (the lookups after it
+ * are misses; filled values are still the caller's to clear). */
+int enrich_cache_get_many(struct enrich_cache *c, const char *const ids[], size_t n,
+                          uint64_t now_ms, struct enrich_value *const outs[],
+                          unsigned char hit[]);
 /* Stores a copy of *v under id until expires_ms, replacing an older entry; evicts the least
  * recently used entry when full. 0, or -1 when out of memory (the cache is unchanged). */
 int enrich_cache_put(struct enrich_cache *c, const char *id, const struct enrich_value *v,
@@ -58,7 +66,8 @@ void enrich_cache_stats(struct enrich_cache *c, struct enrich_cache_stats *out);
 
 /* Deep copy into ONE allocation (dst->block: the categories array, then the strings), so a
  * copy costs one malloc and one free however many categories it has; 0 or -1 (out of memory,
- * *dst left empty). */
+ * *dst left empty). Copying a packed value (a cache hit) moves its strings with one memcpy
+ * and rebases the pointers: no strlen per string. */
 int enrich_value_copy(struct enrich_value *dst, const struct enrich_value *src);
 
 /* The same packing into memory the caller provides (enrich.c packs a whole call's results

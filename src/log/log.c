@@ -189,6 +189,10 @@ static bool logfmt_needs_quotes(const char *s, size_t n) {
     return false;
 }
 
+static bool logfmt_bad_key_byte(unsigned char c) {
+    return c <= ' ' || c == '=' || c == '"' || c >= 0x7F;
+}
+
 static void lb_put_key(struct lbuf *b, const char *key) {
     if (log_cfg.format == LOG_FORMAT_JSON) {
         lb_putc(b, '"');
@@ -196,10 +200,17 @@ static void lb_put_key(struct lbuf *b, const char *key) {
         lb_puts(b, "\":");
         return;
     }
+    size_t n = 0;           /* the usual key is a clean literal: written in one piece */
+    while (key[n] && !logfmt_bad_key_byte((unsigned char)key[n])) n++;
+    if (n && !key[n]) {
+        lb_put(b, key, n);
+        lb_putc(b, '=');
+        return;
+    }
     if (!*key) lb_putc(b, '_');
     for (const char *k = key; *k; k++) {
         unsigned char c = (unsigned char)*k;
-        lb_putc(b, (c <= ' ' || c == '=' || c == '"' || c >= 0x7F) ? '_' : (char)c);
+        lb_putc(b, logfmt_bad_key_byte(c) ? '_' : (char)c);
     }
     lb_putc(b, '=');
 }

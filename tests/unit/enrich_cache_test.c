@@ -36,6 +36,46 @@ TEST(cache_get_copies_value_out) {
     CHECK(out.name == NULL && out.categories == NULL && out.categories_count == 0);
 }
 
+/* A hit's copy is made from a packed value by moving its strings in one piece: every pointer
+ * of the copy must land inside the copy's own block, at the same string. */
+static bool inside(const void *p, const struct enrich_value *v) {
+    size_t n = v->categories_count * sizeof(char *) + v->block_strings;
+    return (const char *)p >= (const char *)v->block && (const char *)p < (const char *)v->block + n;
+}
+
+TEST(packed_value_copies_and_packs_by_rebasing) {
+    struct enrich_value in = product("Cola 12pk", NULL), once = {0}, twice = {0};
+    CHECK_EQ_INT(enrich_value_copy(&once, &in), 0);
+    CHECK_EQ_INT(once.block_strings, strlen("Cola 12pk") + 1 + strlen("Beverages") + 1 +
+                                         strlen("Soft Drinks") + 1 + strlen("Cola") + 1);
+    CHECK_EQ_INT(enrich_value_copy(&twice, &once), 0);
+    enrich_value_clear(&once);          /* the second copy owns all of its strings */
+    CHECK(twice.known && twice.extra == NULL && twice.categories_count == 3);
+    CHECK_EQ_STR(twice.name, "Cola 12pk");
+    CHECK_EQ_STR(twice.categories[1], "Soft Drinks");
+    CHECK(inside(twice.name, &twice) && inside(twice.categories, &twice));
+    for (size_t i = 0; i < 3; i++) CHECK(inside(twice.categories[i], &twice));
+
+    size_t nptrs = 0, nbytes = 0;       /* packed beside another value, as enrich.c does */
+    enrich_value_packed_size(&in, &nptrs, &nbytes);
+    enrich_value_packed_size(&twice, &nptrs, &nbytes);
+    CHECK_EQ_INT(nptrs, 6);
+    CHECK_EQ_INT(nbytes, 2 * twice.block_strings);
+    char *arena = malloc(nptrs * sizeof(char *) + nbytes);
+    char **ptrs = (char **)(void *)arena, *strs = arena + nptrs * sizeof(char *);
+    struct enrich_value a, b;
+    enrich_value_pack(&a, &in, &ptrs, &strs);
+    enrich_value_pack(&b, &twice, &ptrs, &strs);
+    CHECK(strs == arena + nptrs * sizeof(char *) + nbytes);
+    enrich_value_clear(&twice);
+    CHECK(b.block == NULL && b.extra == NULL && b.categories == a.categories + 3);
+    CHECK_EQ_STR(b.name, "Cola 12pk");
+    CHECK_EQ_STR(b.categories[0], "Beverages");
+    CHECK_EQ_STR(b.categories[2], "Cola");
+    CHECK(b.name > a.categories[2]);
+    free(arena);
+}
+
 TEST(cache_negative_and_absent_fields) {
     struct enrich_cache *c = enrich_cache_new(4);
     struct enrich_value unknown = {0}, out = {0};
@@ -43,6 +83,28 @@ TEST(cache_negative_and_absent_fields) {
     CHECK_EQ_INT(enrich_cache_get(c, "F000007", 50, &out), 1);
     CHECK(!out.known && !out.name && !out.extra && !out.categories);
     CHECK_EQ_INT(get(c, "F000008", 50), 0);
+    enrich_cache_free(c);
+}
+
+TEST(cache_get_many_hits_misses_and_expired) {
+    struct enrich_cache *c = enrich_cache_new(8);
+    struct enrich_value in = product("Cola 12pk", "Acme"), v[4] = {{0}};
+    CHECK_EQ_INT(enrich_cache_put(c, "F1", &in, 1000), 0);
+    CHECK_EQ_INT(enrich_cache_put(c, "F2", &in, 50), 0);        /* expired at 100 */
+    CHECK_EQ_INT(enrich_cache_put(c, "F4", &in, 1000), 0);
+    const char *ids[] = {"F1", "F2", "F3", "F4"};
+    struct enrich_value *outs[] = {&v[0], &v[1], &v[2], &v[3]};
+    unsigned char hit[4] = {9, 9, 9, 9};
+    CHECK_EQ_INT(enrich_cache_get_many(c, ids, 4, 100, outs, hit), 0);
+    CHECK(hit[0] == 1 && hit[1] == 0 && hit[2] == 0 && hit[3] == 1);
+    CHECK_EQ_STR(v[0].name, "Cola 12pk");
+    CHECK_EQ_STR(v[3].categories[2], "Cola");
+    CHECK(v[1].name == NULL && v[2].name == NULL);
+    struct enrich_cache_stats st;
+    enrich_cache_stats(c, &st);
+    CHECK(st.hits == 2 && st.misses == 2 && st.expired == 1 && st.entries == 2);
+    CHECK_EQ_INT(enrich_cache_get_many(c, ids, 0, 100, outs, hit), 0);
+    for (size_t i = 0; i < 4; i++) enrich_value_clear(&v[i]);
     enrich_cache_free(c);
 }
 
