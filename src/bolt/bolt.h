@@ -27,6 +27,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -217,8 +218,11 @@ int bolt_enc_null(bolt_enc *e);
 int bolt_enc_bool(bolt_enc *e, int b);
 int bolt_enc_int(bolt_enc *e, int64_t i);
 int bolt_enc_float(bolt_enc *e, double f);
-int bolt_enc_string(bolt_enc *e, const char *s);   /* NULL writes a null */
 int bolt_enc_string_n(bolt_enc *e, const char *s, size_t n);
+/* NULL writes a null. Inline so that a literal key's length is known at compile time. */
+static inline int bolt_enc_string(bolt_enc *e, const char *s) {
+    return s ? bolt_enc_string_n(e, s, strlen(s)) : bolt_enc_null(e);
+}
 int bolt_enc_bytes(bolt_enc *e, const void *p, size_t n);
 /* Headers: exactly n items (map: n key/value pairs, keys written with bolt_enc_string). */
 int bolt_enc_list_begin(bolt_enc *e, size_t n);

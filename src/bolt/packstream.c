@@ -674,12 +674,15 @@ static int put_header(bolt_enc *e, uint8_t tiny, uint8_t m8, size_t n, int has_t
 }
 
 int bolt_enc_string_n(bolt_enc *e, const char *s, size_t n) {
+    if (n < 16) {               /* keys and most values: marker and bytes in one reserve */
+        if (bolt_enc_reserve(e, n + 1)) return e->err;
+        e->p[e->len] = (uint8_t)(0x80 | n);
+        memcpy(e->p + e->len + 1, s, n);
+        e->len += n + 1;
+        return BOLT_OK;
+    }
     int rc = put_header(e, 0x80, 0xD0, n, 1);
     return rc ? rc : bolt_enc_raw(e, s, n);
-}
-
-int bolt_enc_string(bolt_enc *e, const char *s) {
-    return s ? bolt_enc_string_n(e, s, strlen(s)) : bolt_enc_null(e);
 }
 
 int bolt_enc_bytes(bolt_enc *e, const void *p, size_t n) {

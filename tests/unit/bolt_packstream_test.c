@@ -91,6 +91,12 @@ TEST(scalars) {
     bolt_enc_string(e, "");
     bolt_enc_string(e, "A");
     CHECK_ENC(e, "80 81 41");
+    bolt_enc_reset(e);                  /* the tiny-string fast path ends at 15 bytes */
+    bolt_enc_string(e, "ABCDEFGHIJKLMNO");
+    bolt_enc_string_n(e, "ABCDEFGHIJKLMNOP", 16);
+    bolt_enc_string(e, NULL);
+    CHECK_ENC(e, "8F 41 42 43 44 45 46 47 48 49 4A 4B 4C 4D 4E 4F "
+                 "D0 10 41 42 43 44 45 46 47 48 49 4A 4B 4C 4D 4E 4F 50 C0");
     bolt_enc_reset(e);
     bolt_enc_bytes(e, "\1\2\3", 3);
     bolt_enc_bytes(e, "", 0);
