@@ -17,12 +17,12 @@
 #include <string.h>
 
 struct entry {
-    char *id;
     uint64_t hash;                  /* of id: chains and regrowth compare it before the id */
+    struct entry *hnext;            /* bucket chain */
     uint64_t expires_ms;
     struct enrich_value value;
-    struct entry *hnext;            /* bucket chain */
     struct entry *prev, *next;      /* LRU list */
+    char id[];                      /* in the entry: a lookup's compare reads no other block */
 };
 
 struct enrich_cache {
@@ -163,7 +163,6 @@ static void lru_push_front(struct enrich_cache *c, struct entry *e) {
 
 static void entry_free(struct entry *e) {
     enrich_value_clear(&e->value);
-    free(e->id);
     free(e);
 }
 
@@ -280,12 +279,13 @@ int enrich_cache_get_many(struct enrich_cache *c, const char *const ids[], size_
 int enrich_cache_put(struct enrich_cache *c, const char *id, const struct enrich_value *v,
                      uint64_t expires_ms) {
     /* Copy outside the lock: allocation is the slow part and needs no shared state. */
-    struct entry *n = calloc(1, sizeof *n);
-    if (!n || !(n->id = strdup(id)) || enrich_value_copy(&n->value, v) != 0) {
-        if (n) free(n->id);
+    size_t idlen = strlen(id) + 1;
+    struct entry *n = calloc(1, sizeof *n + idlen);
+    if (!n || enrich_value_copy(&n->value, v) != 0) {
         free(n);
         return -1;
     }
+    memcpy(n->id, id, idlen);
     n->expires_ms = expires_ms;
     n->hash = hash_id(id);
 
