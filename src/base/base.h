@@ -3,7 +3,8 @@
  * library that stands alone) may include it.
  *
  * Why: the same vsnprintf-into-err helper, the same clock reading and the same doubling
- * backoff were written again in each room; one copy here keeps them identical.
+ * backoff (and the same string hash) were written again in each room; one copy here keeps
+ * them identical.
  *
  * How. The error shape of the non-Bolt code (README "Conventions"): a function that can fail
  * returns an int (0 or a count on success, -1 on failure) or a pointer (NULL on failure) and
@@ -15,6 +16,7 @@
 #define CGW_BASE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 /* Formats into err (truncating; nothing when err is NULL or errlen 0). Returns -1, so a
@@ -34,5 +36,14 @@ struct timespec base_timespec_in(clockid_t clock, long ms);
 /* The delay before retry number `attempt` (0 for the first retry): initial_ms * 2^attempt,
  * capped at max_ms. 0 <= initial_ms <= max_ms; attempt >= 0. */
 long base_backoff_ms(int attempt, long initial_ms, long max_ms);
+
+/* 64-bit FNV-1a of a NUL-terminated string: for hash tables of short, trusted ids (the
+ * enrichment cache, the engine's id sets, the graph's per-batch tables). Not for keys an
+ * attacker could choose to collide. Inline: it runs per id on the hot path. */
+static inline uint64_t base_hash_str(const char *s) {
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
 
 #endif

@@ -11,6 +11,7 @@
  * so a hit's copy is one malloc and one memcpy with its pointers rebased, no strlen.
  */
 #include "enrich/enrich_cache.h"
+#include "base/base.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -135,12 +136,6 @@ int enrich_value_copy(struct enrich_value *dst, const struct enrich_value *src) 
 
 /* ---- table and list ---------------------------------------------------------------------- */
 
-static uint64_t hash_id(const char *s) {    /* FNV-1a: ids are short, trusted strings */
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 static struct entry **slot_of(struct enrich_cache *c, const char *id, uint64_t h) {
     struct entry **p = &c->buckets[h & (c->nbuckets - 1)];
     while (*p && ((*p)->hash != h || strcmp((*p)->id, id) != 0)) p = &(*p)->hnext;
@@ -236,7 +231,7 @@ void enrich_cache_free(struct enrich_cache *c) {
 /* One lookup under the held lock: 1 hit (copied out), 0 miss, -1 out of memory. */
 static int get_locked(struct enrich_cache *c, const char *id, uint64_t now_ms,
                       struct enrich_value *out) {
-    struct entry **slot = slot_of(c, id, hash_id(id));
+    struct entry **slot = slot_of(c, id, base_hash_str(id));
     struct entry *e = *slot;
     if (e && e->expires_ms <= now_ms) {
         remove_at(c, slot);
@@ -287,7 +282,7 @@ int enrich_cache_put(struct enrich_cache *c, const char *id, const struct enrich
     }
     memcpy(n->id, id, idlen);
     n->expires_ms = expires_ms;
-    n->hash = hash_id(id);
+    n->hash = base_hash_str(id);
 
     pthread_mutex_lock(&c->mu);
     struct entry **slot = slot_of(c, id, n->hash);

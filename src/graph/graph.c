@@ -17,6 +17,7 @@
  * texts over the same parameters, and PROFILE in a transaction that is rolled back.
  */
 #include "graph/graph.h"
+#include "base/base.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -178,12 +179,6 @@ static void free_categories(category_row *rows, size_t n) {
     free(rows);
 }
 
-static uint64_t path_hash(const char *s) {   /* FNV-1a */
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 /* The distinct paths of a batch: open addressing over row indexes (+1; 0 is empty). A batch
  * names a few dozen distinct paths thousands of times: they are deduplicated here, and only
  * the distinct ones are copied and sorted (a sort of every prefix of every product cost 4 %
@@ -196,7 +191,7 @@ struct path_set {
 /* Index of path among rows (through the set), or where it goes: *found says which. */
 static size_t *path_slot(const struct path_set *set, const category_row *rows, const char *path,
                          bool *found) {
-    for (size_t i = path_hash(path) & (set->nslots - 1);; i = (i + 1) & (set->nslots - 1)) {
+    for (size_t i = base_hash_str(path) & (set->nslots - 1);; i = (i + 1) & (set->nslots - 1)) {
         *found = set->slot[i] && !strcmp(rows[set->slot[i] - 1].path, path);
         if (!set->slot[i] || *found) return &set->slot[i];
     }
@@ -720,7 +715,7 @@ typedef struct product_index {
     const graph_product **gp;
 } product_index;
 
-static uint64_t fido_hash(const char *s) { return path_hash(s) | 1; }   /* odd: never 0 */
+static uint64_t fido_hash(const char *s) { return base_hash_str(s) | 1; }   /* odd: never 0 */
 
 static int index_build(product_index *x, const graph_batch *b) {
     size_t cap = 16;

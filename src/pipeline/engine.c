@@ -95,12 +95,6 @@ static void release_record(struct engine *e, struct entry *x) {
 
 /* ------------------------------------------------------------------ ids of the open batches */
 
-static uint64_t hash(const char *s) {
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h;
-}
-
 void idset_clear(struct idset *s) {
     if (s->slot) memset(s->slot, 0, s->cap * sizeof *s->slot);
     s->n = 0;
@@ -108,7 +102,7 @@ void idset_clear(struct idset *s) {
 
 static bool idset_has(const struct idset *s, const char *id) {
     if (!s->n) return false;
-    for (size_t i = hash(id) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
+    for (size_t i = base_hash_str(id) & (s->cap - 1);; i = (i + 1) & (s->cap - 1)) {
         if (!s->slot[i]) return false;
         if (!strcmp(s->slot[i], id)) return true;
     }
@@ -128,7 +122,7 @@ static int idset_grow(struct idset *s) {
 /* Adds id (borrowed); -1 when out of memory. */
 int idset_add(struct idset *s, const char *id) {
     if (2 * (s->n + 1) > s->cap && idset_grow(s) != 0) return -1;
-    size_t i = hash(id) & (s->cap - 1);
+    size_t i = base_hash_str(id) & (s->cap - 1);
     while (s->slot[i] && strcmp(s->slot[i], id)) i = (i + 1) & (s->cap - 1);
     if (!s->slot[i]) s->n++;
     s->slot[i] = id;
