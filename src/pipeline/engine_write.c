@@ -36,17 +36,41 @@ static void metadata_free(struct metadata *md) {
     memset(md, 0, sizeof *md);
 }
 
-static int cmp_str(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+/* A string with its first 8 bytes as a big-endian number: comparing the numbers orders
+ * the strings as strcmp does, so most comparisons of a sort read no string (a batch's few
+ * thousand fidos sorted with strcmp cost 3 % of the worker's CPU, issue 14). */
+struct keyed {
+    uint64_t key;
+    const char *s;
+};
+
+static uint64_t prefix_key(const char *s) {
+    uint64_t k = 0;
+    size_t i = 0;
+    for (; i < 8 && s[i]; i++) k = k << 8 | (unsigned char)s[i];
+    return k << (8 * (8 - i));
 }
 
-/* Sorts v and drops repeats; returns the new length. The array borrows the strings. */
-static size_t sort_unique(const char **v, size_t n) {
-    qsort(v, n, sizeof *v, cmp_str);
+static int cmp_keyed(const void *a, const void *b) {
+    const struct keyed *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    if ((x->key & 0xFF) == 0) return 0;         /* both end within their first 8 bytes */
+    return strcmp(x->s + 8, y->s + 8);
+}
+
+/* Sorts v as strcmp would and drops repeats; returns the new length (-1: out of memory).
+ * The array borrows the strings. */
+static long sort_unique(const char **v, size_t n) {
+    struct keyed *k = malloc((n ? n : 1) * sizeof *k);
+    if (!k) return -1;
+    for (size_t i = 0; i < n; i++) k[i] = (struct keyed){prefix_key(v[i]), v[i]};
+    qsort(k, n, sizeof *k, cmp_keyed);
     size_t w = 0;
     for (size_t i = 0; i < n; i++)
-        if (!w || strcmp(v[w - 1], v[i]) != 0) v[w++] = v[i];
-    return w;
+        if (!w || cmp_keyed(&k[w - 1], &k[i]) != 0) k[w++] = k[i];
+    for (size_t i = 0; i < w; i++) v[i] = k[i].s;
+    free(k);
+    return (long)w;
 }
 
 /* Every distinct fido and retailer of the batch, sorted (graph.h asks products to be sorted
@@ -64,8 +88,10 @@ static enum enrich_status fetch_metadata(struct engine *e, const struct entries 
         for (size_t k = 0; k < p->nitems; k++) fidos[nf++] = p->items[k].fido;
         if (p->retailer_id) rids[nr++] = p->retailer_id;
     }
-    nf = sort_unique(fidos, nf);
-    nr = sort_unique(rids, nr);
+    long uf = sort_unique(fidos, nf), ur = sort_unique(rids, nr);
+    if (uf < 0 || ur < 0) goto out;
+    nf = (size_t)uf;
+    nr = (size_t)ur;
     st = e->d.enrich_products(e->d.ctx, fidos, nf, &md->products);
     if (st == ENRICH_OK) st = e->d.enrich_retailers(e->d.ctx, rids, nr, &md->retailers);
 out:

@@ -43,6 +43,8 @@ static struct stub {
     int64_t stored[MAXP];          /* last offset stored per partition, -1 none */
     int stores;
     int released;
+    char enriched[64][32];         /* fidos of the last enrich_products call, in order */
+    size_t nenriched;
 } S;
 
 static int nfailed_by;             /* threads that saw S.fail_until_writers' outage */
@@ -92,6 +94,9 @@ static enum enrich_status enrich(const char *const *ids, size_t n, struct enrich
         return ENRICH_EUNAVAILABLE;
     }
     out->count = n;
+    if (products) S.nenriched = 0;
+    for (size_t i = 0; products && i < n && S.nenriched < 64; i++)
+        snprintf(S.enriched[S.nenriched++], 32, "%s", ids[i]);
     if (products) {
         out->products = calloc(n ? n : 1, sizeof *out->products);
         for (size_t i = 0; i < n; i++) out->products[i].fido = strdup(ids[i]);
@@ -337,6 +342,20 @@ static bool add(struct engine *e, int32_t partition, int64_t offset, const char 
     return engine_add(e, &rec);
 }
 
+/* A purchase "p:<id>" whose lines name these fidos (lines 1..4 of rt_receipt_init). */
+static void add_with_fidos(struct engine *e, int64_t offset, const char *id,
+                           const char *const fidos[RT_NITEMS]) {
+    rt_receipt r;
+    rt_receipt_init(&r);
+    for (size_t i = 0; i < RT_NITEMS; i++) r.items[i].fido = (char *)fidos[i];
+    r.msg.receipt_id = (char *)id;
+    size_t len = 0;
+    uint8_t *v = rt_pack(&r.msg.base, &len);
+    struct engine_record rec = {.partition = 0, .offset = offset, .value = v, .len = len,
+                                .header_schema_id = -1, .handle = v};
+    engine_add(e, &rec);
+}
+
 static uint64_t count(struct metrics_counter *c) { return metrics_read_counter(c); }
 
 /* ------------------------------------------------------------------ watermark alone */
@@ -426,6 +445,28 @@ TEST(a_write_batch_holds_batch_size_purchases_across_polls) {
     CHECK_EQ_INT(S.writes, 3);
     CHECK_EQ_INT(S.stored[0], 28);
     CHECK_EQ_INT(count(M.persisted), 8);
+    end_engine(e);
+}
+
+/* The batch's fidos reach the enrichment once each, in strcmp order (graph.h's lock order):
+ * ids shorter than, as long as and longer than the 8 bytes the sort compares first, sharing
+ * those 8 bytes, and bytes past 0x7F. */
+TEST(the_batchs_fidos_are_enriched_once_each_in_strcmp_order) {
+    struct engine *e = new_engine(3, false);
+    const char *const a[RT_NITEMS] = {"F10", "ABCDEFGHIJ", "F1", "ABCDEFGH"};
+    const char *const b[RT_NITEMS] = {"ABCDEFGHIA", "F1", "\xc3\xa9t\xc3\xa9", "F10"};
+    const char *const c[RT_NITEMS] = {"ABCDEFGHIJ", "F2", "ABCDEFG", "ABCDEFGHIJK"};
+    add_with_fidos(e, 0, "r1", a);
+    add_with_fidos(e, 1, "r2", b);
+    add_with_fidos(e, 2, "r3", c);
+    CHECK(engine_run(e) == 0);
+    CHECK(engine_flush(e) == 0);
+    CHECK_EQ_INT(S.writes, 1);
+    const char *want[] = {"ABCDEFG", "ABCDEFGH", "ABCDEFGHIA", "ABCDEFGHIJ", "ABCDEFGHIJK",
+                          "F1", "F10", "F2", "\xc3\xa9t\xc3\xa9"};
+    CHECK_EQ_INT(S.nenriched, sizeof want / sizeof want[0]);
+    for (size_t i = 0; i < S.nenriched && i < sizeof want / sizeof want[0]; i++)
+        CHECK_EQ_STR(S.enriched[i], want[i]);
     end_engine(e);
 }
 
