@@ -4,10 +4,12 @@
  * cache maps an id (a fido, a retailer id) to a struct enrich_value: known or not, plus the
  * metadata. "Unknown" answers are cached too (negative caching), usually with a shorter TTL.
  *
- * Design: a chained hash table sized once for max_entries plus a doubly linked LRU list,
- * both under one mutex. get() moves a hit to the front; put() evicts from the back when the
- * cache is full. Expired entries are dropped when get() meets them (and are the first victims
- * of nothing in particular: with a bound, LRU eviction reclaims them soon enough).
+ * Design: a chained hash table that grows with the entries plus a doubly linked list, both
+ * under one mutex. get() marks a hit; put() evicts from the back when the cache is full,
+ * giving a marked entry a second chance at the front (CLOCK, an approximation of LRU: the
+ * victim is the oldest entry not used since it was last at the front). Expired entries are
+ * dropped when get() meets them (and are the first victims of nothing in particular: with
+ * a bound, eviction reclaims them soon enough).
  *
  * Ownership: values are always copied, in and out. The cache never hands out a pointer into
  * itself, so eviction by another thread can never leave a caller with a dangling pointer.

@@ -6,6 +6,7 @@
 #include "enrich/enrich_cache.h"
 
 #include <pthread.h>
+#include <stdio.h>
 
 static struct enrich_value product(const char *name, const char *brand) {
     static char *cats[] = {"Beverages", "Soft Drinks", "Cola"};
@@ -140,6 +141,31 @@ TEST(cache_bound_evicts_least_recently_used) {
     enrich_cache_stats(c, &st);
     CHECK_EQ_INT(st.entries, 3);
     CHECK_EQ_INT(st.evictions, 1);
+    enrich_cache_free(c);
+}
+
+/* Eviction gives a hit entry a second chance instead of moving it on every hit: an entry hit
+ * between puts is never the victim while entries not hit are there, however many newer
+ * entries pass through. (When every entry was hit, the oldest goes: CLOCK, not exact LRU.) */
+TEST(cache_entry_hit_between_puts_is_never_evicted) {
+    struct enrich_cache *c = enrich_cache_new(3);
+    struct enrich_value v = product("p", "b");
+    enrich_cache_put(c, "hot", &v, 1000);
+    enrich_cache_put(c, "b", &v, 1000);
+    enrich_cache_put(c, "c", &v, 1000);
+    char id[16];
+    for (int i = 0; i < 10; i++) {
+        CHECK_EQ_INT(get(c, "hot", 0), 1);
+        snprintf(id, sizeof id, "new%d", i);
+        enrich_cache_put(c, id, &v, 1000);
+    }
+    CHECK_EQ_INT(get(c, "b", 0), 0);
+    CHECK_EQ_INT(get(c, "c", 0), 0);
+    CHECK_EQ_INT(get(c, "new8", 0), 1);
+    struct enrich_cache_stats st;
+    enrich_cache_stats(c, &st);
+    CHECK_EQ_INT(st.entries, 3);
+    CHECK_EQ_INT(st.evictions, 10);
     enrich_cache_free(c);
 }
 
