@@ -419,6 +419,23 @@ TEST(check_value_and_sticky_errors) {
     CHECK_EQ_INT(bolt_check_value(b, n, NULL), BOLT_EPROTO);          /* miscounted */
     n = unhex("92 C7 01", b);
     CHECK_EQ_INT(bolt_check_value(b, n, NULL), BOLT_EPROTO);          /* reserved */
+    n = unhex("93 A1 81 6B 91 C0 92 01", b);
+    CHECK_EQ_INT(bolt_check_value(b, n, NULL), BOLT_EPROTO);          /* outer list short */
+    b[n++] = 0x02;
+    b[n++] = 0x03;
+    CHECK_EQ_INT(bolt_check_value(b, n, NULL), BOLT_OK);              /* nested, then siblings */
+
+    /* The checker's depth cap is the decoder's: lists nested k deep around a 1. */
+    uint8_t deep[80];
+    for (size_t k = BOLT_MAX_DEPTH - 1; k <= BOLT_MAX_DEPTH + 2; k++) {
+        memset(deep, 0x91, k);
+        deep[k] = 0x01;
+        bolt_value *v = NULL;
+        int want = bolt_unpack(deep, k + 1, &v, NULL, NULL);
+        bolt_value_free(v);
+        CHECK_EQ_INT(bolt_check_value(deep, k + 1, NULL), want);
+        CHECK_EQ_INT(want, k <= BOLT_MAX_DEPTH ? BOLT_OK : BOLT_EPROTO);
+    }
 
     bolt_enc *e = bolt_enc_new();
     CHECK_EQ_INT(bolt_enc_struct_begin(e, 1, 16), BOLT_EINVAL);
