@@ -253,12 +253,32 @@ def settled(m, consumer):
                    ("cgw_records_persisted_total", "cgw_records_skipped_total", "cgw_records_errors_total")))
 
 
-def run_worker(binary, config, port, totals, work, neo4j_pid, kafka_pid, fakes_pid, timeout, perf, env=()):
+def callgrind_total(path):
+    """Instructions (Ir) of a callgrind output file, or None."""
+    try:
+        with open(path) as f:
+            for line in f:
+                if line.startswith(("totals:", "summary:")):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def run_worker(binary, config, port, totals, work, neo4j_pid, kafka_pid, fakes_pid, timeout, perf, env=(),
+               callgrind=False):
     log = os.path.join(work, "worker.log")
     watch = CpuWatch({"neo4j": neo4j_pid, "kafka": kafka_pid, "fakes": fakes_pid})
     watch.start()
+    cmd = [binary, "run", "-c", config]
+    cg_out = os.path.join(work, "callgrind.out")
+    if callgrind:
+        # every instruction the worker's threads retire, counted by valgrind: the same build
+        # on the same records counts the same, where CPU seconds vary 10-15 % from run to run
+        # and the machine's hardware counters are not there (perf stat: <not supported>)
+        cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + cg_out] + cmd
     t0 = time.monotonic()
-    proc = subprocess.Popen([binary, "run", "-c", config], stdout=open(log, "w"),
+    proc = subprocess.Popen(cmd, stdout=open(log, "w"),
                             stderr=subprocess.STDOUT, cwd=ROOT,
                             env=dict(os.environ, **dict(kv.split("=", 1) for kv in env)))
     perf_proc = None
@@ -332,7 +352,8 @@ def run_worker(binary, config, port, totals, work, neo4j_pid, kafka_pid, fakes_p
             "rss_at_end": rss, "rusage_maxrss": ru.ru_maxrss * 1024,
             "cpu_s_with_shutdown": ru.ru_utime + ru.ru_stime,
             "exit_status": os.waitstatus_to_exitcode(status), "others_cpu": others,
-            "threads_cpu": threads, "metrics": m, "log": log, "rss_series": rss_series}
+            "threads_cpu": threads, "metrics": m, "log": log, "rss_series": rss_series,
+            "callgrind_ir": callgrind_total(cg_out) if callgrind else None}
 
 
 def proc_cpu_task(pid, tid):
@@ -496,7 +517,7 @@ def worker_part(run, part, consumers):
         % (part.capitalize(), " + ".join(consumers)))
     prepare_graph(run, [run.truths[c] for c in consumers])
     w = run_worker(a.binary, config, port, totals, sub, run.neo4j_pid, run.kafka_pid, run.fakes.pid,
-                   a.timeout, a.perf, a.worker_env)
+                   a.timeout, a.perf, a.worker_env, a.callgrind and part != "warmup")
     m = w.pop("metrics")
     persisted = sum(int(msum(m, "cgw_records_persisted_total", consumer=c)) for c in totals)
     bad, per = [], {}
@@ -619,6 +640,10 @@ def parse_args():
                     help="environment variable for the worker, e.g. MALLOC_ARENA_MAX=2; repeatable")
     ap.add_argument("--perf", action="store_true",
                     help="perf record the worker of every worker part (var/bench/<run>/<part>/perf-worker.data)")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="run the worker of every worker part under valgrind's callgrind and report the "
+                         "instructions it retired (per record): how two builds compare; its CPU, RSS "
+                         "and rates are then valgrind's, not the worker's (<part>/callgrind.out)")
     ap.add_argument("--keep", action="store_true", help="keep topics, groups, keys and the final graph")
     ap.add_argument("--no-warmup", action="store_true",
                     help="measure without the unreported receipt run that warms Neo4j first")
@@ -811,6 +836,12 @@ def rows_worker(r, row):
         row("worker CPU / Neo4j CPU (%s)" % part,
             "%.2f s / %.1f s = %s" % (w["cpu_s"], neo, "%.1f %%" % (100 * share) if share is not None else "n/a"),
             "<= %.0f %%: %s" % (100 * CPU_SHARE_TARGET, verdict(share is not None and share <= CPU_SHARE_TARGET)))
+    for part in ("receipts", "factoids", "both"):
+        w = r["runs"].get(part)
+        if w and w.get("callgrind_ir"):
+            records = sum(sum(p["outcomes"].values()) for p in w["per_consumer"].values()) or 1
+            row("worker instructions (%s)" % part, "%.3f G  (callgrind)" % (w["callgrind_ir"] / 1e9),
+                "%.1f k per record; CPU, RSS and rates above are valgrind's" % (w["callgrind_ir"] / records / 1e3))
     for part in ("receipts", "factoids", "both"):
         w = r["runs"].get(part)
         if w:
