@@ -212,6 +212,9 @@ typedef struct bolt_enc bolt_enc;
 bolt_enc *bolt_enc_new(void);
 void bolt_enc_free(bolt_enc *e);
 void bolt_enc_reset(bolt_enc *e);             /* keeps the allocation */
+/* Room for extra more bytes in one allocation (an encoding whose size is known roughly grows
+ * without reallocations); BOLT_OK, or BOLT_ENOMEM (sticky, like every writer's). */
+int bolt_enc_reserve(bolt_enc *e, size_t extra);
 /* Writers pick the smallest encoding. Errors are sticky: after ENOMEM every later call
  * returns it too, so a caller may check only the last return or bolt_enc_error(). */
 int bolt_enc_null(bolt_enc *e);

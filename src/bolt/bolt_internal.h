@@ -29,7 +29,6 @@ struct bolt_enc {
     int err;            /* sticky BOLT_ENOMEM */
 };
 
-int bolt_enc_reserve(bolt_enc *e, size_t extra);
 int bolt_enc_raw(bolt_enc *e, const void *p, size_t n);
 void bolt_enc_init(bolt_enc *e);
 void bolt_enc_release(bolt_enc *e);    /* frees the storage of an embedded bolt_enc */

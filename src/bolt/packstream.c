@@ -988,8 +988,22 @@ static int skip(reader *r) {
         while (owed[depth] == 0)
             if (depth-- == 0) return BOLT_OK;
         owed[depth]--;
-        uint64_t bytes, items;
-        if (skip_marker(r, &bytes, &items)) return BOLT_EPROTO;
+        uint64_t bytes = 0, items = 0;
+        uint8_t m = r->off < r->len ? r->p[r->off] : 0xC0;
+        if (r->off < r->len && (m < 0x80 || m >= 0xF0)) {       /* tiny int: most values */
+            r->off++;
+            continue;
+        }
+        if (r->off < r->len && m < 0xC0) {                       /* tiny string/list/map/struct */
+            uint64_t n = m & 0x0F;
+            r->off++;
+            if (m < 0x90) bytes = n;
+            else if (m < 0xA0) items = n;
+            else if (m < 0xB0) items = 2 * n;
+            else { bytes = 1; items = n; }                       /* the tag byte */
+        } else if (skip_marker(r, &bytes, &items)) {
+            return BOLT_EPROTO;
+        }
         if (bytes > remaining(r) || items > remaining(r)) return need(r, SIZE_MAX, "value");
         r->off += bytes;
         if (items) {

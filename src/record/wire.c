@@ -31,6 +31,10 @@ typedef struct wire_reader {
 
 /* A varint of at most 10 bytes. 0, or -1 when it is cut short or too long. */
 static int wire_varint(wire_reader *r, uint64_t *v) {
+    if (r->p < r->end && *r->p < 0x80) {   /* tags and short lengths: one byte */
+        *v = *r->p++;
+        return 0;
+    }
     *v = 0;
     for (int shift = 0; shift < 70 && r->p < r->end; shift += 7) {
         uint8_t b = *r->p++;
