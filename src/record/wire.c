@@ -30,11 +30,7 @@ typedef struct wire_reader {
 } wire_reader;
 
 /* A varint of at most 10 bytes. 0, or -1 when it is cut short or too long. */
-static int wire_varint(wire_reader *r, uint64_t *v) {
-    if (r->p < r->end && *r->p < 0x80) {   /* tags and short lengths: one byte */
-        *v = *r->p++;
-        return 0;
-    }
+static int wire_varint_long(wire_reader *r, uint64_t *v) {
     *v = 0;
     for (int shift = 0; shift < 70 && r->p < r->end; shift += 7) {
         uint8_t b = *r->p++;
@@ -42,6 +38,15 @@ static int wire_varint(wire_reader *r, uint64_t *v) {
         if (!(b & 0x80)) return 0;
     }
     return -1;
+}
+
+/* Tags and short lengths are one byte: read inline, the loop only for the others. */
+static inline __attribute__((always_inline)) int wire_varint(wire_reader *r, uint64_t *v) {
+    if (r->p < r->end && *r->p < 0x80) {
+        *v = *r->p++;
+        return 0;
+    }
+    return wire_varint_long(r, v);
 }
 
 static int wire_skip(wire_reader *r, size_t n) {
