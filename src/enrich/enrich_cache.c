@@ -1,5 +1,5 @@
-/* enrich_cache.c: bounded, TTL'd cache of enrichment answers, evicting the least recently
- * used (see enrich_cache.h).
+/* enrich_cache.c: bounded, TTL'd cache of enrichment answers, evicting by second chance, an
+ * approximation of least recently used (see enrich_cache.h).
  *
  * An array of hash buckets that doubles whenever the entries fill half of it (a power of two,
  * 1 024 at first, at most the first power of two >= 2 x max_entries), so chains stay short
@@ -26,7 +26,7 @@ struct entry {
     struct entry *hnext;            /* bucket chain */
     uint64_t expires_ms;
     struct enrich_value value;
-    struct entry *prev, *next;      /* LRU list */
+    struct entry *prev, *next;      /* insertion order; eviction from the tail */
     bool used;                      /* hit since it last reached the front: a second chance */
     char id[];                      /* in the entry: a lookup's compare reads no other block */
 };
@@ -147,13 +147,13 @@ static struct entry **slot_of(struct enrich_cache *c, const char *id, uint64_t h
     return p;   /* points at the entry, or at the chain's terminating NULL */
 }
 
-static void lru_unlink(struct enrich_cache *c, struct entry *e) {
+static void list_unlink(struct enrich_cache *c, struct entry *e) {
     if (e->prev) e->prev->next = e->next; else c->head = e->next;
     if (e->next) e->next->prev = e->prev; else c->tail = e->prev;
     e->prev = e->next = NULL;
 }
 
-static void lru_push_front(struct enrich_cache *c, struct entry *e) {
+static void list_push_front(struct enrich_cache *c, struct entry *e) {
     e->prev = NULL;
     e->next = c->head;
     if (c->head) c->head->prev = e;
@@ -170,7 +170,7 @@ static void entry_free(struct entry *e) {
 static void remove_at(struct enrich_cache *c, struct entry **slot) {
     struct entry *e = *slot;
     *slot = e->hnext;
-    lru_unlink(c, e);
+    list_unlink(c, e);
     entry_free(e);
     c->count--;
 }
@@ -199,12 +199,12 @@ static void maybe_grow(struct enrich_cache *c) {
 /* Second chance: a tail entry hit since it was last put at the front goes back to the front
  * (once; its mark is cleared) and the next one is looked at, so the victim is the oldest
  * entry not used since. Ends within count steps: every step clears a mark. */
-static void evict_lru(struct enrich_cache *c) {
+static void evict_one(struct enrich_cache *c) {
     while (c->tail && c->tail->used) {
         struct entry *e = c->tail;
         e->used = false;
-        lru_unlink(c, e);
-        lru_push_front(c, e);
+        list_unlink(c, e);
+        list_push_front(c, e);
     }
     if (!c->tail) return;
     remove_at(c, slot_of(c, c->tail->id, c->tail->hash));
@@ -302,12 +302,12 @@ int enrich_cache_put(struct enrich_cache *c, const char *id, const struct enrich
     if (*slot) {
         remove_at(c, slot);
     } else if (c->count >= c->max_entries) {
-        evict_lru(c);
+        evict_one(c);
         slot = slot_of(c, id, n->hash);     /* eviction may have changed this chain */
     }
     n->hnext = *slot;
     *slot = n;
-    lru_push_front(c, n);
+    list_push_front(c, n);
     c->count++;
     maybe_grow(c);
     pthread_mutex_unlock(&c->mu);
