@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -27,7 +28,19 @@ struct bolt_enc {
     uint8_t *p;
     size_t len, cap;
     int err;            /* sticky BOLT_ENOMEM */
+    /* What the typed writers wrote, so that bolt_enc_complete can vouch for an encoding
+     * without walking it again: owed[d] = values the container open at depth d still
+     * expects, roots = values written at the top; untracked once anything was written that
+     * this cannot follow (raw bytes, a container whose count comes later, nesting past
+     * BOLT_MAX_DEPTH): then only a walk can tell. */
+    uint32_t depth, roots;
+    bool untracked;
+    uint64_t owed[BOLT_MAX_DEPTH + 1];
 };
+
+/* 1 when the typed writers wrote exactly one complete value (every container's count met)
+ * and nothing untracked or failed; 0 when that is not known (bolt_check_value decides). */
+int bolt_enc_complete(const bolt_enc *e);
 
 int bolt_enc_raw(bolt_enc *e, const void *p, size_t n);
 void bolt_enc_init(bolt_enc *e);

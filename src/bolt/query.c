@@ -62,10 +62,12 @@ static void enc_tx_extra(bolt_enc *e, const bolt_conn *c, const bolt_tx_opts *o)
 static int is_map_marker(uint8_t m) { return (m & 0xF0) == 0xA0 || (m >= 0xD8 && m <= 0xDA); }
 
 /* Checked before anything is queued, so a bad argument never leaves half a pipeline. A
- * miscounted streaming encoding would desynchronise the server, not just fail the query. */
+ * miscounted streaming encoding would desynchronise the server, not just fail the query.
+ * What the encoder's own tracker vouches for (bolt_enc_complete) is not walked again; any
+ * other encoding is. */
 static int params_ok(const bolt_value *pv, const bolt_enc *pe, bolt_error *err) {
     if (pe && (pe->err || pe->len == 0 || !is_map_marker(pe->p[0]) ||
-               bolt_check_value(pe->p, pe->len, NULL)))
+               (!bolt_enc_complete(pe) && bolt_check_value(pe->p, pe->len, NULL))))
         return bolt_err(err, BOLT_EINVAL, "parameters must be one complete encoded map");
     if (pv && bolt_value_type(pv) != BOLT_MAP)
         return bolt_err(err, BOLT_EINVAL, "parameters must be a map");

@@ -54,6 +54,10 @@ static void check_message(const uint8_t *m, size_t len) {
         bolt_unpack(bolt_enc_data(e), bolt_enc_size(e), &back, NULL, NULL) == BOLT_OK &&
         !bolt_value_equal(v, back))
         __builtin_trap();
+    /* The encoder's tracker vouches for the re-encoding, and the walk agrees with it. */
+    if (e && !bolt_enc_error(e) &&
+        (!bolt_enc_complete(e) || bolt_check_value(bolt_enc_data(e), bolt_enc_size(e), NULL)))
+        __builtin_trap();
     bolt_value_free(back);
     bolt_enc_free(e);
     bolt_value_free(v);

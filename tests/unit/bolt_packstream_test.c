@@ -407,6 +407,71 @@ TEST(builders_take_ownership_on_error) {
     CHECK(bolt_struct(128) == NULL);
 }
 
+/* The encoder's tracker vouches only for exactly one complete value written by the typed
+ * writers; whatever it vouches for, the walk accepts too. */
+TEST(encoder_tracks_completeness) {
+    bolt_enc *e = bolt_enc_new();
+    CHECK(!bolt_enc_complete(e));                               /* nothing yet */
+    bolt_enc_map_begin(e, 2);
+    bolt_enc_string(e, "rows");
+    bolt_enc_list_begin(e, 2);
+    bolt_enc_map_begin(e, 1);
+    bolt_enc_string(e, "k");
+    bolt_enc_int(e, 1);
+    bolt_enc_map_begin(e, 0);
+    CHECK(!bolt_enc_complete(e));                               /* "rows" done, one key owed */
+    bolt_enc_string(e, "tag");
+    CHECK(!bolt_enc_complete(e));
+    bolt_enc_struct_begin(e, 0x58, 3);
+    bolt_enc_int(e, 7);
+    bolt_enc_float(e, 1.5);
+    bolt_enc_list_begin(e, 0);
+    CHECK(bolt_enc_complete(e));
+    CHECK_EQ_INT(bolt_check_value(bolt_enc_data(e), bolt_enc_size(e), NULL), BOLT_OK);
+    bolt_enc_null(e);                                           /* a second value at the top */
+    CHECK(!bolt_enc_complete(e));
+
+    bolt_enc_reset(e);                                          /* miscounted: 2 pairs, 1 given */
+    bolt_enc_map_begin(e, 2);
+    bolt_enc_string(e, "rows");
+    bolt_enc_list_begin(e, 0);
+    CHECK(!bolt_enc_complete(e));
+    bolt_enc_reset(e);
+    bolt_enc_bool(e, 1);
+    CHECK(bolt_enc_complete(e));                                /* reset forgets the last one */
+
+    bolt_enc_reset(e);                                          /* raw bytes: not vouched for */
+    bolt_enc_raw(e, "\x01", 1);
+    CHECK(!bolt_enc_complete(e));
+    bolt_enc_reset(e);                                          /* count written later: neither */
+    size_t mark = bolt_enc_list_start(e);
+    bolt_enc_int(e, 1);
+    bolt_enc_finish(e, mark, 1);
+    CHECK(!bolt_enc_complete(e));
+    CHECK_EQ_INT(bolt_check_value(bolt_enc_data(e), bolt_enc_size(e), NULL), BOLT_OK);
+
+    for (int k = BOLT_MAX_DEPTH - 1; k <= BOLT_MAX_DEPTH + 1; k++) {   /* deep nesting */
+        bolt_enc_reset(e);
+        for (int i = 0; i < k; i++) bolt_enc_list_begin(e, 1);
+        bolt_enc_int(e, 1);
+        int walk = bolt_check_value(bolt_enc_data(e), bolt_enc_size(e), NULL);
+        CHECK_EQ_INT(bolt_enc_complete(e), k <= BOLT_MAX_DEPTH);
+        CHECK_EQ_INT(walk, k <= BOLT_MAX_DEPTH ? BOLT_OK : BOLT_EPROTO);
+    }
+
+    bolt_value *v = bolt_map();                                 /* bolt_enc_value is tracked */
+    bolt_value *l = bolt_list();
+    bolt_list_append(l, bolt_string("a"));
+    bolt_list_append(l, bolt_point2d_new(7203, 1.0, 2.0));
+    bolt_map_set(v, "l", l);
+    bolt_map_set(v, "n", bolt_null());
+    bolt_enc_reset(e);
+    bolt_enc_value(e, v);
+    CHECK(bolt_enc_complete(e));
+    bolt_value_free(v);
+    bolt_enc_free(e);
+}
+
 TEST(check_value_and_sticky_errors) {
     uint8_t b[64];
     size_t n = unhex("A2 81 61 93 01 02 03 81 62 B1 44 01", b);
