@@ -7,6 +7,9 @@
  *   - bolt_enc, a growable byte buffer with PackStream writers. It is the only encoder:
  *     bolt_enc_value walks a tree into it, and callers with large data write straight
  *     into it without building a tree. The connection uses it as its output buffer too.
+ *     Its typed writers keep count of the values each open container still expects, so
+ *     bolt_enc_complete can vouch for a finished parameter map without a second walk
+ *     (bolt_check_value, which stays for whatever the count cannot follow).
  *   - bolt_unpack, a recursive decoder that trusts nothing: each claimed length is checked
  *     against the bytes that remain before anything is allocated for it (a list of n items
  *     needs at least n bytes, a map 2n), so a hostile 4 GiB header costs nothing.
