@@ -28,6 +28,22 @@ VALKEY_ACL_USER = os.environ.get("VALKEY_ACL_USER", "cgw")
 VALKEY_ACL_PASSWORD = os.environ.get("VALKEY_ACL_PASSWORD", "cgw-local-valkey-password")
 NEO4J_PORT = int(os.environ.get("NEO4J_BOLT_PORT", "7687"))
 SANITIZER = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:")
+# Every worker a Scenario started, until reap() (conftest.py's autouse fixture, after each test).
+_STARTED = []
+
+
+def reap():
+    """Kill (SIGKILL) the workers still running after their test: a test that fails between a
+    Scenario's start() and stop() would otherwise leave its worker consuming and writing the shared
+    graph beside the next tests. Returns the commands of the workers it killed."""
+    killed = []
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+            killed.append(proc.args)
+    return killed
 
 
 def assert_graph(drv, truths):
@@ -185,6 +201,7 @@ schema_registry: {{url: "http://127.0.0.1:{self.fakes_ports['registry']}", usern
         self.proc = subprocess.Popen(cmd,
                                      stdout=open(self.log_path, "w"), stderr=open(self.err_path, "w"),
                                      env=env, cwd=ROOT)
+        _STARTED.append(self.proc)
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:

@@ -9,6 +9,8 @@
 # `msk_iam` is that Kafka's SASL_SSL listener for MSK-style IAM tokens (tests/py/msk_iam.py:
 # port $KAFKA_SASL_PORT, CA file, region, test access keys, tokens of AWS's signer).
 # `clean_graph` is the stack's Neo4j with the model's nodes wiped, for the end-to-end tests.
+# After every test, the workers its Scenarios started and left running are killed
+# (cgw_worker.reap): a failed test must not leave a worker writing beside the next ones.
 import json
 import os
 import shutil
@@ -81,6 +83,13 @@ class Fakes:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         return self.proc.wait()
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_outlives_its_test():
+    yield
+    import cgw_worker
+    cgw_worker.reap()
 
 
 @pytest.fixture
