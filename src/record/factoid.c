@@ -225,6 +225,6 @@ void record_decode_factoid(const void *value, size_t len, int32_t header_schema_
         out->purchase = record_factoid_purchase(m, len, out);
         if (out->purchase) out->status = RECORD_OK;
     }
-    factoids__v1__factoid__free_unpacked(m, &alloc.pc);
+    /* no free_unpacked: every block of m is in the arena, released here in one go */
     record_alloc_release(&alloc);
 }

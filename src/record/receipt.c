@@ -154,6 +154,6 @@ void record_decode_receipt(const void *value, size_t len, record_result *out) {
         out->purchase = record_receipt_purchase(m, len, out);
         if (out->purchase) out->status = RECORD_OK;
     }
-    receipts__v1__processed_receipt_event__free_unpacked(m, &alloc.pc);
+    /* no free_unpacked: every block of m is in the arena, released here in one go */
     record_alloc_release(&alloc);
 }

@@ -37,10 +37,11 @@ typedef struct record_alloc_chunk record_alloc_chunk;
 
 /* The protobuf-c allocator of one unpack: a bump arena that refuses to go beyond `limit`
  * bytes in total. An unpacked message is a tree of small blocks (the message, each item,
- * each string) that all die together at free_unpacked, so they are carved out of
- * `first` and then out of malloc'd chunks, and released at once by record_alloc_release;
- * protobuf-c's own frees are no-ops. This took one malloc/free pair per block (~35 per
- * receipt) out of the worker's hottest path. Under AddressSanitizer every block is followed
+ * each string) that all die together, so they are carved out of `first` and then out of
+ * malloc'd chunks, and released at once by record_alloc_release; protobuf-c's own frees are
+ * no-ops, so the decoders do not call free_unpacked at all (its walk of the tree freed
+ * nothing: 2.5 % of the worker's instructions). This took one malloc/free pair per block
+ * (~35 per receipt) out of the worker's hottest path. Under AddressSanitizer every block is followed
  * by a poisoned red zone, so an overflow is still caught as with malloc. */
 typedef struct record_alloc {
     ProtobufCAllocator pc;      /* what protobuf-c is given; pc.allocator_data = this */
@@ -53,7 +54,7 @@ typedef struct record_alloc {
 } record_alloc;
 
 void record_alloc_init(record_alloc *a, size_t limit);
-/* Frees every block of the arena; call after free_unpacked (or a failed unpack). */
+/* Frees every block of the arena, so the unpacked message with it (or a failed unpack's). */
 void record_alloc_release(record_alloc *a);
 
 /* Reset *out for a new record: status OK, no reason, schema_id -1. */
