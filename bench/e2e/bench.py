@@ -751,10 +751,16 @@ def main():
             say("Warm-up (not reported): the receipt worker once")
             result["warmup"] = worker_part(run, "warmup", ["receipt"])
         for part in a.parts:
+            extra = statements.ceiling_args(a) + (["--writers", str(a.writers)] if a.writers > 1 else [])
             if part == "ceiling":
-                extra = statements.ceiling_args(a) + (["--writers", str(a.writers)] if a.writers > 1 else [])
                 result["ceiling"] = ceiling_part(run, extra)
             else:
+                if part == "receipts" and "ceiling" in a.parts:
+                    # The ceiling on both sides of the receipts part: Neo4j's speed drifts here
+                    # (write-only 1 335/s at one hour, 1 719/s half an hour later, and the
+                    # receipts part in between), so e2e is compared with the mean of the two.
+                    say("Ceiling before the receipts part (the mean of the two is the limit)")
+                    result["ceiling_before"] = ceiling_part(run, extra)
                 cs = {"receipts": ["receipt"], "factoids": ["factoid"], "both": ["receipt", "factoid"]}[part]
                 result["runs"][part] = worker_part(run, part, cs)
                 if part == "factoids":
@@ -787,6 +793,7 @@ def main():
             json.dump(result, f, indent=1, default=str)
     say("\n(var/bench/e2e.txt, var/bench/e2e.json; logs and data in %s)" % os.path.relpath(work, ROOT))
     correct = all(x["correct"] for x in list(result["runs"].values()) + [result.get("ceiling") or {"correct": True}]
+                  + [result.get("ceiling_before") or {"correct": True}]
                   + [result.get("factoid_ceiling") or {"correct": True}]
                   + [(result.get("factoid_ceiling") or {}).get("plans_cached") or {"correct": True}]
                   + result.get("shapes", []))
@@ -809,16 +816,27 @@ def graph_note(x):
     return "" if x["correct"] else "; GRAPH WRONG"
 
 
+def ceiling_rate(r):
+    """The write-only ceiling the receipts are compared with: the mean rate of the runs before
+    and after the receipts part when both were made, else the one run."""
+    runs = [x for x in (r.get("ceiling_before"), r.get("ceiling")) if x and x["persisted_per_s"]]
+    return sum(x["persisted_per_s"] for x in runs) / len(runs) if runs else 0
+
+
 def rows_receipts(r, row):
-    e, c = r["runs"].get("receipts"), r.get("ceiling")
+    e, c, b = r["runs"].get("receipts"), r.get("ceiling"), r.get("ceiling_before")
     if e:
         row("receipts e2e", "%.0f persisted/s  (%d in %.1f s%s)"
             % (e["persisted_per_s"], e["persisted"], e["wall_s"], graph_note(e)))
+    if b:
+        row("write-only ceiling, before", "%.0f persisted/s  (%d in %.1f s of graph_write%s)"
+            % (b["persisted_per_s"], b["persisted"], b["wall_seconds"], graph_note(b)))
     if c:
-        row("write-only ceiling", "%.0f persisted/s  (%d in %.1f s of graph_write%s)"
-            % (c["persisted_per_s"], c["persisted"], c["wall_seconds"], graph_note(c)))
-    if e and c and c["persisted_per_s"]:
-        ratio = e["persisted_per_s"] / c["persisted_per_s"]
+        row("write-only ceiling" + (", after" if b else ""), "%.0f persisted/s  (%d in %.1f s of graph_write%s)"
+            % (c["persisted_per_s"], c["persisted"], c["wall_seconds"], graph_note(c)),
+            "mean %.0f/s" % ceiling_rate(r) if b else "")
+    if e and ceiling_rate(r):
+        ratio = e["persisted_per_s"] / ceiling_rate(r)
         row("  e2e / ceiling", "%.2f" % ratio, ">= %.2f: %s" % (CEILING_TARGET, verdict(ratio >= CEILING_TARGET)))
     if e:
         rr = e["raw_read"]
