@@ -406,14 +406,21 @@ static bool allowed(const struct registry *r, int32_t id) {
     return false;
 }
 
-/* From the cache: true and *v set when id is there. */
+/* src into dst (len >= 1), cut to fit: a reason already made and cleaned. */
+static void copy_reason(char *dst, size_t len, const char *src) {
+    size_t n = strnlen(src, len - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* From the cache: true and *v set when id is there (its reason was cleaned when cached). */
 static bool cached(struct registry *r, int32_t id, registry_verdict *v, char *reason,
                    size_t len) {
     pthread_mutex_lock(&r->mu);
     const struct cache_slot *s = cache_get(&r->cache, id);
     if (s) {
         *v = s->verdict;
-        base_errf(reason, len, "%s", s->reason);
+        copy_reason(reason, len, s->reason);
         r->stats.cache_hits++;
     }
     pthread_mutex_unlock(&r->mu);
@@ -438,7 +445,8 @@ static registry_verdict check_registry(struct registry *r, int32_t id, char *rea
     return v;
 }
 
-static registry_verdict check_inner(struct registry *r, int32_t id, char *reason, size_t len) {
+/* The verdicts made without the registry; -1 when the registry must be asked. */
+static int check_local(const struct registry *r, int32_t id, char *reason, size_t len) {
     if (id < 0) {
         base_errf(reason, len, "the record carries no schema id");
         return REGISTRY_REFUSED;
@@ -459,7 +467,16 @@ static registry_verdict check_inner(struct registry *r, int32_t id, char *reason
     case MODE_REGISTRY:
         break;
     }
-    return check_registry(r, id, reason, len);
+    return -1;
+}
+
+/* Every reason is cleaned where it is made: here, or in check_registry before it is cached,
+ * so a cache hit (every factoid record but the first of its schema) only copies one. */
+static registry_verdict check_inner(struct registry *r, int32_t id, char *reason, size_t len) {
+    int v = check_local(r, id, reason, len);
+    if (v < 0) return check_registry(r, id, reason, len);
+    clean_reason(r, reason);
+    return (registry_verdict)v;
 }
 
 registry_verdict registry_check(struct registry *r, int32_t schema_id, char *reason,
@@ -467,14 +484,13 @@ registry_verdict registry_check(struct registry *r, int32_t schema_id, char *rea
     char buf[REASON_MAX];
     buf[0] = '\0';
     registry_verdict v = check_inner(r, schema_id, buf, sizeof buf);
-    clean_reason(r, buf);
     pthread_mutex_lock(&r->mu);
     r->stats.lookups++;
     if (v == REGISTRY_ACCEPTED) r->stats.accepted++;
     else if (v == REGISTRY_REFUSED) r->stats.refused++;
     else r->stats.failures++;
     pthread_mutex_unlock(&r->mu);
-    base_errf(reason, reasonlen, "%s", buf);
+    if (reason && reasonlen) copy_reason(reason, reasonlen, buf);
     return v;
 }
 

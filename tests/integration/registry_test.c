@@ -102,13 +102,16 @@ TEST(id_1_is_accepted_then_answered_from_the_cache) {
     CHECK_EQ_STR(registry_mode(r), "registry");
     expect(r, 1, REGISTRY_ACCEPTED, "factoids.v1.Factoid");
     CHECK_EQ_INT(fake_calls("200"), 1);
-    for (int i = 0; i < 5; i++) expect(r, 1, REGISTRY_ACCEPTED, NULL);
+    for (int i = 0; i < 5; i++) expect(r, 1, REGISTRY_ACCEPTED, "factoids.v1.Factoid");
+    char small[8];                           /* a hit's reason cut to the caller's buffer */
+    CHECK_EQ_INT(registry_check(r, 1, small, sizeof small), REGISTRY_ACCEPTED);
+    CHECK_EQ_STR(small, "schema ");
     CHECK_EQ_INT(fake_calls(NULL), 1);
     struct registry_stats s = stats(r);
-    CHECK_EQ_INT(s.lookups, 6);
-    CHECK_EQ_INT(s.cache_hits, 5);
+    CHECK_EQ_INT(s.lookups, 7);
+    CHECK_EQ_INT(s.cache_hits, 6);
     CHECK_EQ_INT(s.http_calls, 1);
-    CHECK_EQ_INT(s.accepted, 6);
+    CHECK_EQ_INT(s.accepted, 7);
     CHECK_EQ_INT(s.cached_ids, 1);
     registry_free(r);
 }
@@ -253,6 +256,29 @@ TEST(buf_style_base_path_and_trailing_slash_work) {
     struct registry *r = client_at(u, TOKEN, 3000);
     expect(r, 1, REGISTRY_ACCEPTED, NULL);
     expect(r, 2, REGISTRY_REFUSED, NULL);
+    registry_free(r);
+}
+
+/* Every reason is cleaned where it is made (registry.c): the ones made without the registry
+ * too, and a reason is cut to the caller's buffer, never overrun. */
+TEST(local_reasons_hide_the_token_and_are_cut_to_the_callers_buffer) {
+    static const int ids[] = {1};
+    struct registry_options o;
+    registry_options_init(&o);
+    o.allowed_ids = ids;
+    o.allowed_ids_count = 1;
+    o.token = "allowed";                    /* a word of the allowlist's own reasons */
+    char err[128], why[256], small[10];
+    struct registry *r = registry_new(&o, err, sizeof err);
+    CHECKF(r, "%s", err);
+    CHECK_EQ_INT(registry_check(r, 1, why, sizeof why), REGISTRY_ACCEPTED);
+    CHECKF(!strstr(why, "allowed") && strstr(why, "*******_schema_ids"), "reason '%s'", why);
+    CHECK_EQ_INT(registry_check(r, 2, why, sizeof why), REGISTRY_REFUSED);
+    CHECKF(!strstr(why, "allowed") && strstr(why, "schema id 2"), "reason '%s'", why);
+    memset(small, 'x', sizeof small);
+    CHECK_EQ_INT(registry_check(r, 2, small, sizeof small), REGISTRY_REFUSED);
+    CHECK_EQ_INT((int)strlen(small), (int)sizeof small - 1);
+    CHECKF(strncmp(small, why, sizeof small - 1) == 0, "'%s' is not the start of '%s'", small, why);
     registry_free(r);
 }
 
