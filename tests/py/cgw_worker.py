@@ -28,16 +28,23 @@ VALKEY_ACL_USER = os.environ.get("VALKEY_ACL_USER", "cgw")
 VALKEY_ACL_PASSWORD = os.environ.get("VALKEY_ACL_PASSWORD", "cgw-local-valkey-password")
 NEO4J_PORT = int(os.environ.get("NEO4J_BOLT_PORT", "7687"))
 SANITIZER = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:")
-# Every worker a Scenario started, until reap() (conftest.py's autouse fixture, after each test).
+# Every worker a Scenario started, in order, until reaped (conftest.py's autouse fixture).
 _STARTED = []
 
 
-def reap():
-    """Kill (SIGKILL) the workers still running after their test: a test that fails between a
-    Scenario's start() and stop() would otherwise leave its worker consuming and writing the shared
-    graph beside the next tests. Returns the commands of the workers it killed."""
+def started():
+    """A mark: how many workers were started so far (before a test's own)."""
+    return len(_STARTED)
+
+
+def reap(mark=0):
+    """Kill (SIGKILL) the workers started since `mark` that still run: a test that fails between
+    a Scenario's start() and stop() would otherwise leave its worker consuming and writing the
+    shared graph beside the next tests. Workers started before the mark are left alone: a
+    module-scoped fixture's worker serves the module's next tests. Returns the commands of the
+    workers it killed."""
     killed = []
-    while _STARTED:
+    while len(_STARTED) > mark:
         proc = _STARTED.pop()
         if proc.poll() is None:
             proc.kill()

@@ -9,8 +9,9 @@
 # `msk_iam` is that Kafka's SASL_SSL listener for MSK-style IAM tokens (tests/py/msk_iam.py:
 # port $KAFKA_SASL_PORT, CA file, region, test access keys, tokens of AWS's signer).
 # `clean_graph` is the stack's Neo4j with the model's nodes wiped, for the end-to-end tests.
-# After every test, the workers its Scenarios started and left running are killed
-# (cgw_worker.reap): a failed test must not leave a worker writing beside the next ones.
+# After every test, the workers it started and left running are killed (cgw_worker.reap;
+# not those of module-scoped fixtures): a failed test must not leave a worker writing beside
+# the next ones.
 import json
 import os
 import shutil
@@ -87,9 +88,12 @@ class Fakes:
 
 @pytest.fixture(autouse=True)
 def _no_worker_outlives_its_test():
-    yield
+    # Function-scoped: set up after the module's and session's fixtures, so the mark comes
+    # after their workers and only the test's own are reaped.
     import cgw_worker
-    cgw_worker.reap()
+    mark = cgw_worker.started()
+    yield
+    cgw_worker.reap(mark)
 
 
 @pytest.fixture

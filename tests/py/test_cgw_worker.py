@@ -20,6 +20,19 @@ def test_reap_kills_the_workers_left_running_and_forgets_the_stopped():
     assert cgw_worker.reap() == []
 
 
+def test_reap_leaves_the_workers_started_before_its_mark():
+    """A module-scoped fixture's worker (tests/py/test_status_page.py) serves the module's next
+    tests: reaping after the first test killed it once."""
+    before = subprocess.Popen(["sleep", "300"])
+    cgw_worker._STARTED.append(before)
+    mark = cgw_worker.started()
+    during = subprocess.Popen(["sleep", "301"])
+    cgw_worker._STARTED.append(during)
+    assert cgw_worker.reap(mark) == [["sleep", "301"]]
+    assert before.poll() is None and cgw_worker._STARTED == [before]
+    assert cgw_worker.reap() == [["sleep", "300"]]
+
+
 def test_a_started_scenario_is_registered_for_reaping(tmp_path):
     sc = cgw_worker.Scenario.__new__(cgw_worker.Scenario)
     sc.tmp, sc.env, sc.runs, sc.metrics_port = str(tmp_path), {}, 0, cgw_worker.free_port()
