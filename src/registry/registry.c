@@ -5,8 +5,10 @@
  * Layout: options and lifecycle; the cache (open addressing keyed by id, with a FIFO of the
  * refused ids that is the only thing ever evicted); one HTTP lookup and its classification
  * into a verdict; registry_check tying them together. Two mutexes, always taken in the order
- * http_mu then mu: mu guards the cache and the stats and is never held across I/O; http_mu
- * guards the curl handle and makes concurrent misses of one id cost one request.
+ * http_mu then mu: mu guards the cache, the stats and the allowlist mode's last verdict and is
+ * never held across I/O; http_mu guards the curl handle and makes concurrent misses of one id
+ * cost one request. A reason is formatted and cleaned once, where it is made; an id seen
+ * before (the cache, or the last local verdict) only copies it.
  */
 #include "registry/registry.h"
 #include "base/base.h"
@@ -55,9 +57,10 @@ struct registry {
     int *allowed;
     size_t nallowed;
     size_t max_body;
-    pthread_mutex_t mu;         /* cache, stats */
+    pthread_mutex_t mu;         /* cache, stats, last_local */
     struct cache cache;
     struct registry_stats stats;
+    struct cache_slot last_local; /* allowlist or open mode: the last verdict and its reason */
     pthread_mutex_t http_mu;    /* curl handle */
     CURL *curl;
     struct curl_slist *headers;
@@ -470,13 +473,37 @@ static int check_local(const struct registry *r, int32_t id, char *reason, size_
     return -1;
 }
 
+/* Without a registry the configuration alone decides, and a topic carries one schema id or
+ * a few: the last verdict is kept with its reason (under mu) and copied when the same id
+ * comes again, not formatted and cleaned for every record. */
+static bool last_local(struct registry *r, int32_t id, registry_verdict *v, char *reason,
+                       size_t len) {
+    pthread_mutex_lock(&r->mu);
+    bool hit = r->last_local.used && r->last_local.id == id;
+    if (hit) {
+        *v = r->last_local.verdict;
+        copy_reason(reason, len, r->last_local.reason);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return hit;
+}
+
 /* Every reason is cleaned where it is made: here, or in check_registry before it is cached,
- * so a cache hit (every factoid record but the first of its schema) only copies one. */
+ * so a repeated id (every factoid record but the first of its schema) only copies one. */
 static registry_verdict check_inner(struct registry *r, int32_t id, char *reason, size_t len) {
-    int v = check_local(r, id, reason, len);
-    if (v < 0) return check_registry(r, id, reason, len);
+    registry_verdict v;
+    bool local = r->mode != MODE_REGISTRY;
+    if (local && last_local(r, id, &v, reason, len)) return v;
+    int lv = check_local(r, id, reason, len);
+    if (lv < 0) return check_registry(r, id, reason, len);
     clean_reason(r, reason);
-    return (registry_verdict)v;
+    if (local) {
+        pthread_mutex_lock(&r->mu);
+        r->last_local = (struct cache_slot){.used = true, .id = id, .verdict = lv};
+        copy_reason(r->last_local.reason, sizeof r->last_local.reason, reason);
+        pthread_mutex_unlock(&r->mu);
+    }
+    return (registry_verdict)lv;
 }
 
 registry_verdict registry_check(struct registry *r, int32_t schema_id, char *reason,

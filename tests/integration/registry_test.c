@@ -275,10 +275,25 @@ TEST(local_reasons_hide_the_token_and_are_cut_to_the_callers_buffer) {
     CHECKF(!strstr(why, "allowed") && strstr(why, "*******_schema_ids"), "reason '%s'", why);
     CHECK_EQ_INT(registry_check(r, 2, why, sizeof why), REGISTRY_REFUSED);
     CHECKF(!strstr(why, "allowed") && strstr(why, "schema id 2"), "reason '%s'", why);
-    memset(small, 'x', sizeof small);
+    for (int i = 0; i < 3; i++) {            /* the kept last verdict follows the id */
+        CHECK_EQ_INT(registry_check(r, 1, why, sizeof why), REGISTRY_ACCEPTED);
+        CHECKF(strstr(why, "schema id 1 is in") && !strstr(why, "allowed"), "reason '%s'", why);
+        CHECK_EQ_INT(registry_check(r, 1, why, sizeof why), REGISTRY_ACCEPTED);
+        CHECKF(strstr(why, "schema id 1 is in") && !strstr(why, "allowed"), "kept: '%s'", why);
+        CHECK_EQ_INT(registry_check(r, 2, why, sizeof why), REGISTRY_REFUSED);
+        CHECKF(strstr(why, "schema id 2 is not in"), "reason '%s'", why);
+    }
+    memset(small, 'x', sizeof small);       /* why: id 2's reason, from the last round */
     CHECK_EQ_INT(registry_check(r, 2, small, sizeof small), REGISTRY_REFUSED);
     CHECK_EQ_INT((int)strlen(small), (int)sizeof small - 1);
     CHECKF(strncmp(small, why, sizeof small - 1) == 0, "'%s' is not the start of '%s'", small, why);
+    CHECK_EQ_INT(registry_check(r, -1, why, sizeof why), REGISTRY_REFUSED);
+    CHECKF(strstr(why, "no schema id"), "reason '%s'", why);
+    struct registry_stats st;
+    registry_get_stats(r, &st);
+    CHECK_EQ_INT(st.lookups, 13);
+    CHECK_EQ_INT(st.accepted, 7);
+    CHECK_EQ_INT(st.refused, 6);
     registry_free(r);
 }
 
