@@ -41,8 +41,8 @@ typedef struct record_alloc_chunk record_alloc_chunk;
  * malloc'd chunks, and released at once by record_alloc_release; protobuf-c's own frees are
  * no-ops, so the decoders do not call free_unpacked at all (its walk of the tree freed
  * nothing: 2.5 % of the worker's instructions). This took one malloc/free pair per block
- * (~35 per receipt) out of the worker's hottest path. Under AddressSanitizer every block is followed
- * by a poisoned red zone, so an overflow is still caught as with malloc. */
+ * (~35 per receipt) out of the worker's hottest path. Under AddressSanitizer every block is
+ * followed by a poisoned red zone, so an overflow is still caught as with malloc. */
 typedef struct record_alloc {
     ProtobufCAllocator pc;      /* what protobuf-c is given; pc.allocator_data = this */
     size_t used;
