@@ -14,9 +14,10 @@
 #     ceiling    bench/e2e/ceiling.c writes the receipts' batches, decoded, deduplicated,
 #                enriched and batched before its timer starts, with graph_write only
 #     both       both consumers at once, then both topics read raw (two consumers)
-#              Every worker part: its own groups and idempotency key prefix, the graph wiped
-#              and Neo4j's plan cache cleared first (prepare_graph; the ceilings too), worker CPU and peak RSS before SIGTERM, Neo4j CPU over
-#              the same window; counters and graph checked against the truth.
+#              Every worker part: its own groups and idempotency key prefix, the graph wiped,
+#              Neo4j's plan cache cleared and Neo4j idle first (prepare_graph; the ceilings
+#              too), worker CPU and peak RSS before SIGTERM, Neo4j CPU over the same window;
+#              counters and graph checked against the truth.
 #   options of bench/e2e/preload.py (--preload N: every part starts from a graph of N purchases
 #              instead of an empty one) and bench/e2e/statements.py (--profile: PROFILE of the
 #              statements by the ceiling; --shapes: ceilings of the old and new statements with
@@ -474,7 +475,8 @@ def prepare_graph(run, truths, cold_plans=True):
     101-1000, more: measured on 5.26), and planning the five statements takes it ~0.3-1 s each
     here; the ceiling used to find the plans the worker part before it had just made for the
     same batches, while the worker part found stale ones (the graph had been wiped), so only
-    the worker paid for planning (factoids: 4.2 s against a ceiling of 1.36 s)."""
+    the worker paid for planning (part of why the factoid backlog read 4.2 s against a ceiling
+    of 1.36 s on 2026-12-02)."""
     run.base.reset(truths)
     if cold_plans:
         with run.drv.session(database="neo4j") as s:
@@ -757,8 +759,8 @@ def main():
             else:
                 if part == "receipts" and "ceiling" in a.parts:
                     # The ceiling on both sides of the receipts part: Neo4j's speed drifts here
-                    # (write-only 1 335/s at one hour, 1 719/s half an hour later, and the
-                    # receipts part in between), so e2e is compared with the mean of the two.
+                    # (write-only 1 358/s and 1 719/s in two runs half an hour apart, 1 818/s
+                    # and 1 477/s a minute apart), so e2e is compared with the mean of the two.
                     say("Ceiling before the receipts part (the mean of the two is the limit)")
                     result["ceiling_before"] = ceiling_part(run, extra)
                 cs = {"receipts": ["receipt"], "factoids": ["factoid"], "both": ["receipt", "factoid"]}[part]
