@@ -105,7 +105,7 @@ $(B)/tests/%: tests/%.c $(B)/libcgw.a $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libcgw.a $(LDLIBS)
 
-$(B)/tests/fuzz/%_test: tests/fuzz/%.c tests/fuzz/replay.c $(B)/libcgw.a
+$(B)/tests/fuzz/%_test: tests/fuzz/%.c tests/fuzz/replay.c $(B)/libcgw.a $(wildcard tests/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests -DFUZZ_CORPUS='"tests/fuzz/$*"' $(CFLAGS) $(LDFLAGS) -o $@ $< tests/fuzz/replay.c \
 	  $(B)/libcgw.a $(LDLIBS)

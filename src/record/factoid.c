@@ -5,8 +5,8 @@
  * record when it decides:
  *
  *   1. the frame: its message path must be [0], Factoid being the file's first message
- *   2. unpack with the bounded allocator           -> error "invalid protobuf"
- *      and every string field, as the wire has it, strict UTF-8 without U+0000 (wire.c)
+ *   2. decode in one pass into the bounded arena   -> error "invalid protobuf"
+ *      (wire.c), every string field, as the wire has it, strict UTF-8 without U+0000
  *   3. factoid_id and user_id non-empty, ids within RECORD_ID_MAX_BYTES -> error
  *   4. contract §2 filters, in order: source, type, no_fidos -> skip
  *      (a SHOP ORDER_FINALIZED is flagged for the "Shop order received" line even when
@@ -212,19 +212,11 @@ void record_decode_factoid(const void *value, size_t len, int32_t header_schema_
     }
     if (record_factoid_frame(buf, len, header_schema_id, &off, out) < 0) return;
     record_alloc_init(&alloc, RECORD_ALLOC_BUDGET);
-    m = factoids__v1__factoid__unpack(&alloc.pc, len - off, buf + off);
-    if (!m) {
-        record_fail(out, alloc.exhausted ? "invalid protobuf: factoid needs more memory "
-                    "than allowed to decode" : "invalid protobuf: factoid does not decode");
-        record_alloc_release(&alloc);
-        return;
-    }
-    if (record_check_wire_strings(&factoids__v1__factoid__descriptor, buf + off, len - off,
-                                  "factoid", out) == 0 &&
-        record_factoid_check_ids(m, out) == 0 && record_factoid_filter(m, out) == 0) {
+    m = record_unpack(&factoids__v1__factoid__descriptor, buf + off, len - off, &alloc,
+                      "factoid", out);
+    if (m && record_factoid_check_ids(m, out) == 0 && record_factoid_filter(m, out) == 0) {
         out->purchase = record_factoid_purchase(m, len, out);
         if (out->purchase) out->status = RECORD_OK;
     }
-    /* no free_unpacked: every block of m is in the arena, released here in one go */
     record_alloc_release(&alloc);
 }

@@ -2,13 +2,13 @@
  *
  * The value is plain protobuf (no framing). Steps, each ending the record when it decides:
  *
- *   1. unpack with the bounded allocator         -> error "invalid protobuf"
- *      and every string field, as the wire has it, strict UTF-8 without U+0000 (wire.c)
+ *   1. decode in one pass into the bounded arena   -> error "invalid protobuf"
+ *      (wire.c), every string field, as the wire has it, strict UTF-8 without U+0000
  *   2. receipt_id and user_id non-empty, ids within RECORD_ID_MAX_BYTES -> error
  *   3. contract §2 filters, in its order: digital, status, no_fidos -> skip
  *   4. copy what the graph needs into a record_purchase -> OK (or error on a bad field)
  *
- * The unpacked message is always freed here; the purchase holds copies only.
+ * The decoded message is always released here; the purchase holds copies only.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -140,20 +140,11 @@ void record_decode_receipt(const void *value, size_t len, record_result *out) {
         return;
     }
     record_alloc_init(&alloc, RECORD_ALLOC_BUDGET);
-    m = receipts__v1__processed_receipt_event__unpack(&alloc.pc, len,
-                                                      value ? value : (const void *)empty);
-    if (!m) {
-        record_fail(out, alloc.exhausted ? "invalid protobuf: receipt needs more memory "
-                    "than allowed to decode" : "invalid protobuf: receipt does not decode");
-        record_alloc_release(&alloc);
-        return;
-    }
-    if (record_check_wire_strings(&receipts__v1__processed_receipt_event__descriptor,
-                                  value ? value : empty, len, "receipt", out) == 0 &&
-        record_receipt_check_ids(m, out) == 0 && record_receipt_filter(m, out) == 0) {
+    m = record_unpack(&receipts__v1__processed_receipt_event__descriptor,
+                      value ? value : empty, len, &alloc, "receipt", out);
+    if (m && record_receipt_check_ids(m, out) == 0 && record_receipt_filter(m, out) == 0) {
         out->purchase = record_receipt_purchase(m, len, out);
         if (out->purchase) out->status = RECORD_OK;
     }
-    /* no free_unpacked: every block of m is in the arena, released here in one go */
     record_alloc_release(&alloc);
 }

@@ -2,13 +2,14 @@
  *
  * receipt.c and factoid.c each turn one topic's bytes into a record_result; this file holds
  * what they have in common: reason names, the result helpers, the purchase's lifetime, the
- * bounded allocator given to protobuf-c, and the string helpers.
+ * bounded arena the wire decoder (wire.c) allocates from, and the string helpers.
  *
  * Two rules shape the helpers. First, everything copied out of an unpacked message is a copy
  * owned by the purchase, so the unpacked message is freed before the decoder returns,
  * whatever the outcome. The copies come from a pool allocated with the purchase itself, sized
  * from the record (record_purchase_new), or from the heap should one not fit: one malloc
- * per record, and record_purchase_free frees only what lies outside the pool. Second, no record content reaches a message
+ * per record, and record_purchase_free frees only what lies outside the pool. Second, no
+ * record content reaches a message
  * (detail, error) except ids and the factoid type, and those only through
  * record_safe_copy(): printable ASCII, bounded length, so a log line stays one line.
  */
@@ -251,8 +252,7 @@ static int record_alloc_grow(record_alloc *a, size_t need) {
     return 0;
 }
 
-static void *record_alloc_fn(void *data, size_t size) {
-    record_alloc *a = data;
+void *record_alloc_take(record_alloc *a, size_t size) {
     size_t room = a->limit - a->used;     /* used never exceeds limit */
     size_t need = (size + RECORD_REDZONE + RECORD_ALIGN - 1) & ~(RECORD_ALIGN - 1);
     if (size > room || need > room || need < size) {
@@ -270,16 +270,7 @@ static void *record_alloc_fn(void *data, size_t size) {
     return p;
 }
 
-/* Blocks die together in record_alloc_release. */
-static void record_free_fn(void *data, void *ptr) {
-    (void)data;
-    (void)ptr;
-}
-
 void record_alloc_init(record_alloc *a, size_t limit) {
-    a->pc.alloc = record_alloc_fn;
-    a->pc.free = record_free_fn;
-    a->pc.allocator_data = a;
     a->used = 0;
     a->limit = limit;
     a->exhausted = 0;

@@ -3,9 +3,9 @@
  * Not part of the module's interface (record.h is). Three groups of helpers live behind it:
  *
  * - result handling: starting a result, failing it with a message, skipping it;
- * - a bounded protobuf-c allocator, so that a hostile record cannot make unpacking allocate
- *   without limit (protobuf-c allocates a struct per sub-message, even for empty ones, so a
- *   few wire bytes can cost a hundred heap bytes);
+ * - the one-pass wire decoder (wire.c) and the bounded arena it allocates from, so that a
+ *   hostile record cannot make decoding allocate without limit (a struct per sub-message,
+ *   even for empty ones: a few wire bytes can cost a hundred heap bytes);
  * - string helpers: copying out of the unpacked message, and making any record-supplied
  *   text (ids, the factoid type) safe to print in a one-line log message.
  */
@@ -35,16 +35,13 @@
 
 typedef struct record_alloc_chunk record_alloc_chunk;
 
-/* The protobuf-c allocator of one unpack: a bump arena that refuses to go beyond `limit`
- * bytes in total. An unpacked message is a tree of small blocks (the message, each item,
- * each string) that all die together, so they are carved out of `first` and then out of
- * malloc'd chunks, and released at once by record_alloc_release; protobuf-c's own frees are
- * no-ops, so the decoders do not call free_unpacked at all (its walk of the tree freed
- * nothing: 2.5 % of the worker's instructions). This took one malloc/free pair per block
+/* The allocator of one decode: a bump arena that refuses to go beyond `limit` bytes in
+ * total. A decoded message is a tree of small blocks (the message, each item, each string)
+ * that all die together, so they are carved out of `first` and then out of malloc'd chunks,
+ * and released at once by record_alloc_release. This took one malloc/free pair per block
  * (~35 per receipt) out of the worker's hottest path. Under AddressSanitizer every block is
  * followed by a poisoned red zone, so an overflow is still caught as with malloc. */
 typedef struct record_alloc {
-    ProtobufCAllocator pc;      /* what protobuf-c is given; pc.allocator_data = this */
     size_t used;
     size_t limit;
     int exhausted;              /* an allocation was refused: report it as such */
@@ -54,7 +51,10 @@ typedef struct record_alloc {
 } record_alloc;
 
 void record_alloc_init(record_alloc *a, size_t limit);
-/* Frees every block of the arena, so the unpacked message with it (or a failed unpack's). */
+/* size bytes (aligned for anything), or NULL with a->exhausted set when the budget or the
+ * heap is out. */
+void *record_alloc_take(record_alloc *a, size_t size);
+/* Frees every block of the arena, so the decoded message with it (or a failed decode's). */
 void record_alloc_release(record_alloc *a);
 
 /* Reset *out for a new record: status OK, no reason, schema_id -1. */
@@ -77,12 +77,14 @@ int record_dup_prefixed(record_purchase *p, char **dst, const char *prefix, cons
 /* n zeroed items for p->items, from the pool when they fit. NULL on OOM. */
 record_item *record_items_new(record_purchase *p, size_t n);
 
-/* wire.c: walk the value's wire bytes with the message descriptor d (recursing into
- * sub-messages) and check every string field: U+0000 or invalid UTF-8 fails out naming the
- * field ("<what> field items.fido holds U+0000") and returns -1. Call it after a successful
- * unpack, before trusting any C string of the unpacked message. */
-int record_check_wire_strings(const ProtobufCMessageDescriptor *d, const uint8_t *buf,
-                              size_t len, const char *what, record_result *out);
+/* wire.c: decode the protobuf value buf[0..len) as message d in one pass, into protobuf-c's
+ * generated struct for d (cast the result), every block from a. NULL after failing out:
+ * "invalid protobuf: <what> does not decode: <why> (byte N)", "... needs more memory than
+ * allowed to decode", or a string field holding U+0000 or invalid UTF-8 ("<what> field
+ * items.fido holds U+0000", error_kind RECORD_ERR_INVALID_STRING). Differences from
+ * protobuf_c_message_unpack are listed atop wire.c. */
+void *record_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
+                    record_alloc *a, const char *what, record_result *out);
 /* NULL when the n bytes are strict UTF-8 without U+0000, else what is wrong with them. */
 const char *record_wire_string_fault(const uint8_t *s, size_t n);
 

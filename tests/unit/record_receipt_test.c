@@ -215,13 +215,17 @@ TEST(invalid_protobuf) {
     record_result res;
     record_decode_receipt(garbage, sizeof garbage, &res);
     CHECK_EQ_INT(res.status, RECORD_ERROR);
-    CHECK_EQ_STR(res.error, "invalid protobuf: receipt does not decode");
+    CHECK_EQ_STR(res.error, "invalid protobuf: receipt does not decode: a tag is cut short "
+                 "or longer than 5 bytes (byte 0)");
     record_decode_receipt(truncated, sizeof truncated, &res);
     CHECK_EQ_INT(res.status, RECORD_ERROR);
-    CHECK(strstr(res.error, "invalid protobuf") != NULL);
+    CHECK_EQ_STR(res.error, "invalid protobuf: receipt does not decode: a length-delimited "
+                 "field runs past the end of its message (byte 1)");
     CHECK(strstr(res.error, "SECRET") == NULL);
     record_decode_receipt(group, sizeof group, &res);
     CHECK_EQ_INT(res.status, RECORD_ERROR);
+    CHECK_EQ_STR(res.error, "invalid protobuf: receipt does not decode: a known field has "
+                 "another wire type than its type's (byte 1)");
 }
 
 TEST(every_truncation_of_a_good_record_is_handled) {
