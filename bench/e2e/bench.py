@@ -67,9 +67,15 @@ def free_port():
 
 def proc_cpu(pid):
     """utime+stime of a process (all its threads), seconds."""
+    return sum(proc_cpu_split(pid))
+
+
+def proc_cpu_split(pid):
+    """(utime, stime) of a process (all its threads), seconds: user code, and the kernel's
+    work for it (system calls, page faults)."""
     with open("/proc/%d/stat" % pid) as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK  # fields 14 and 15 of stat(5)
+    return int(fields[11]) / CLK, int(fields[12]) / CLK  # fields 14 and 15 of stat(5)
 
 
 def proc_status(pid, key):
@@ -330,7 +336,8 @@ def run_worker(binary, config, port, totals, work, neo4j_pid, kafka_pid, fakes_p
             # too; at 0.2 s it was ~6 % of the worker's CPU over a receipts run
             time.sleep(0.05 if now - t0 < 5 else 0.5)
         wall = time.monotonic() - t0
-        cpu = proc_cpu(proc.pid)
+        cpu_user, cpu_sys = proc_cpu_split(proc.pid)
+        cpu = cpu_user + cpu_sys
         hwm = proc_status(proc.pid, "VmHWM")
         rss = proc_status(proc.pid, "VmRSS")
         others = watch.stop()
@@ -349,7 +356,8 @@ def run_worker(binary, config, port, totals, work, neo4j_pid, kafka_pid, fakes_p
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
     _, status, ru = os.wait4(proc.pid, 0)
-    return {"wall_s": wall, "drained_at_s": drained_at, "first_persist_s": first_persist, "cpu_s": cpu, "peak_rss": hwm,
+    return {"wall_s": wall, "drained_at_s": drained_at, "first_persist_s": first_persist, "cpu_s": cpu,
+            "cpu_user_s": cpu_user, "cpu_sys_s": cpu_sys, "peak_rss": hwm,
             "rss_at_end": rss, "rusage_maxrss": ru.ru_maxrss * 1024,
             "cpu_s_with_shutdown": ru.ru_utime + ru.ru_stime,
             "exit_status": os.waitstatus_to_exitcode(status), "others_cpu": others,
@@ -899,7 +907,9 @@ def rows_worker(r, row):
         neo = w["others_cpu"].get("neo4j", 0)
         share = w.get("cpu_share_of_neo4j")
         row("worker CPU / Neo4j CPU (%s)" % part,
-            "%.2f s / %.1f s = %s" % (w["cpu_s"], neo, "%.1f %%" % (100 * share) if share is not None else "n/a"),
+            "%.2f s (user %.2f, sys %.2f) / %.1f s = %s"
+            % (w["cpu_s"], w.get("cpu_user_s", 0), w.get("cpu_sys_s", 0), neo,
+               "%.1f %%" % (100 * share) if share is not None else "n/a"),
             "<= %.0f %%: %s" % (100 * CPU_SHARE_TARGET, verdict(share is not None and share <= CPU_SHARE_TARGET)))
     for part in ("receipts", "factoids", "both"):
         w = r["runs"].get(part)
