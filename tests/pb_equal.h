@@ -74,9 +74,9 @@ static bool pb_equal(const ProtobufCMessageDescriptor *d, const ProtobufCMessage
             const char *xa = *(char *const *)(ca + f->offset);
             const char *xb = *(char *const *)(cb + f->offset);
             if (na != nb) return false;
+            size_t elt = pb_elt_size(f->type);
             for (size_t k = 0; k < na; k++)
-                if (!pb_value_equal(f, xa + k * pb_elt_size(f->type), xb + k * pb_elt_size(f->type)))
-                    return false;
+                if (!pb_value_equal(f, xa + k * elt, xb + k * elt)) return false;
             continue;
         }
         if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {

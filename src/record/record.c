@@ -211,14 +211,7 @@ void record_purchase_free(record_purchase *p) {
 
 /* ---- bounded allocator ------------------------------------------------------------ */
 
-#if defined(__SANITIZE_ADDRESS__)
-#define RECORD_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define RECORD_ASAN 1
-#endif
-#endif
-#ifdef RECORD_ASAN
+#ifdef RECORD_ASAN   /* record_internal.h */
 #include <sanitizer/asan_interface.h>
 #define RECORD_REDZONE ((size_t)16)
 #define RECORD_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
@@ -252,7 +245,7 @@ static int record_alloc_grow(record_alloc *a, size_t need) {
     return 0;
 }
 
-void *record_alloc_take(record_alloc *a, size_t size) {
+void *record_alloc_take_slow(record_alloc *a, size_t size) {
     size_t room = a->limit - a->used;     /* used never exceeds limit */
     size_t need = (size + RECORD_REDZONE + RECORD_ALIGN - 1) & ~(RECORD_ALIGN - 1);
     if (size > room || need > room || need < size) {

@@ -52,8 +52,28 @@ typedef struct record_alloc {
 
 void record_alloc_init(record_alloc *a, size_t limit);
 /* size bytes (aligned for anything), or NULL with a->exhausted set when the budget or the
- * heap is out. */
-void *record_alloc_take(record_alloc *a, size_t size);
+ * heap is out. The common case (room in the current chunk, no AddressSanitizer red zones to
+ * keep) is inline: the decoder takes a block per string and per sub-message. */
+#if defined(__SANITIZE_ADDRESS__)
+#define RECORD_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define RECORD_ASAN 1
+#endif
+#endif
+void *record_alloc_take_slow(record_alloc *a, size_t size);
+static inline void *record_alloc_take(record_alloc *a, size_t size) {
+#ifndef RECORD_ASAN
+    size_t need = (size + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
+    if (need >= size && need <= (size_t)(a->end - a->cur) && need <= a->limit - a->used) {
+        void *p = a->cur;
+        a->cur += need;
+        a->used += need;
+        return p;
+    }
+#endif
+    return record_alloc_take_slow(a, size);
+}
 /* Frees every block of the arena, so the decoded message with it (or a failed decode's). */
 void record_alloc_release(record_alloc *a);
 

@@ -149,7 +149,8 @@ static int wire_tag(wire_dec *w, wire_reader *r, uint32_t *field, unsigned *wt) 
     *wt = *p & 7;
     id = (uint32_t)(*p & 0x7f) >> 3;
     for (unsigned i = 1, shift = 4; *p++ & 0x80; i++, shift += 7) {
-        if (i == 5 || p == r->end) return wire_bad(w, r, "a tag is cut short or longer than 5 bytes");
+        if (i == 5 || p == r->end)
+            return wire_bad(w, r, "a tag is cut short or longer than 5 bytes");
         id |= (uint32_t)(*p & 0x7f) << shift;
     }
     if (!id) return wire_bad(w, r, "a tag has field number 0");
@@ -210,30 +211,35 @@ static void *wire_alloc(wire_dec *w, size_t n) {
     return p;
 }
 
-static size_t wire_elt_size(ProtobufCType t) {
-    switch (t) {
-    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64: case PROTOBUF_C_TYPE_FIXED64: case PROTOBUF_C_TYPE_DOUBLE:
-        return 8;
-    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_STRING: return sizeof(char *);
-    case PROTOBUF_C_TYPE_MESSAGE: return sizeof(ProtobufCMessage *);
-    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
-    default: return 4;   /* the 32-bit types and enums */
-    }
-}
+/* Per field type (ProtobufCType, 0..16): the size of its C member (an element of a repeated
+ * field), and the wire type it is read from. */
+static const uint8_t WIRE_SIZE[] = {
+    [PROTOBUF_C_TYPE_INT32] = 4, [PROTOBUF_C_TYPE_SINT32] = 4, [PROTOBUF_C_TYPE_SFIXED32] = 4,
+    [PROTOBUF_C_TYPE_INT64] = 8, [PROTOBUF_C_TYPE_SINT64] = 8, [PROTOBUF_C_TYPE_SFIXED64] = 8,
+    [PROTOBUF_C_TYPE_UINT32] = 4, [PROTOBUF_C_TYPE_FIXED32] = 4, [PROTOBUF_C_TYPE_UINT64] = 8,
+    [PROTOBUF_C_TYPE_FIXED64] = 8, [PROTOBUF_C_TYPE_FLOAT] = 4, [PROTOBUF_C_TYPE_DOUBLE] = 8,
+    [PROTOBUF_C_TYPE_BOOL] = sizeof(protobuf_c_boolean), [PROTOBUF_C_TYPE_ENUM] = 4,
+    [PROTOBUF_C_TYPE_STRING] = sizeof(char *),
+    [PROTOBUF_C_TYPE_BYTES] = sizeof(ProtobufCBinaryData),
+    [PROTOBUF_C_TYPE_MESSAGE] = sizeof(ProtobufCMessage *)};
+static const uint8_t WIRE_TYPE[] = {
+    [PROTOBUF_C_TYPE_SFIXED32] = PROTOBUF_C_WIRE_TYPE_32BIT,
+    [PROTOBUF_C_TYPE_FIXED32] = PROTOBUF_C_WIRE_TYPE_32BIT,
+    [PROTOBUF_C_TYPE_FLOAT] = PROTOBUF_C_WIRE_TYPE_32BIT,
+    [PROTOBUF_C_TYPE_SFIXED64] = PROTOBUF_C_WIRE_TYPE_64BIT,
+    [PROTOBUF_C_TYPE_FIXED64] = PROTOBUF_C_WIRE_TYPE_64BIT,
+    [PROTOBUF_C_TYPE_DOUBLE] = PROTOBUF_C_WIRE_TYPE_64BIT,
+    [PROTOBUF_C_TYPE_STRING] = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED,
+    [PROTOBUF_C_TYPE_BYTES] = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED,
+    [PROTOBUF_C_TYPE_MESSAGE] = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED};   /* the rest: varint */
+_Static_assert(PROTOBUF_C_WIRE_TYPE_VARINT == 0, "WIRE_TYPE's zeros mean varint");
 
-/* The wire type each field type is read from. */
+/* protobuf-c's types are 0..16; a descriptor with another would be corrupt. */
+static size_t wire_elt_size(ProtobufCType t) {
+    return (unsigned)t < sizeof WIRE_SIZE ? WIRE_SIZE[t] : 0;
+}
 static unsigned wire_type_of(ProtobufCType t) {
-    switch (t) {
-    case PROTOBUF_C_TYPE_SFIXED32: case PROTOBUF_C_TYPE_FIXED32: case PROTOBUF_C_TYPE_FLOAT:
-        return PROTOBUF_C_WIRE_TYPE_32BIT;
-    case PROTOBUF_C_TYPE_SFIXED64: case PROTOBUF_C_TYPE_FIXED64: case PROTOBUF_C_TYPE_DOUBLE:
-        return PROTOBUF_C_WIRE_TYPE_64BIT;
-    case PROTOBUF_C_TYPE_STRING: case PROTOBUF_C_TYPE_BYTES: case PROTOBUF_C_TYPE_MESSAGE:
-        return PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED;
-    default: return PROTOBUF_C_WIRE_TYPE_VARINT;
-    }
+    return (unsigned)t < sizeof WIRE_TYPE ? WIRE_TYPE[t] : 7;   /* 7: matches no field */
 }
 
 /* One more element of a repeated field: its slot, zeroed. The array's capacity is implied by
@@ -258,7 +264,8 @@ static void wire_path(wire_dec *w, int depth) {
     size_t len = 0;
     w->path[0] = '\0';
     for (int i = 0; i <= depth && len < sizeof w->path; i++) {
-        int k = snprintf(w->path + len, sizeof w->path - len, "%s%s", i ? "." : "", w->stack[i]->name);
+        int k = snprintf(w->path + len, sizeof w->path - len, "%s%s", i ? "." : "",
+                         w->stack[i]->name);
         if (k < 0) break;
         len += (size_t)k;
     }
@@ -323,7 +330,9 @@ static int wire_scalar(wire_dec *w, wire_reader *r, const ProtobufCFieldDescript
                  : wire_fixed(w, r, wire_elt_size(f->type), &v);
     if (rc < 0) return -1;
     switch (f->type) {
-    case PROTOBUF_C_TYPE_SINT32: *(int32_t *)member = (int32_t)(((uint32_t)v >> 1) ^ -((uint32_t)v & 1)); break;
+    case PROTOBUF_C_TYPE_SINT32:
+        *(int32_t *)member = (int32_t)(((uint32_t)v >> 1) ^ -((uint32_t)v & 1));
+        break;
     case PROTOBUF_C_TYPE_SINT64: *(int64_t *)member = (int64_t)((v >> 1) ^ -(v & 1)); break;
     case PROTOBUF_C_TYPE_BOOL: *(protobuf_c_boolean *)member = v != 0; break;
     default:
@@ -340,7 +349,8 @@ static int wire_repeated(wire_dec *w, wire_reader *r, ProtobufCMessage *m,
     const uint8_t *v;
     size_t n;
     void *slot;
-    if (want != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED && wt == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED) {
+    if (want != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED &&
+        wt == PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED) {
         wire_reader pr;
         if (wire_bytes(w, r, &v, &n) < 0) return -1;
         if (want != PROTOBUF_C_WIRE_TYPE_VARINT && n % wire_elt_size(f->type))
