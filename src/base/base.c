@@ -42,3 +42,21 @@ long base_backoff_ms(int attempt, long initial_ms, long max_ms) {
     for (int i = 0; i < attempt && d < max_ms; i++) d = d > max_ms / 2 ? max_ms : d * 2;
     return d;
 }
+
+size_t base_fmt_ull(char *out, unsigned long long v) {
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+    return n;
+}
+
+size_t base_fmt_ll(char *out, long long v) {
+    if (v >= 0) return base_fmt_ull(out, (unsigned long long)v);
+    out[0] = '-';
+    return 1 + base_fmt_ull(out + 1, 0ULL - (unsigned long long)v);   /* LLONG_MIN too */
+}

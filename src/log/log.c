@@ -180,18 +180,22 @@ static void lb_put_escaped(struct lbuf *b, const char *str, size_t n) {
     }
 }
 
+/* Byte classes of logfmt, one table lookup per byte on the per-record path (the four
+ * comparisons per byte they replace were a tenth of a [SUCCESS] line's cost):
+ * LOGFMT_KEY: may stand in a key; LOGFMT_BARE: may stand in an unquoted value. */
+enum { LOGFMT_KEY = 1, LOGFMT_BARE = 2, LOGFMT_ANY = 3 };
+static const unsigned char logfmt_class[256] = {   /* '"' 0x22 and '=' 0x3d: neither */
+    [0x21] = LOGFMT_ANY, [0x23 ... 0x3c] = LOGFMT_ANY, [0x3e ... 0x5b] = LOGFMT_ANY,
+    ['\\'] = LOGFMT_KEY, [0x5d ... 0x7e] = LOGFMT_ANY};
+
 static bool logfmt_needs_quotes(const char *s, size_t n) {
     if (n == 0 || n > LOG_VALUE_MAX) return true;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c <= ' ' || c == '=' || c == '"' || c == '\\' || c >= 0x7F) return true;
-    }
+    for (size_t i = 0; i < n; i++)
+        if (!(logfmt_class[(unsigned char)s[i]] & LOGFMT_BARE)) return true;
     return false;
 }
 
-static bool logfmt_bad_key_byte(unsigned char c) {
-    return c <= ' ' || c == '=' || c == '"' || c >= 0x7F;
-}
+static bool logfmt_bad_key_byte(unsigned char c) { return !(logfmt_class[c] & LOGFMT_KEY); }
 
 static void lb_put_key(struct lbuf *b, const char *key) {
     if (log_cfg.format == LOG_FORMAT_JSON) {
@@ -248,26 +252,6 @@ static void fmt_double(char *out, size_t len, double d) {
 
 /* Decimal text of v into out (at least 21 bytes), NUL-terminated; snprintf's "%llu" was a
  * visible share of the worker's CPU with a [SUCCESS] line per purchase. */
-static void fmt_ull(char *out, unsigned long long v) {
-    char tmp[24];
-    size_t n = 0;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
-    out[n] = '\0';
-}
-
-static void fmt_ll(char *out, long long v) {
-    if (v >= 0) {
-        fmt_ull(out, (unsigned long long)v);
-        return;
-    }
-    out[0] = '-';
-    fmt_ull(out + 1, 0ULL - (unsigned long long)v);   /* LLONG_MIN too */
-}
-
 static void lb_put_field(struct lbuf *b, const struct log_field *f) {
     char num[40];
     if (!f->key) return;
@@ -278,8 +262,8 @@ static void lb_put_field(struct lbuf *b, const struct log_field *f) {
         lb_put_key(b, f->key);
         lb_put_strval(b, f->v.s);
         return;
-    case LOG_FIELD_INT: fmt_ll(num, f->v.i); break;
-    case LOG_FIELD_UINT: fmt_ull(num, f->v.u); break;
+    case LOG_FIELD_INT: base_fmt_ll(num, f->v.i); break;
+    case LOG_FIELD_UINT: base_fmt_ull(num, f->v.u); break;
     case LOG_FIELD_BOOL: snprintf(num, sizeof num, "%s", f->v.b ? "true" : "false"); break;
     case LOG_FIELD_DOUBLE:
         if (isfinite(f->v.d)) {

@@ -250,7 +250,7 @@ out:
 /* ------------------------------------------------------------------ after the write */
 
 static void mark_done(struct engine *e, const struct entries *b) {
-    size_t n = b->n ? b->n : 1, width = strlen(e->o.topic) + 32;   /* "<topic>/<int>/<int>" */
+    size_t n = b->n ? b->n : 1, tlen = strlen(e->o.topic), width = tlen + 2 + 2 * 21;
     const char **ids = malloc(n * sizeof *ids);
     const char **vals = malloc(n * sizeof *vals);
     char *text = malloc(n * width);          /* every value, one after the other */
@@ -259,9 +259,12 @@ static void mark_done(struct engine *e, const struct entries *b) {
     for (size_t i = 0; i < b->n; i++) {
         const struct entry *x = &b->v[i];
         if (!x->persisted) continue;
-        char *v = text + k * width;
-        snprintf(v, width, "%s/%d/%lld", e->o.topic, (int)x->rec.partition,
-                 (long long)x->rec.offset);
+        char *v = text + k * width, *w = v + tlen;   /* "<topic>/<partition>/<offset>" */
+        memcpy(v, e->o.topic, tlen);
+        *w++ = '/';
+        w += base_fmt_ll(w, x->rec.partition);
+        *w++ = '/';
+        base_fmt_ll(w, (long long)x->rec.offset);
         vals[k] = v;
         ids[k++] = x->res.purchase->id;
     }

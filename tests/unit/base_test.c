@@ -6,6 +6,8 @@
 
 #include "base/base.h"
 
+#include <limits.h>
+
 #include <string.h>
 
 TEST(errf_formats_truncates_and_returns_minus_one) {
@@ -16,6 +18,19 @@ TEST(errf_formats_truncates_and_returns_minus_one) {
     char one[1] = {'z'};
     base_errf(one, 0, "untouched");
     CHECK(one[0] == 'z');
+}
+
+TEST(fmt_ll_writes_what_printf_writes) {
+    static const long long v[] = {0, 1, -1, 9, 10, -10, 1234567, LLONG_MAX, LLONG_MIN};
+    char got[32], want[32];
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        size_t n = base_fmt_ll(got, v[i]);
+        snprintf(want, sizeof want, "%lld", v[i]);
+        CHECK_EQ_STR(got, want);
+        CHECK_EQ_INT(n, strlen(want));
+    }
+    CHECK_EQ_INT(base_fmt_ull(got, ULLONG_MAX), 20);
+    CHECK_EQ_STR(got, "18446744073709551615");
 }
 
 TEST(backoff_doubles_from_attempt_zero_and_stops_at_the_cap) {

@@ -37,6 +37,7 @@ static struct stub {
     char written[256][32];         /* ids persisted, in order */
     size_t nwritten;
     char cached[64][32];           /* ids in the idempotency cache */
+    char cached_val[64][32];       /* and their values: "<topic>/<partition>/<offset>" */
     size_t ncached;
     int letters;
     char letter_reason[32][32];
@@ -80,10 +81,12 @@ static int idem_check(void *ctx, const char *const *ids, size_t n, bool *seen, c
 
 static int idem_mark(void *ctx, const char *const *ids, const char *const *vals, size_t n,
                      char *err, size_t len) {
-    (void)ctx; (void)vals;
+    (void)ctx;
     if (S.idem_down) { snprintf(err, len, "down"); return -1; }
-    for (size_t i = 0; i < n && S.ncached < 64; i++)
+    for (size_t i = 0; i < n && S.ncached < 64; i++) {
+        snprintf(S.cached_val[S.ncached], 32, "%s", vals[i]);
         snprintf(S.cached[S.ncached++], 32, "%s", ids[i]);
+    }
     return 0;
 }
 
@@ -488,6 +491,7 @@ TEST(a_poisonous_purchase_is_split_out_and_dead_lettered) {
     CHECK_EQ_INT(count(M.dead_lettered[4]), 1);
     CHECK_EQ_INT(S.stored[0], 4);
     CHECK_EQ_INT(S.ncached, 3);                      /* only the persisted are marked */
+    CHECK_EQ_STR(S.cached_val[2], "t/0/3");          /* where each was read */
     end_engine(e);
 }
 

@@ -55,6 +55,25 @@ TEST(logfmt_contract_line_exact) {
                  "consumer=receipt receipt_id=r-1 partition=3 offset=12345 nodes=7 relationships=9\n");
 }
 
+/* Every byte, as a key and as a value: a value is bare exactly when it is printable ASCII
+ * other than '=', '"' and '\\'; a key keeps exactly the printable ASCII bytes other than '='
+ * and '"' ('_' for the rest). The rules the byte-class table of log.c encodes. */
+TEST(logfmt_quotes_and_key_bytes_for_every_byte) {
+    char buf[256], want[64];
+    log_configure(LOG_FORMAT_LOGFMT, LOG_INFO, "consumer-graph-worker");
+    for (int c = 1; c < 0x80; c++) {
+        char v[2] = {(char)c, 0};
+        struct log_field f[] = { LOG_STR("k", v), LOG_STR(v, "x") };
+        bool bare = c > ' ' && c < 0x7f && c != '=' && c != '"' && c != '\\';
+        bool key_ok = c > ' ' && c < 0x7f && c != '=' && c != '"';
+        log_format_line(buf, sizeof buf, LOG_INFO, "m", f, 2);
+        const char *val = strstr(buf, " k=") + 3;
+        CHECKF(bare == (val[0] != '"'), "byte 0x%02x as a value: %s", c, val);
+        snprintf(want, sizeof want, " %c=x\n", key_ok ? c : '_');
+        CHECKF(strstr(buf, want) != NULL, "byte 0x%02x as a key: %s", c, buf);
+    }
+}
+
 /* Integers are formatted by hand (not snprintf): every edge prints as %lld / %llu would, and
  * the timestamp (its seconds cached per thread) keeps its shape. */
 TEST(integer_fields_at_their_limits) {
