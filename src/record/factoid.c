@@ -65,8 +65,8 @@ static int record_factoid_check_ids(const record_factoid_msg *m, record_result *
         record_fail(out, "missing ids: factoid has an empty factoid_id");
         return -1;
     }
-    record_safe_copy(fid, sizeof fid, m->factoid_id);
-    if (record_str_empty(m->user_id)) {
+    if (record_str_empty(m->user_id)) {   /* the id made safe to print only when it is */
+        record_safe_copy(fid, sizeof fid, m->factoid_id);
         record_fail(out, "missing ids: factoid %s has an empty user_id", fid);
         return -1;
     }

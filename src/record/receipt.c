@@ -43,8 +43,8 @@ static int record_receipt_check_ids(const record_receipt_msg *m, record_result *
         record_fail(out, "missing ids: receipt has an empty receipt_id");
         return -1;
     }
-    record_safe_copy(rid, sizeof rid, m->receipt_id);
-    if (record_str_empty(m->user_id)) {
+    if (record_str_empty(m->user_id)) {   /* the id made safe to print only when it is */
+        record_safe_copy(rid, sizeof rid, m->receipt_id);
         record_fail(out, "missing ids: receipt %s has an empty user_id", rid);
         return -1;
     }
