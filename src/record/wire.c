@@ -28,7 +28,9 @@
  *     second occurrence's fields replace or extend the first's, and a scalar it does not
  *     carry keeps the first's value (protobuf-c resets such proto3 scalars to zero); a
  *     oneof member that occurs again replaces the previous one, as in protobuf-c;
- *   - unknown fields are skipped, not kept (nothing reads them).
+ *   - unknown fields are skipped, not kept (nothing reads them);
+ *   - a bool must come as a varint (protobuf-c reads one from any wire type; the contract's
+ *     schemas have no bool).
  * Like protobuf-c (and stricter than the specification, which would keep them as unknown
  * fields), a known field with another wire type than its type's, and the group wire types
  * 3 and 4, make the value undecodable. A tag is at most 5 bytes, a length prefix at most 5
