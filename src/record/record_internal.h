@@ -51,16 +51,16 @@ typedef struct record_alloc {
 } record_alloc;
 
 void record_alloc_init(record_alloc *a, size_t limit);
-/* size bytes (aligned for anything), or NULL with a->exhausted set when the budget or the
- * heap is out. The common case (room in the current chunk, no AddressSanitizer red zones to
- * keep) is inline: the decoder takes a block per string and per sub-message. */
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__)   /* red zones and poisoning in the arena (record.c) */
 #define RECORD_ASAN 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define RECORD_ASAN 1
 #endif
 #endif
+/* size bytes (aligned for anything), or NULL with a->exhausted set when the budget or the
+ * heap is out. The common case (room in the current chunk, no AddressSanitizer red zones to
+ * keep) is inline: the decoder takes a block per string and per sub-message. */
 void *record_alloc_take_slow(record_alloc *a, size_t size);
 static inline void *record_alloc_take(record_alloc *a, size_t size) {
 #ifndef RECORD_ASAN
