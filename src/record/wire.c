@@ -207,11 +207,9 @@ static int wire_skip(wire_dec *w, wire_reader *r, unsigned wt) {
 
 /* ------------------------------------------------------------------ the structs */
 
-static void *wire_alloc(wire_dec *w, size_t n) {
-    void *p = record_alloc_take(w->a, n);
-    if (!p) w->why = w->why ? w->why : "out of its memory budget";
-    return p;
-}
+/* A block from the record's arena; a refusal (budget or heap) is a->exhausted, which
+ * record_unpack reports as such. */
+static void *wire_alloc(wire_dec *w, size_t n) { return record_alloc_take(w->a, n); }
 
 /* Per field type (ProtobufCType, 0..16): the size of its C member (an element of a repeated
  * field), and the wire type it is read from. */
