@@ -131,9 +131,25 @@ def running(tmp_path_factory, fakes):
     try:
         sc.wait_drained("receipt")
         sc.wait_drained("factoid")
+        wait_lag_settled(sc)
         yield sc
     finally:
         sc.stop()
+
+
+def wait_lag_settled(sc, timeout=10):
+    """Drained (by the metrics) is not yet settled on the page: the worker refreshes its lag
+    figures once a second, and a partition's lag reads -1 (not known) until then. The tests
+    compare pages with `cgw status` taken moments apart, so they start once every lag is 0
+    (a CI-like run on 2026-12-02 saw page 0 against status -1)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        doc = sc.status()
+        if all(c["lag"] == 0 and all(p["lag"] == 0 for p in c["partitions"]) for c in doc["consumers"]):
+            return
+        assert time.monotonic() < deadline, "lag not settled at 0: %r" % [
+            (c["name"], c["lag"], [p["lag"] for p in c["partitions"]]) for c in doc["consumers"]]
+        time.sleep(0.2)
 
 
 def test_markdown_is_the_operators_page_with_live_numbers(running):
