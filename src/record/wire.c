@@ -292,9 +292,9 @@ static int wire_string(wire_dec *w, char **dst, const uint8_t *v, size_t n, int 
 }
 
 /* A length-delimited value of field f into *member (a sub-message is merged into the one
- * already there unless fresh). */
+ * already there; a new repeated element or a replaced oneof member holds NULL). */
 static int wire_delimited(wire_dec *w, const ProtobufCFieldDescriptor *f, void *member,
-                          const uint8_t *v, size_t n, int depth, bool fresh) {
+                          const uint8_t *v, size_t n, int depth) {
     switch (f->type) {
     case PROTOBUF_C_TYPE_STRING: return wire_string(w, member, v, n, depth);
     case PROTOBUF_C_TYPE_BYTES: {
@@ -312,7 +312,7 @@ static int wire_delimited(wire_dec *w, const ProtobufCFieldDescriptor *f, void *
             w->why = w->why ? w->why : "messages nested too deep";
             return -1;
         }
-        if (!*pm || fresh) {
+        if (!*pm) {
             if (!(*pm = wire_alloc(w, sd->sizeof_message))) return -1;
             protobuf_c_message_init(sd, *pm);
         }
@@ -362,7 +362,7 @@ static int wire_repeated(wire_dec *w, wire_reader *r, ProtobufCMessage *m,
     if (wt != want) return wire_bad(w, r, "a known field has another wire type than its type's");
     if (!(slot = wire_append(w, m, f))) return -1;
     if (want != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED) return wire_scalar(w, r, f, slot);
-    return wire_bytes(w, r, &v, &n) < 0 ? -1 : wire_delimited(w, f, slot, v, n, depth, true);
+    return wire_bytes(w, r, &v, &n) < 0 ? -1 : wire_delimited(w, f, slot, v, n, depth);
 }
 
 /* A singular field's occurrence (proto3 plain, optional, or a oneof member). */
@@ -372,7 +372,6 @@ static int wire_singular(wire_dec *w, wire_reader *r, ProtobufCMessage *m,
     unsigned want = wire_type_of(f->type);
     const uint8_t *v;
     size_t n;
-    bool fresh = false;
     if (wt != want) return wire_bad(w, r, "a known field has another wire type than its type's");
     if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
         uint32_t *which = (uint32_t *)((char *)m + f->quantifier_offset);
@@ -380,14 +379,13 @@ static int wire_singular(wire_dec *w, wire_reader *r, ProtobufCMessage *m,
             const ProtobufCFieldDescriptor *old =
                 protobuf_c_message_descriptor_get_field(m->descriptor, *which);
             memset(member, 0, wire_elt_size(old ? old->type : f->type));
-            fresh = true;
         }
         *which = f->id;
     } else if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset) {
         *(protobuf_c_boolean *)((char *)m + f->quantifier_offset) = 1;
     }
     if (want != PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED) return wire_scalar(w, r, f, member);
-    return wire_bytes(w, r, &v, &n) < 0 ? -1 : wire_delimited(w, f, member, v, n, depth, fresh);
+    return wire_bytes(w, r, &v, &n) < 0 ? -1 : wire_delimited(w, f, member, v, n, depth);
 }
 
 /* The descriptor of field number id: the one after the previous field's (fields come in
