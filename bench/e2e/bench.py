@@ -78,6 +78,26 @@ def proc_cpu_split(pid):
     return int(fields[11]) / CLK, int(fields[12]) / CLK  # fields 14 and 15 of stat(5)
 
 
+def proc_kernel_work(pid):
+    """What the kernel did for a process: (minor page faults, major page faults, voluntary
+    context switches, involuntary ones); faults of the whole process, switches summed over its
+    live threads. Explains system time that system calls alone do not."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    vol = invol = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                for line in f:
+                    if line.startswith("voluntary_ctxt_switches:"):
+                        vol += int(line.split()[1])
+                    elif line.startswith("nonvoluntary_ctxt_switches:"):
+                        invol += int(line.split()[1])
+        except OSError:
+            pass
+    return int(fields[7]), int(fields[9]), vol, invol  # fields 10 and 12 of stat(5)
+
+
 def proc_status(pid, key):
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -338,6 +358,7 @@ def run_worker(binary, config, port, totals, work, neo4j_pid, kafka_pid, fakes_p
         wall = time.monotonic() - t0
         cpu_user, cpu_sys = proc_cpu_split(proc.pid)
         cpu = cpu_user + cpu_sys
+        kernel = proc_kernel_work(proc.pid)
         hwm = proc_status(proc.pid, "VmHWM")
         rss = proc_status(proc.pid, "VmRSS")
         others = watch.stop()
@@ -358,6 +379,8 @@ def run_worker(binary, config, port, totals, work, neo4j_pid, kafka_pid, fakes_p
     _, status, ru = os.wait4(proc.pid, 0)
     return {"wall_s": wall, "drained_at_s": drained_at, "first_persist_s": first_persist, "cpu_s": cpu,
             "cpu_user_s": cpu_user, "cpu_sys_s": cpu_sys, "peak_rss": hwm,
+            "minor_faults": kernel[0], "major_faults": kernel[1],
+            "ctx_switches_voluntary": kernel[2], "ctx_switches_involuntary": kernel[3],
             "rss_at_end": rss, "rusage_maxrss": ru.ru_maxrss * 1024,
             "cpu_s_with_shutdown": ru.ru_utime + ru.ru_stime,
             "exit_status": os.waitstatus_to_exitcode(status), "others_cpu": others,
@@ -936,6 +959,11 @@ def details(r):
                      % (part, w["first_persist_s"] or -1, o.get("kafka", 0), o.get("fakes", 0),
                         100 * o["machine_busy_share"], os.cpu_count() or 0,
                         ", ".join("%s %.2f s" % kv for kv in sorted(w["threads_cpu"].items(), key=lambda kv: -kv[1])[:5])))
+        if "minor_faults" in w:
+            lines.append("  %s: the kernel's work for the worker: %d minor and %d major page faults, %d voluntary "
+                         "and %d involuntary context switches (live threads)"
+                         % (part, w["minor_faults"], w["major_faults"], w["ctx_switches_voluntary"],
+                            w["ctx_switches_involuntary"]))
         for cn, p in w["per_consumer"].items():
             lines.append("  %s %s: %d batches of %.0f records, graph_write %.1f s of %.1f s wall (%.0f%%), "
                          "%d retries" % (part, cn, p["batches"], p["records_per_batch"], p["graph_write_s"],

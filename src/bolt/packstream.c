@@ -632,9 +632,23 @@ int bolt_enc_reserve(bolt_enc *e, size_t extra) {
     return BOLT_OK;
 }
 
-static int put_raw(bolt_enc *e, const void *p, size_t n) {
+static int put_raw_slow(bolt_enc *e, const void *p, size_t n) {
     if (bolt_enc_reserve(e, n)) return e->err;
     if (n) memcpy(e->p + e->len, p, n);
+    e->len += n;
+    return BOLT_OK;
+}
+
+/* Room for n more bytes with no error so far: the test every writer makes first, inline.
+ * A batch's parameters are ~100 small writes per purchase; the reserve call that each made
+ * was a third of the encoder's instructions (issue 14). */
+static inline bool room(const bolt_enc *e, size_t n) {
+    return __builtin_expect(!e->err && e->cap - e->len >= n, 1);
+}
+
+static inline int put_raw(bolt_enc *e, const void *p, size_t n) {
+    if (!room(e, n)) return put_raw_slow(e, p, n);
+    if (n) memcpy(e->p + e->len, p, n);     /* n == 0 may meet an encoder with no buffer */
     e->len += n;
     return BOLT_OK;
 }
@@ -713,13 +727,14 @@ static int put_header(bolt_enc *e, uint8_t tiny, uint8_t m8, size_t n, int has_t
 
 int bolt_enc_string_n(bolt_enc *e, const char *s, size_t n) {
     note(e, 0);
-    if (n < 16) {               /* keys and most values: marker and bytes in one reserve */
-        if (bolt_enc_reserve(e, n + 1)) return e->err;
+    if (n < 16 && (room(e, n + 1) || bolt_enc_reserve(e, n + 1) == BOLT_OK)) {
+        /* keys and most values: marker and bytes at once */
         e->p[e->len] = (uint8_t)(0x80 | n);
         memcpy(e->p + e->len + 1, s, n);
         e->len += n + 1;
         return BOLT_OK;
     }
+    if (n < 16) return e->err;
     int rc = put_header(e, 0x80, 0xD0, n, 1);
     return rc ? rc : put_raw(e, s, n);
 }

@@ -58,13 +58,40 @@ static int cmp_keyed(const void *a, const void *b) {
     return strcmp(x->s + 8, y->s + 8);
 }
 
+/* Sorts k[0..n) by key: LSD radix sort, a byte at a time, skipping the bytes on which every
+ * key agrees (fidos share most of theirs), through tmp (n more). glibc's qsort with a
+ * comparison callback cost ~1 M instructions per batch here, 3.5 % of the worker's. */
+static void radix_by_key(struct keyed *k, struct keyed *tmp, size_t n) {
+    size_t count[8][256];       /* 16 KiB of stack */
+    memset(count, 0, sizeof count);
+    for (size_t i = 0; i < n; i++)
+        for (unsigned b = 0; b < 8; b++) count[b][(k[i].key >> (8 * b)) & 0xFF]++;
+    for (unsigned b = 0; b < 8; b++) {
+        size_t *c = count[b], at = 0;
+        if (c[(k[0].key >> (8 * b)) & 0xFF] == n) continue;     /* every key has this byte */
+        for (unsigned v = 0; v < 256; v++) {
+            size_t m = c[v];
+            c[v] = at;
+            at += m;
+        }
+        for (size_t i = 0; i < n; i++) tmp[c[(k[i].key >> (8 * b)) & 0xFF]++] = k[i];
+        memcpy(k, tmp, n * sizeof *k);
+    }
+}
+
 /* Sorts v as strcmp would and drops repeats; returns the new length (-1: out of memory).
- * The array borrows the strings. */
+ * The array borrows the strings. Equal keys of strings longer than 8 bytes (rare: fidos and
+ * retailer ids are shorter) are put in strcmp order by qsort, run by run. */
 static long sort_unique(const char **v, size_t n) {
-    struct keyed *k = malloc((n ? n : 1) * sizeof *k);
+    if (n == 0) return 0;
+    struct keyed *k = malloc(2 * n * sizeof *k);
     if (!k) return -1;
     for (size_t i = 0; i < n; i++) k[i] = (struct keyed){prefix_key(v[i]), v[i]};
-    qsort(k, n, sizeof *k, cmp_keyed);
+    radix_by_key(k, k + n, n);
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && k[j].key == k[i].key; j++) {}
+        if (j - i > 1 && (k[i].key & 0xFF)) qsort(k + i, j - i, sizeof *k, cmp_keyed);
+    }
     size_t w = 0;
     for (size_t i = 0; i < n; i++)
         if (!w || cmp_keyed(&k[w - 1], &k[i]) != 0) k[w++] = k[i];
