@@ -37,7 +37,7 @@ CFLAGS_asan    := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -f
 LDFLAGS_asan   := -fsanitize=address,undefined
 
 PKGCONF  := PKG_CONFIG_PATH=$(RDKAFKA_PREFIX)/lib/pkgconfig pkg-config
-PKGS     := libprotobuf-c libcurl openssl zlib yaml-0.1 jansson libmicrohttpd expat
+PKGS     := libprotobuf-c libcurl openssl zlib yaml-0.1 jansson yajl libmicrohttpd expat
 # librdkafka is linked statically: the 2.8 build lives in the cache, not in the system.
 # Its own dependencies are linked as the system's shared libraries.
 RDKAFKA_LIBS := $(RDKAFKA_PREFIX)/lib/librdkafka.a -lsasl2 -lzstd -llz4 -lcurl -lssl -lcrypto -lz -ldl -lrt

@@ -44,6 +44,11 @@ size_t base_fmt_ll(char *out, long long v);
 /* The same for an unsigned value (%llu). */
 size_t base_fmt_ull(char *out, unsigned long long v);
 
+/* Strict UTF-8 (RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF) over n bytes,
+ * where a NUL byte is a fault of its own (a C string would end there). Returns NULL, or what
+ * is wrong ("holds U+0000", "is not valid UTF-8"). ASCII runs are checked 8 bytes at a time. */
+const char *base_utf8_fault(const void *s, size_t n);
+
 /* 64-bit FNV-1a of a NUL-terminated string: for hash tables of short, trusted ids (the
  * enrichment cache, the engine's id sets, the graph's per-batch tables). Not for keys an
  * attacker could choose to collide. Inline: it runs per id on the hot path. */

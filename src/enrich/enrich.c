@@ -16,6 +16,7 @@
  */
 #include "enrich/enrich.h"
 #include "base/base.h"
+#include "enrich/enrich_answer.h"
 #include "enrich/enrich_cache.h"
 #include "http/http_body.h"
 #include "http/http_client.h"
@@ -323,90 +324,18 @@ static void run_round(struct enrich_client *c, CURLM *m, struct req **reqs, size
 
 /* ---- answers ----------------------------------------------------------------------------- */
 
-/* A JSON string member as an owned string: absent, null and "" are all NULL (contract: absent
- * values are absent, never empty strings). -1 when present with another type. */
-static int opt_string(json_t *obj, const char *key, char **out) {
-    json_t *v = json_object_get(obj, key);
-    *out = NULL;
-    if (!v || json_is_null(v)) return 0;
-    if (!json_is_string(v)) return -1;
-    if (json_string_length(v) == 0) return 0;
-    return (*out = strdup(json_string_value(v))) ? 0 : -1;
-}
-
-static int parse_categories(json_t *obj, struct enrich_value *v) {
-    json_t *a = json_object_get(obj, "categories");
-    if (!a || json_is_null(a)) return 0;
-    if (!json_is_array(a)) return -1;
-    size_t n = json_array_size(a);
-    if (n == 0) return 0;
-    if (!(v->categories = calloc(n, sizeof *v->categories))) return -1;
-    for (size_t i = 0; i < n; i++) {
-        json_t *s = json_array_get(a, i);
-        if (!json_is_string(s) || !(v->categories[i] = strdup(json_string_value(s)))) return -1;
-        v->categories_count = i + 1;
-    }
-    return 0;
-}
-
-static int cmp_item_id(const void *key, const void *elem) {
-    return strcmp(key, (*(struct item *const *)elem)->id);
-}
-
-/* batchGet answer -> vals[] (parallel to r->items). All or nothing: on -1 the answer is
- * malformed (message in err) and the caller clears vals. */
+/* The answers are read by enrich_answer.c; these pass it the request's ids. */
 static int parse_products(struct req *r, struct enrich_value *vals, char *err, size_t errlen) {
-    json_error_t je;
-    json_t *root = json_loadb(r->resp.data ? r->resp.data : "", r->resp.len, 0, &je);
-    json_t *list = root ? json_object_get(root, "products") : NULL;
-    int rc = -1;
-    if (!root) {
-        base_errf(err, errlen, "malformed JSON from FIDO service: %s", je.text);
-    } else if (!json_is_array(list)) {
-        base_errf(err, errlen, "FIDO service answer has no \"products\" array");
-    } else {
-        size_t i;
-        json_t *p;
-        rc = 0;
-        json_array_foreach(list, i, p) {
-            const char *fido = json_string_value(json_object_get(p, "fido"));
-            if (!json_is_object(p) || !fido) {
-                base_errf(err, errlen, "FIDO service product #%zu has no \"fido\" string", i);
-                rc = -1;
-                break;
-            }
-            struct item **hit = bsearch(fido, r->items, r->count, sizeof *r->items, cmp_item_id);
-            if (!hit) continue;                 /* not asked for: ignore */
-            struct enrich_value *v = &vals[hit - r->items];
-            enrich_value_clear(v);              /* a repeated fido: the last one wins */
-            v->known = true;
-            if (opt_string(p, "name", &v->name) || opt_string(p, "brand", &v->extra) ||
-                parse_categories(p, v)) {
-                base_errf(err, errlen, "FIDO service product %s has a malformed field", fido);
-                rc = -1;
-                break;
-            }
-        }
-    }
-    json_decref(root);
-    return rc;
+    const char *ids[BATCH_LIMIT];
+    if (r->count > BATCH_LIMIT) return base_errf(err, errlen, "FIDO request too large");
+    for (size_t i = 0; i < r->count; i++) ids[i] = r->items[i]->id;   /* sorted, distinct */
+    return enrich_answer_products(r->resp.data ? r->resp.data : "", r->resp.len, ids, r->count,
+                                  vals, err, errlen);
 }
 
 static int parse_retailer(struct req *r, struct enrich_value *v, char *err, size_t errlen) {
-    json_error_t je;
-    json_t *root = json_loadb(r->resp.data ? r->resp.data : "", r->resp.len, 0, &je);
-    int rc = -1;
-    if (!root) {
-        base_errf(err, errlen, "malformed JSON from Retailer Service: %s", je.text);
-    } else if (!json_is_object(root) || opt_string(root, "name", &v->name) ||
-               opt_string(root, "store_type", &v->extra)) {
-        base_errf(err, errlen, "Retailer Service answer for %s is malformed", r->items[0]->id);
-    } else {
-        v->known = true;
-        rc = 0;
-    }
-    json_decref(root);
-    return rc;
+    return enrich_answer_retailer(r->resp.data ? r->resp.data : "", r->resp.len,
+                                  r->items[0]->id, v, err, errlen);
 }
 
 /* ---- one call ---------------------------------------------------------------------------- */

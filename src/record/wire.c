@@ -46,6 +46,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "record/record_internal.h"
 
 /* Deeper than any schema of the contract; a bound for hostile nesting of known types. */
@@ -67,44 +68,8 @@ typedef struct wire_dec {
     char path[160];
 } wire_dec;
 
-/* Strict UTF-8 (RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF) over n bytes,
- * where a NUL byte is a fault of its own. Returns NULL, or what is wrong. */
-/* Eight bytes of ASCII without a zero byte (the common case: ids, titles), in one test. */
-static bool ascii8(const uint8_t *s) {
-    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-    uint64_t x;
-    memcpy(&x, s, sizeof x);
-    return !(x & highs) && !((x - ones) & ~x & highs);
-}
-
-const char *record_wire_string_fault(const uint8_t *s, size_t n) {
-    for (size_t i = 0; i < n;) {
-        if (n - i >= 8 && ascii8(s + i)) {
-            i += 8;
-            continue;
-        }
-        uint8_t c = s[i];
-        size_t k;
-        uint8_t lo = 0x80, hi = 0xbf;
-        if (c == 0) return "holds U+0000";
-        if (c < 0x80) { i++; continue; }
-        if (c >= 0xc2 && c <= 0xdf) k = 1;
-        else if (c >= 0xe0 && c <= 0xef) {
-            k = 2;
-            if (c == 0xe0) lo = 0xa0;
-            if (c == 0xed) hi = 0x9f;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            k = 3;
-            if (c == 0xf0) lo = 0x90;
-            if (c == 0xf4) hi = 0x8f;
-        } else return "is not valid UTF-8";
-        if (n - i <= k || s[i + 1] < lo || s[i + 1] > hi) return "is not valid UTF-8";
-        for (size_t j = 2; j <= k; j++)
-            if (s[i + j] < 0x80 || s[i + j] > 0xbf) return "is not valid UTF-8";
-        i += k + 1;
-    }
-    return NULL;
-}
+/* Strict UTF-8 without U+0000: base_utf8_fault (base.h), shared with the enrichment's JSON. */
+const char *record_wire_string_fault(const uint8_t *s, size_t n) { return base_utf8_fault(s, n); }
 
 /* ------------------------------------------------------------------ reading the wire */
 
