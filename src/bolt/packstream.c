@@ -735,6 +735,13 @@ int bolt_enc_string_n(bolt_enc *e, const char *s, size_t n) {
         return BOLT_OK;
     }
     if (n < 16) return e->err;
+    if (n <= 0xFF && room(e, n + 2)) {         /* descriptions, long ids: marker, u8 size */
+        e->p[e->len] = 0xD0;
+        e->p[e->len + 1] = (uint8_t)n;
+        memcpy(e->p + e->len + 2, s, n);
+        e->len += n + 2;
+        return BOLT_OK;
+    }
     int rc = put_header(e, 0x80, 0xD0, n, 1);
     return rc ? rc : put_raw(e, s, n);
 }

@@ -27,6 +27,9 @@
  *   - nesting is unbounded, and -9223372036854775808 overflows: numbers are taken as text
  *     and checked as jansson does (an integer must fit in 64 bits, a real must not overflow
  *     to infinity), and a value deeper than jansson's 2048 is refused.
+ * Stricter than jansson in one place: jansson skips a NUL byte that directly follows a
+ * number or a literal ({"a":1\0} reads as {"a":1}); a NUL byte is no JSON white space, and
+ * yajl refuses it, as the specification says (found by the fuzz target).
  * Duplicate keys: the last one wins, as in jansson (a second "products" array replaces the
  * first whole, so the first one's products are kept aside until the document ends).
  */

@@ -239,18 +239,33 @@ static void wire_path(wire_dec *w, int depth) {
 static int wire_message(wire_dec *w, const ProtobufCMessageDescriptor *d, ProtobufCMessage *m,
                         wire_reader r, int depth);
 
+/* Copies n bytes of a string to dst and checks them in the same pass: ASCII without NUL (ids,
+ * most text) 8 bytes at a time, and from the first other byte on, base_utf8_fault and a
+ * memcpy. Returns NULL, or what is wrong. Reading each string twice (check, then copy) was
+ * a fifth of the decoder's instructions (issue 14). */
+static const char *copy_checked(char *dst, const uint8_t *s, size_t n) {
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    size_t i = 0;
+    for (uint64_t x; n - i >= 8; i += 8) {
+        memcpy(&x, s + i, sizeof x);
+        if ((x & highs) || ((x - ones) & ~x & highs)) break;
+        memcpy(dst + i, &x, sizeof x);
+    }
+    for (; i < n && s[i] > 0 && s[i] < 0x80; i++) dst[i] = (char)s[i];
+    if (i == n) return NULL;
+    memcpy(dst + i, s + i, n - i);
+    return base_utf8_fault(s + i, n - i);
+}
+
 /* A string: checked (the first fault is kept with its field's path), copied with its NUL. */
 static int wire_string(wire_dec *w, char **dst, const uint8_t *v, size_t n, int depth) {
-    char *s;
-    if (!w->fault) {
-        const char *fault = record_wire_string_fault(v, n);
-        if (fault) {
-            w->fault = fault;
-            wire_path(w, depth);
-        }
+    char *s = wire_alloc(w, n + 1);
+    if (!s) return -1;
+    const char *fault = copy_checked(s, v, n);
+    if (fault && !w->fault) {
+        w->fault = fault;
+        wire_path(w, depth);
     }
-    if (!(s = wire_alloc(w, n + 1))) return -1;
-    memcpy(s, v, n);
     s[n] = '\0';
     *dst = s;
     return 0;

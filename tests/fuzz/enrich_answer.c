@@ -5,7 +5,10 @@
  * enrich_answer_retailer, and by the jansson reading the worker used before (kept here
  * verbatim as the reference: json_loadb with no flags, then the same field rules). Both must
  * give the same verdict and, when they accept, the same values, byte for byte; nothing may
- * crash, leak or hit undefined behaviour.
+ * crash, leak or hit undefined behaviour. One difference is allowed, on the side of the JSON
+ * specification: jansson skips a NUL byte that directly follows a number or a literal
+ * ({"a":1\0} reads as {"a":1}; found by this target), the worker refuses every NUL byte
+ * outside a string. So an input holding a NUL byte may be refused by the worker alone.
  *
  *   make fuzz-enrich_answer
  *   scripts/fuzz --minutes N enrich_answer
@@ -125,12 +128,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     int g = enrich_answer_products(body, size, ids, NIDS, got, err, sizeof err);
     int w = ref_products(body, size, ids, NIDS, want);
     if (g == -2) __builtin_trap();      /* no allocation fails here */
-    if ((g == 0) != (w == 0)) {
+    bool nul = memchr(data, 0, size) != NULL;
+    if ((g == 0) != (w == 0) && !(nul && g != 0)) {
         fprintf(stderr, "products: yajl %d (%s), jansson %d\n", g, g ? err : "", w);
         __builtin_trap();
     }
     for (size_t i = 0; i < NIDS; i++) {
-        if (!same_value(&got[i], &want[i])) {
+        if (g == 0 && !same_value(&got[i], &want[i])) {
             fprintf(stderr, "products: %s differs\n", ids[i]);
             __builtin_trap();
         }
@@ -139,7 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     g = enrich_answer_retailer(body, size, "R1", &gr, err, sizeof err);
     w = ref_retailer(body, size, &wr);
-    if ((g == 0) != (w == 0) || !same_value(&gr, &wr)) {
+    if (((g == 0) != (w == 0) && !(nul && g != 0)) || (g == 0 && !same_value(&gr, &wr))) {
         fprintf(stderr, "retailer: yajl %d (%s), jansson %d\n", g, g ? err : "", w);
         __builtin_trap();
     }

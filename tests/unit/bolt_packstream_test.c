@@ -97,6 +97,20 @@ TEST(scalars) {
     bolt_enc_string(e, NULL);
     CHECK_ENC(e, "8F 41 42 43 44 45 46 47 48 49 4A 4B 4C 4D 4E 4F "
                  "D0 10 41 42 43 44 45 46 47 48 49 4A 4B 4C 4D 4E 4F 50 C0");
+    {   /* the u8-size fast path ends at 255 bytes; 256 takes a u16 size */
+        char big[256];
+        memset(big, 'x', sizeof big);
+        for (size_t n = 254; n <= 256; n++) {
+            bolt_enc_reset(e);
+            bolt_enc_string_n(e, big, n);
+            const uint8_t *d = bolt_enc_data(e);
+            size_t head = n <= 0xFF ? 2 : 3;
+            CHECK_EQ_INT(bolt_enc_size(e), n + head);
+            CHECK_EQ_INT(d[0], n <= 0xFF ? 0xD0 : 0xD1);
+            CHECK_EQ_INT(n <= 0xFF ? d[1] : (size_t)d[1] << 8 | d[2], n);
+            CHECK(memcmp(d + head, big, n) == 0);
+        }
+    }
     bolt_enc_reset(e);
     bolt_enc_bytes(e, "\1\2\3", 3);
     bolt_enc_bytes(e, "", 0);

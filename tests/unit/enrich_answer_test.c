@@ -125,6 +125,19 @@ TEST(what_yajl_alone_would_let_through_is_refused) {
     clear(&g);
 }
 
+/* Found by tests/fuzz/enrich_answer (regress_nul_after_literal): jansson read {"a":null\0,...}
+ * as if the NUL byte were not there; it is no JSON white space, and is refused. */
+TEST(a_nul_byte_outside_strings_is_refused) {
+    struct got g = {0};
+    g.rc = enrich_answer_products("{\"products\": []\0}", 17, IDS, N, g.v, g.err, sizeof g.err);
+    CHECK_EQ_INT(g.rc, -1);
+    char err[256];
+    struct enrich_value v = {0};
+    CHECK_EQ_INT(enrich_answer_retailer("{\"name\":null\0}", 14, "R1", &v, err, sizeof err), -1);
+    CHECKF(strstr(err, "malformed JSON") != NULL, "%s", err);
+    CHECK(!v.known);
+}
+
 TEST(nesting_stops_where_janssons_did) {
     static char deep[2 * 2048 + 2];
     size_t k = 0;
