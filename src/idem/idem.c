@@ -232,16 +232,26 @@ enum idem_status idem_mark(struct idem *d, const char *consumer, const char *con
         return st;
     }
     char ttl[24];
-    int lt = snprintf(ttl, sizeof ttl, "%ld", d->ttl_seconds);
-    for (size_t i = 0; i < n; i++) {
-        const char *argv[5] = {"SET", k.argv[i], values[i], "EX", ttl};
-        size_t lens[5] = {3, k.lens[i], strlen(values[i]), 2, (size_t)lt};
-        if (valkey_append(d->conn, 5, argv, lens, d->err, sizeof d->err) != 0) {
-            keys_free(&k);
-            return unavailable(d);              /* only out of memory gets here */
-        }
+    size_t lt = base_fmt_ll(ttl, d->ttl_seconds);
+    const char **argv = malloc(5 * n * sizeof *argv);
+    size_t *lens = malloc(5 * n * sizeof *lens);
+    if (!argv || !lens) {
+        free(argv);
+        free(lens);
+        keys_free(&k);
+        return IDEM_ENOMEM;
     }
+    for (size_t i = 0; i < n; i++) {            /* SET <key> <value> EX <ttl> */
+        const char *const a[5] = {"SET", k.argv[i], values[i], "EX", ttl};
+        const size_t l[5] = {3, k.lens[i], strlen(values[i]), 2, lt};
+        memcpy(argv + 5 * i, a, sizeof a);
+        memcpy(lens + 5 * i, l, sizeof l);
+    }
+    int rc = valkey_append_many(d->conn, n, 5, argv, lens, d->err, sizeof d->err);
+    free(argv);
+    free(lens);
     keys_free(&k);
+    if (rc != 0) return unavailable(d);         /* only out of memory gets here */
     st = read_set_replies(d, n);
     if (st == IDEM_EREPLY) mark_down(d);
     if (st != IDEM_OK) return st;

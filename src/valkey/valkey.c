@@ -258,6 +258,41 @@ int valkey_append(struct valkey *v, int argc, const char **argv, const size_t *l
     return -1;
 }
 
+/* "<c><n>\r\n" at p; returns the end. */
+static char *resp_head(char *p, char c, size_t n) {
+    *p++ = c;
+    p += base_fmt_ull(p, n);
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+int valkey_append_many(struct valkey *v, size_t ncmd, int argc, const char *const *argv,
+                       const size_t *lens, char *err, size_t errlen) {
+    if (!require_connection(v, err, errlen)) return -1;
+    size_t total = 0, nargs = ncmd * (size_t)argc;
+    for (size_t i = 0; i < nargs; i++) total += lens[i] + 26;   /* "$<20 digits>\r\n" "\r\n" */
+    total += ncmd * 24;                                          /* "*<20 digits>\r\n" */
+    char *buf = malloc(total ? total : 1), *p = buf;
+    if (!buf) {
+        lost(v, argv[0], err, errlen);
+        return -1;
+    }
+    for (size_t i = 0; i < nargs; i++) {
+        if (i % (size_t)argc == 0) p = resp_head(p, '*', (size_t)argc);
+        p = resp_head(p, '$', lens[i]);
+        memcpy(p, argv[i], lens[i]);
+        p += lens[i];
+        *p++ = '\r';
+        *p++ = '\n';
+    }
+    int rc = redisAppendFormattedCommand(v->ctx, buf, (size_t)(p - buf));
+    free(buf);
+    if (rc == REDIS_OK) return 0;
+    lost(v, argv[0], err, errlen);                  /* only out of memory gets here */
+    return -1;
+}
+
 redisReply *valkey_read_reply(struct valkey *v, char *err, size_t errlen) {
     if (!require_connection(v, err, errlen)) return NULL;
     void *r = NULL;

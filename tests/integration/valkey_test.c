@@ -9,6 +9,7 @@
 
 #include "valkey/valkey.h"
 
+#include <string.h>
 #include <unistd.h>
 
 static struct valkey_options tls_options(void) {
@@ -87,6 +88,44 @@ TEST(acl_user_has_least_privilege) {
         freeReplyObject(r);
     }
     CHECK(valkey_is_connected(v));              /* an error reply is no I/O failure */
+    valkey_free(v);
+}
+
+/* Commands formatted by valkey_append_many are the commands hiredis would have sent: values
+ * with CR LF, an empty one and a 300-byte one come back byte for byte. */
+TEST(append_many_pipelines_commands_byte_exact) {
+    struct valkey_options o = tls_options();
+    struct valkey *v = make(&o);
+    check_session(v);
+    char err[512] = "", big[300];
+    memset(big, 'b', sizeof big);
+    const char *keys[3] = {"cgw:done:valkey-test:m1", "cgw:done:valkey-test:m2",
+                           "cgw:done:valkey-test:m3"};
+    const char *vals[3] = {"a\r\n*1\r\n$3", "", big};
+    const size_t vlens[3] = {9, 0, sizeof big};
+    const char *argv[15];
+    size_t lens[15];
+    for (int i = 0; i < 3; i++) {
+        const char *a[5] = {"SET", keys[i], vals[i], "EX", "60"};
+        const size_t l[5] = {3, strlen(keys[i]), vlens[i], 2, 2};
+        memcpy(argv + 5 * i, a, sizeof a);
+        memcpy(lens + 5 * i, l, sizeof l);
+    }
+    CHECKF(valkey_append_many(v, 3, 5, argv, lens, err, sizeof err) == 0, "%s", err);
+    for (int i = 0; i < 3; i++) {
+        redisReply *r = valkey_read_reply(v, err, sizeof err);
+        CHECKF(r && r->type == REDIS_REPLY_STATUS && !strcmp(r->str, "OK"), "SET %d: %s", i,
+               r ? (r->str ? r->str : "?") : err);
+        freeReplyObject(r);
+    }
+    const char *mget[4] = {"MGET", keys[0], keys[1], keys[2]};
+    redisReply *r = valkey_command(v, 4, mget, NULL, err, sizeof err);
+    CHECKF(r && r->type == REDIS_REPLY_ARRAY && r->elements == 3, "MGET: %s", err);
+    for (size_t i = 0; r && i < 3 && i < r->elements; i++) {
+        CHECK_EQ_INT(r->element[i]->len, vlens[i]);
+        CHECK(r->element[i]->len == vlens[i] && !memcmp(r->element[i]->str, vals[i], vlens[i]));
+    }
+    freeReplyObject(r);
     valkey_free(v);
 }
 
