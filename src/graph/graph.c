@@ -145,6 +145,7 @@ int graph_ensure_schema(bolt_driver *d, const char *db, bolt_error *err) {
 
 typedef struct category_row {
     char *path;
+    size_t len;           /* of path */
     const char *name;     /* borrowed from the product's categories */
     int depth;
     size_t parent_len;    /* path[0..parent_len) is the parent's path; 0 at depth 1 */
@@ -154,9 +155,12 @@ static int cmp_category(const void *a, const void *b) {
     return strcmp(((const category_row *)a)->path, ((const category_row *)b)->path);
 }
 
-/* Path of the first depth categories, joined by " > ", into *buf (grown as needed). -1 when
- * out of memory. */
-static int join_path(char **buf, size_t *cap, const char *const *cats, size_t depth) {
+/* A product's full path, its categories joined by " > ", into *buf (grown as needed), with
+ * the 64-bit FNV-1a hash (base_hash_str's) and the length of every prefix: prefix k (1-based)
+ * is buf[0..ends[k-1]). -1 when out of memory. One pass per product: building each prefix
+ * anew was ~2 k instructions per receipt (issue 14). */
+static int join_path(char **buf, size_t *cap, const char *const *cats, size_t depth,
+                     size_t *ends, uint64_t *hashes) {
     size_t len = 0;
     for (size_t i = 0; i < depth; i++) len += strlen(cats[i]) + (i ? strlen(CATEGORY_SEP) : 0);
     if (len + 1 > *cap) {
@@ -166,9 +170,14 @@ static int join_path(char **buf, size_t *cap, const char *const *cats, size_t de
         *cap = len + 1;
     }
     char *w = *buf;
+    uint64_t h = 1469598103934665603ULL;
     for (size_t i = 0; i < depth; i++) {
+        char *from = w;
         if (i) w = stpcpy(w, CATEGORY_SEP);
         w = stpcpy(w, cats[i]);
+        for (const char *c = from; c < w; c++) h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+        ends[i] = (size_t)(w - *buf);
+        hashes[i] = h;
     }
     *w = '\0';
     return 0;
@@ -188,54 +197,84 @@ struct path_set {
     size_t nslots;
 };
 
-/* Index of path among rows (through the set), or where it goes: *found says which. */
+/* The slot of the path path[0..len) (hash h) among rows, or where it goes: *found says which. */
 static size_t *path_slot(const struct path_set *set, const category_row *rows, const char *path,
-                         bool *found) {
-    for (size_t i = base_hash_str(path) & (set->nslots - 1);; i = (i + 1) & (set->nslots - 1)) {
-        *found = set->slot[i] && !strcmp(rows[set->slot[i] - 1].path, path);
-        if (!set->slot[i] || *found) return &set->slot[i];
+                         size_t len, uint64_t h, bool *found) {
+    for (size_t i = h & (set->nslots - 1);; i = (i + 1) & (set->nslots - 1)) {
+        const category_row *r = set->slot[i] ? &rows[set->slot[i] - 1] : NULL;
+        *found = r && r->len == len && !memcmp(r->path, path, len);
+        if (!r || *found) return &set->slot[i];
     }
 }
 
-/* Every path prefix of every known product's categories, sorted by path, deduplicated. */
-static int collect_categories(const graph_batch *b, category_row **out, size_t *nout) {
-    size_t cap = 0, n = 0, bufcap = 0;
+struct collect {
+    category_row *rows;
+    size_t n;
+    struct path_set set;
+    char *buf;
+    size_t bufcap, depthcap;
+    size_t *ends;
+    uint64_t *hashes;
+};
+
+/* The prefixes of product p's path into c; *deepest = its full path (a row's string). */
+static int collect_product(struct collect *c, const graph_product *p, const char **deepest) {
+    size_t depth = p->ncategories;
+    if (depth > c->depthcap) {
+        size_t *e = realloc(c->ends, depth * sizeof *e);
+        if (e) c->ends = e;
+        uint64_t *h = e ? realloc(c->hashes, depth * sizeof *h) : NULL;
+        if (!h) return -1;
+        c->hashes = h;
+        c->depthcap = depth;
+    }
+    if (join_path(&c->buf, &c->bufcap, p->categories, depth, c->ends, c->hashes) != 0) return -1;
+    for (size_t k = 1; k <= depth; k++) {
+        bool found;
+        size_t len = c->ends[k - 1];
+        size_t *slot = path_slot(&c->set, c->rows, c->buf, len, c->hashes[k - 1], &found);
+        if (!found) {
+            char *path = strndup(c->buf, len);
+            if (!path) return -1;
+            c->rows[c->n++] = (category_row){path, len, p->categories[k - 1], (int)k,
+                                             k > 1 ? c->ends[k - 2] : 0};
+            *slot = c->n;
+        }
+        if (k == depth) *deepest = c->rows[*slot - 1].path;
+    }
+    return 0;
+}
+
+/* Every path prefix of every known product's categories, sorted by path, deduplicated;
+ * deepest[i] (nproducts slots): product i's full path, one of the rows' strings (NULL: none),
+ * valid until the rows are freed. */
+static int collect_categories(const graph_batch *b, category_row **out, size_t *nout,
+                              const char **deepest) {
+    size_t cap = 0;
     for (size_t i = 0; i < b->nproducts; i++)
         if (b->products[i].known) cap += b->products[i].ncategories;
-    struct path_set set = {NULL, 16};
-    while (set.nslots < 2 * cap) set.nslots <<= 1;
-    category_row *rows = calloc(cap ? cap : 1, sizeof *rows);
-    set.slot = calloc(set.nslots, sizeof *set.slot);
-    char *buf = NULL;
-    if (!rows || !set.slot) goto fail;
-    for (size_t i = 0; i < b->nproducts; i++) {
-        const graph_product *p = &b->products[i];
-        if (!p->known) continue;
-        for (size_t k = 1; k <= p->ncategories; k++) {
-            bool found;
-            if (join_path(&buf, &bufcap, p->categories, k) != 0) goto fail;
-            size_t *slot = path_slot(&set, rows, buf, &found);
-            if (found) continue;
-            char *path = strdup(buf);
-            if (!path) goto fail;
-            rows[n++] = (category_row){path, p->categories[k - 1], (int)k,
-                                       k > 1 ? strlen(path) - strlen(CATEGORY_SEP) -
-                                                   strlen(p->categories[k - 1])
-                                             : 0};
-            *slot = n;
-        }
+    struct collect c = {.set = {NULL, 16}};
+    while (c.set.nslots < 2 * cap) c.set.nslots <<= 1;
+    c.rows = calloc(cap ? cap : 1, sizeof *c.rows);
+    c.set.slot = calloc(c.set.nslots, sizeof *c.set.slot);
+    int rc = c.rows && c.set.slot ? 0 : -1;
+    for (size_t i = 0; rc == 0 && i < b->nproducts; i++) {
+        deepest[i] = NULL;
+        if (b->products[i].known && b->products[i].ncategories)
+            rc = collect_product(&c, &b->products[i], &deepest[i]);
     }
-    qsort(rows, n, sizeof *rows, cmp_category);
-    free(set.slot);
-    free(buf);
-    *out = rows;
-    *nout = n;
+    free(c.set.slot);
+    free(c.buf);
+    free(c.ends);
+    free(c.hashes);
+    if (rc != 0) {
+        if (c.rows) free_categories(c.rows, c.n);
+        return -1;
+    }
+    qsort(c.rows, c.n, sizeof *c.rows, cmp_category);
+    *out = c.rows;
+    *nout = c.n;
     return 0;
-fail:
-    free(set.slot);
-    free(buf);
-    if (rows) free_categories(rows, n);
-    return -1;
 }
 
 static void encode_categories(bolt_enc *e, const category_row *rows, size_t n) {
@@ -284,10 +323,9 @@ static void encode_optional_props(bolt_enc *e, const char *k1, const char *v1, c
     if (v2) { bolt_enc_string(e, k2); bolt_enc_string(e, v2); }
 }
 
-/* b->products is strictly ascending by fido (prepare checked it): encoded as it is. */
-static int encode_products(bolt_enc *e, const graph_batch *b) {
-    char *path = NULL;
-    size_t cap = 0;
+/* b->products is strictly ascending by fido (prepare checked it): encoded as it is, each
+ * with its full category path (deepest[i], from collect_categories). */
+static void encode_products(bolt_enc *e, const graph_batch *b, const char *const *deepest) {
     bolt_enc_map_begin(e, 1);
     bolt_enc_string(e, "rows");
     bolt_enc_list_begin(e, b->nproducts);
@@ -300,18 +338,8 @@ static int encode_products(bolt_enc *e, const graph_batch *b) {
         if (p->known) encode_optional_props(e, "name", p->name, "brand", p->brand);
         else bolt_enc_map_begin(e, 0);
         bolt_enc_string(e, "category");
-        if (p->known && p->ncategories) {
-            if (join_path(&path, &cap, p->categories, p->ncategories) != 0) {
-                free(path);
-                return -1;
-            }
-            bolt_enc_string(e, path);
-        } else {
-            bolt_enc_null(e);
-        }
+        bolt_enc_string(e, p->known ? deepest[i] : NULL);      /* NULL: null */
     }
-    free(path);
-    return 0;
 }
 
 static int encode_retailers(bolt_enc *e, const graph_batch *b, size_t *nrows) {
@@ -563,10 +591,15 @@ static int encode_all(write_ctx *w, const graph_batch *b, const graph_queries *q
         if (!w->st[i].params) return -1;
     }
     reserve_params(w, b);
-    if (collect_categories(b, &cats, &ncats) != 0) return -1;
+    const char **deepest = malloc((b->nproducts ? b->nproducts : 1) * sizeof *deepest);
+    if (!deepest || collect_categories(b, &cats, &ncats, deepest) != 0) {
+        free(deepest);
+        return -1;
+    }
     encode_categories(w->st[ST_CATEGORIES].params, cats, ncats);
+    encode_products(w->st[ST_PRODUCTS].params, b, deepest);
     free_categories(cats, ncats);
-    if (encode_products(w->st[ST_PRODUCTS].params, b) != 0) return -1;
+    free(deepest);
     if (encode_retailers(w->st[ST_RETAILERS].params, b, &nretailers) != 0) return -1;
     if (encode_users(w->st[ST_USERS].params, b, &nusers) != 0) return -1;
     if (encode_purchases(w->st[ST_PURCHASES].params, b) != 0) return -1;

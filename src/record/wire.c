@@ -369,11 +369,14 @@ static int wire_singular(wire_dec *w, wire_reader *r, ProtobufCMessage *m,
 }
 
 /* The descriptor of field number id: the one after the previous field's (fields come in
- * order), else a binary search of the fields sorted by number. */
+ * order), the previous field's again (a repeated field's next element), else a binary
+ * search of the fields sorted by number. */
 static const ProtobufCFieldDescriptor *wire_field(const ProtobufCMessageDescriptor *d,
                                                   uint32_t id, unsigned *hint) {
     unsigned lo = 0, hi = d->n_fields;
     if (*hint < d->n_fields && d->fields[*hint].id == id) return &d->fields[(*hint)++];
+    if (*hint > 0 && *hint <= d->n_fields && d->fields[*hint - 1].id == id)
+        return &d->fields[*hint - 1];
     while (lo < hi) {
         unsigned mid = lo + (hi - lo) / 2;
         if (d->fields[mid].id < id) lo = mid + 1;
