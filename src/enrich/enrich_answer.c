@@ -355,34 +355,48 @@ static int run(struct parse *p, const char *body, size_t len, const char *what, 
     return rc;
 }
 
-/* A field as an owned string: absent, null and "" are all NULL (contract: absent values are
- * absent, never empty strings); -1 for a value of another type, -2 out of memory. */
-static int own_field(const struct parse *p, const struct field *f, char **out) {
-    *out = NULL;
-    if (f->st == F_BAD) return -1;
-    if (f->st != F_STR || f->s.len == 0) return 0;
-    return (*out = strndup(p->text + f->s.off, f->s.len)) ? 0 : -2;
+/* Bytes a field takes in a value's block: absent, null and "" take none (contract: absent
+ * values are absent, never empty strings). */
+static size_t field_bytes(const struct field *f) {
+    return f->st == F_STR && f->s.len ? f->s.len + 1 : 0;
 }
 
-static int own_categories(const struct parse *p, const struct cats *c, struct enrich_value *v) {
-    if (c->st == F_BAD) return -1;
-    if (c->st != F_STR || c->n == 0) return 0;
-    if (!(v->categories = calloc(c->n, sizeof *v->categories))) return -2;
-    for (size_t i = 0; i < c->n; i++) {
-        const struct span *s = &p->cat[c->first + i];
-        if (!(v->categories[i] = strndup(p->text + s->off, s->len))) return -2;
-        v->categories_count = i + 1;
+static char *put_text(const struct parse *p, const struct span *s, char **strs) {
+    char *d = memcpy(*strs, p->text + s->off, s->len);
+    d[s->len] = '\0';
+    *strs += s->len + 1;
+    return d;
+}
+
+static char *put_field(const struct parse *p, const struct field *f, char **strs) {
+    return field_bytes(f) ? put_text(p, &f->s, strs) : NULL;
+}
+
+/* The fields of e into v (known), packed into one block as enrich_cache.h lays it out (the
+ * categories array, then the strings): one allocation per value, where a string each made the
+ * cache's copy and the frees cost ~1 k instructions per receipt (issue 14). -1 malformed (a
+ * field of another type), -2 out of memory. */
+static int fill(const struct parse *p, const struct entry *e, struct enrich_value *v) {
+    if (e->name.st == F_BAD || e->extra.st == F_BAD || (p->products && e->cats.st == F_BAD))
+        return -1;
+    size_t ncat = p->products && e->cats.st == F_STR ? e->cats.n : 0;
+    size_t bytes = field_bytes(&e->name) + field_bytes(&e->extra);
+    for (size_t i = 0; i < ncat; i++) bytes += p->cat[e->cats.first + i].len + 1;
+    v->known = true;
+    if (!bytes && !ncat) return 0;
+    char *block = malloc(ncat * sizeof(char *) + bytes);
+    if (!block) return -2;
+    char *strs = block + ncat * sizeof(char *);
+    v->block = block;
+    v->block_strings = bytes;
+    v->name = put_field(p, &e->name, &strs);
+    v->extra = put_field(p, &e->extra, &strs);
+    if (ncat) {
+        v->categories = (char **)block;
+        for (size_t i = 0; i < ncat; i++) v->categories[i] = put_text(p, &p->cat[e->cats.first + i], &strs);
+        v->categories_count = ncat;
     }
     return 0;
-}
-
-/* The fields of e into v (known); -1 malformed, -2 out of memory. */
-static int fill(const struct parse *p, const struct entry *e, struct enrich_value *v) {
-    int rc;
-    v->known = true;
-    if ((rc = own_field(p, &e->name, &v->name)) != 0) return rc;
-    if ((rc = own_field(p, &e->extra, &v->extra)) != 0) return rc;
-    return p->products ? own_categories(p, &e->cats, v) : 0;
 }
 
 static int cmp_id(const void *key, const void *elem) {

@@ -441,9 +441,10 @@ static void *garbage_server(void *arg) {
         if (c < 0) return NULL;
         char buf[8192];
         ssize_t n = recv(c, buf, sizeof buf, 0);  /* the small request fits in one read */
-        if (n > 0) {
-            send(c, g->answer, strlen(g->answer), MSG_NOSIGNAL);
+        if (n > 0) {            /* counted before the answer leaves, so the client cannot
+                                 * have it while the count still lags (a flaky check) */
             g->served++;
+            send(c, g->answer, strlen(g->answer), MSG_NOSIGNAL);
         }
         close(c);
     }
