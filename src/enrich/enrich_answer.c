@@ -120,6 +120,10 @@ static bool keep_text(struct parse *p, const unsigned char *s, size_t n, struct 
 
 /* ------------------------------------------------------------------ what each value is */
 
+/* The depth of the keys whose values are read: a product's (in the products array) or the
+ * retailer's (the top object). */
+static unsigned field_depth(const struct parse *p) { return p->products ? 3 : 1; }
+
 enum vkind { V_STRING, V_NULL, V_SCALAR, V_MAP, V_ARRAY };
 
 /* A field of the object being read takes the value v. */
@@ -183,7 +187,7 @@ static int value(struct parse *p, enum vkind v, const unsigned char *s, size_t n
     }
     if (p->products && d == 1 && p->key == K_PRODUCTS) products_value(p, v);
     else if (p->products && d == 2 && p->in_products) return element(p, v);
-    else if (p->cur && d == (p->products ? 3u : 1u) && p->key != K_OTHER)
+    else if (p->cur && d == field_depth(p) && p->key != K_OTHER)
         return set_field(p, p->cur, v, s, n);
     else if (p->in_cats && d == 4) return category(p, v, s, n);
     return 1;
@@ -193,7 +197,8 @@ static int value(struct parse *p, enum vkind v, const unsigned char *s, size_t n
 
 static int text_ok(struct parse *p, const unsigned char *s, size_t n) {
     const char *why = base_utf8_fault(s, n);
-    if (why) p->fault = why[0] == 'h' ? "a string holds U+0000" : "a string is not valid UTF-8";
+    if (why)
+        p->fault = !strcmp(why, "holds U+0000") ? "a string holds U+0000" : "a string is not valid UTF-8";
     return !why;
 }
 
@@ -231,19 +236,17 @@ static int on_string(void *ctx, const unsigned char *s, size_t n) {
     return text_ok(ctx, s, n) && value(ctx, V_STRING, s, n);
 }
 
+static bool key_is(const unsigned char *s, size_t n, const char *name) {
+    return strlen(name) == n && !memcmp(s, name, n);
+}
+
 static enum key key_of(const struct parse *p, const unsigned char *s, size_t n) {
-    static const struct { const char *name; enum key k; } product_keys[] = {
-        {"fido", K_FIDO}, {"name", K_NAME}, {"brand", K_EXTRA}, {"categories", K_CATS}},
-      retailer_keys[] = {{"name", K_NAME}, {"store_type", K_EXTRA}};
-    if (p->products && p->depth == 1)
-        return n == 8 && !memcmp(s, "products", 8) ? K_PRODUCTS : K_OTHER;
-    if (!p->cur || p->depth != (p->products ? 3u : 1u)) return K_OTHER;
-    size_t nk = p->products ? 4 : 2;
-    for (size_t i = 0; i < nk; i++) {
-        const char *k = (p->products ? product_keys : retailer_keys)[i].name;
-        if (strlen(k) == n && !memcmp(s, k, n))
-            return (p->products ? product_keys : retailer_keys)[i].k;
-    }
+    if (p->products && p->depth == 1) return key_is(s, n, "products") ? K_PRODUCTS : K_OTHER;
+    if (!p->cur || p->depth != field_depth(p)) return K_OTHER;
+    if (key_is(s, n, "name")) return K_NAME;
+    if (key_is(s, n, p->products ? "brand" : "store_type")) return K_EXTRA;
+    if (p->products && key_is(s, n, "fido")) return K_FIDO;
+    if (p->products && key_is(s, n, "categories")) return K_CATS;
     return K_OTHER;
 }
 
@@ -266,7 +269,7 @@ static int on_start_array(void *ctx) { return open_container(ctx, V_ARRAY); }
 static int close_container(struct parse *p) {
     unsigned d = p->depth--;
     if (d == 1) p->end = yajl_get_bytes_consumed(p->h);
-    if (p->products ? d == 3 : d == 1) p->cur = NULL;    /* a product / the retailer */
+    if (d == field_depth(p)) p->cur = NULL;             /* a product / the retailer */
     if (p->products && d == 2) p->in_products = false;
     if (d == 4) p->in_cats = false;
     return 1;
