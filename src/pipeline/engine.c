@@ -157,10 +157,9 @@ void engine_abandon(struct engine *e, struct entry *v, size_t n) {
 /* ------------------------------------------------------------------ decode and filter */
 
 static void key_text(const struct entry *x, char key[128]) {
-    key[0] = '\0';
-    if (x->rec.key)
-        snprintf(key, 128, "%.*s", (int)(x->rec.key_len < 127 ? x->rec.key_len : 127),
-                 (const char *)x->rec.key);
+    size_t n = x->rec.key ? (x->rec.key_len < 127 ? x->rec.key_len : 127) : 0;
+    if (n) memcpy(key, x->rec.key, n);
+    key[n] = '\0';                         /* a NUL byte in the key ends it, as "%.*s" did */
 }
 
 /* A factoid of another source or type is the factoid topic's ordinary traffic (nine records
