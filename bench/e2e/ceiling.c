@@ -468,10 +468,11 @@ static void make_batches(stream *s, const catalogue *cat, size_t bsize, int by_p
 
 /* ------------------------------------------------------------------ the timed part */
 
-static int write_batch(batch *b, graph_stats *gs, bolt_error *be) {
+/* scratch: the writer thread's buffers, kept between its batches as the worker's are. */
+static int write_batch(batch *b, graph_scratch *scratch, graph_stats *gs, bolt_error *be) {
     graph_batch gb = {b->ps, b->n, b->gp, b->ngp, b->gr, b->ngr};
     double t0 = now_s();
-    int rc = graph_write_queries(G.d, "neo4j", &gb, G.queries, gs, be);
+    int rc = graph_write_queries(G.d, "neo4j", &gb, G.queries, scratch, gs, be);
     b->seconds = now_s() - t0;
     return rc;
 }
@@ -479,10 +480,11 @@ static int write_batch(batch *b, graph_stats *gs, bolt_error *be) {
 static void *writer(void *arg) {
     job *j = arg;
     size_t n = j->s->nbatches - (G.hold_last && j->s->nbatches > 1);
+    graph_scratch *scratch = graph_scratch_new();
     for (size_t i = j->first; i < n; i += j->step) {
         graph_stats gs;
         bolt_error be;
-        int rc = write_batch(&j->s->batches[i], &gs, &be);
+        int rc = write_batch(&j->s->batches[i], scratch, &gs, &be);
         j->write_s += j->s->batches[i].seconds;
         if (rc != BOLT_OK) {
             j->failed = 1;
@@ -495,6 +497,7 @@ static void *writer(void *arg) {
         j->retries += gs.attempts > 1 ? gs.attempts - 1 : 0;
     }
     j->t_end = now_s();
+    graph_scratch_free(scratch);
     return NULL;
 }
 
@@ -550,7 +553,7 @@ static void profile_last(stream *s, json_t *prof) {
     if (prof) json_array_append_new(prof, profile_json(last, "end"));
     graph_stats gs;
     bolt_error be;
-    if (write_batch(last, &gs, &be) != BOLT_OK) {
+    if (write_batch(last, NULL, &gs, &be) != BOLT_OK) {
         s->failed = 1;
         snprintf(s->error, sizeof s->error, "last batch: %.400s", be.message);
         return;

@@ -492,7 +492,28 @@ typedef struct write_ctx {
     statement st[NSTATEMENTS];
     graph_stats *stats;
     const graph_batch *batch;
+    graph_scratch *scratch;      /* NULL: the encodings are the write's own */
 } write_ctx;
+
+struct graph_scratch {
+    bolt_enc *enc[NSTATEMENTS];  /* NULL until first used */
+};
+
+graph_scratch *graph_scratch_new(void) { return calloc(1, sizeof(graph_scratch)); }
+
+void graph_scratch_free(graph_scratch *s) {
+    if (!s) return;
+    for (size_t i = 0; i < NSTATEMENTS; i++) bolt_enc_free(s->enc[i]);
+    free(s);
+}
+
+/* Statement i's parameter buffer: the scratch's, emptied, or a new one. */
+static bolt_enc *params_for(write_ctx *w, size_t i) {
+    if (!w->scratch) return bolt_enc_new();
+    if (w->scratch->enc[i]) bolt_enc_reset(w->scratch->enc[i]);
+    else w->scratch->enc[i] = bolt_enc_new();
+    return w->scratch->enc[i];
+}
 
 static void add_counters(graph_stats *s, const bolt_counters *c) {
     s->nodes_created += c->nodes_created;
@@ -569,8 +590,16 @@ static int write_work(bolt_conn *c, void *ud, bolt_error *err) {
     return BOLT_OK;
 }
 
+/* The write's own buffers go; a scratch keeps its buffers unless one grew past the limit. */
 static void free_statements(write_ctx *w) {
-    for (size_t i = 0; i < NSTATEMENTS; i++) bolt_enc_free(w->st[i].params);
+    for (size_t i = 0; i < NSTATEMENTS; i++) {
+        if (!w->scratch) {
+            bolt_enc_free(w->st[i].params);
+        } else if (w->scratch->enc[i] && bolt_enc_size(w->scratch->enc[i]) > GRAPH_SCRATCH_KEEP) {
+            bolt_enc_free(w->scratch->enc[i]);
+            w->scratch->enc[i] = NULL;
+        }
+    }
 }
 
 /* Rough sizes of the products' and purchases' parameters, reserved up front: grown by
@@ -586,10 +615,8 @@ static void reserve_params(write_ctx *w, const graph_batch *b) {
 static int encode_all(write_ctx *w, const graph_batch *b, const graph_queries *q) {
     category_row *cats = NULL;
     size_t ncats = 0, nretailers = 0, nusers = 0;
-    for (size_t i = 0; i < NSTATEMENTS; i++) {
-        w->st[i].params = bolt_enc_new();
-        if (!w->st[i].params) return -1;
-    }
+    for (size_t i = 0; i < NSTATEMENTS; i++)
+        if (!(w->st[i].params = params_for(w, i))) return -1;
     reserve_params(w, b);
     const char **deepest = malloc((b->nproducts ? b->nproducts : 1) * sizeof *deepest);
     if (!deepest || collect_categories(b, &cats, &ncats, deepest) != 0) {
@@ -642,9 +669,10 @@ static int prepare(write_ctx *w, const graph_batch *b, const graph_queries *q, b
 }
 
 int graph_write_queries(bolt_driver *d, const char *db, const graph_batch *b,
-                        const graph_queries *q, graph_stats *stats, bolt_error *err) {
+                        const graph_queries *q, graph_scratch *s, graph_stats *stats,
+                        bolt_error *err) {
     graph_stats local = {0};
-    write_ctx w = {.stats = stats ? stats : &local, .batch = b};
+    write_ctx w = {.stats = stats ? stats : &local, .batch = b, .scratch = s};
     *w.stats = (graph_stats){0};
     if (!b->npurchases) return BOLT_OK;
     int rc = prepare(&w, b, q, err);
@@ -661,7 +689,12 @@ int graph_write_queries(bolt_driver *d, const char *db, const graph_batch *b,
 
 int graph_write(bolt_driver *d, const char *db, const graph_batch *b, graph_stats *stats,
                 bolt_error *err) {
-    return graph_write_queries(d, db, b, NULL, stats, err);
+    return graph_write_queries(d, db, b, NULL, NULL, stats, err);
+}
+
+int graph_write_in(bolt_driver *d, const char *db, const graph_batch *b, graph_scratch *s,
+                   graph_stats *stats, bolt_error *err) {
+    return graph_write_queries(d, db, b, NULL, s, stats, err);
 }
 
 const graph_queries *graph_own_queries(void) {

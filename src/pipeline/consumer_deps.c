@@ -156,9 +156,10 @@ static enum enrich_status retailers(void *ctx, const char *const *ids, size_t n,
     return enrich_retailers(c->p->enrich, ids, n, out);
 }
 
-static int write_graph(void *ctx, const graph_batch *b, graph_stats *stats, bolt_error *be) {
+static int write_graph(void *ctx, graph_scratch *s, const graph_batch *b, graph_stats *stats,
+                       bolt_error *be) {
     struct consumer *c = ctx;
-    return graph_write(c->p->neo4j, c->p->cfg->neo4j.database, b, stats, be);
+    return graph_write_in(c->p->neo4j, c->p->cfg->neo4j.database, b, s, stats, be);
 }
 
 static int dead_letter(void *ctx, const struct engine_letter *l, size_t n, char *err,

@@ -401,8 +401,9 @@ struct engine *engine_new(const struct engine_options *o, char *err, size_t errl
     e->d = o->deps;
     e->nlanes = o->writers < 1 ? 1 : o->writers > STATUS_MAX_WRITERS ? STATUS_MAX_WRITERS
                                                                     : o->writers;
-    for (size_t i = 0; i < e->nlanes; i++)
-        e->lane[i] = (struct lane){.e = e, .index = (int)i, .ww = engine_watch(e)};
+    for (size_t i = 0; i < e->nlanes; i++)   /* without a scratch a lane still writes */
+        e->lane[i] = (struct lane){.e = e, .index = (int)i, .ww = engine_watch(e),
+                                   .scratch = graph_scratch_new()};
     if (!e->o.max_tracked) e->o.max_tracked = DEFAULT_MAX_TRACKED;
     if (!e->o.batch_size) e->o.batch_size = 1;
     if (o->writer_thread && engine_writer_start(e, err, errlen) != 0) {
@@ -423,6 +424,7 @@ void engine_free(struct engine *e) {
         free(l->open.v);
         free(l->ids.slot);
         free(l->flight_ids.slot);
+        graph_scratch_free(l->scratch);
     }
     free(e->lane_of);
     watermark_free(e->wm);

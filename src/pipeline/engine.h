@@ -76,8 +76,10 @@ struct engine_deps {
                                           struct enrich_results *out);
     enum enrich_status (*enrich_retailers)(void *ctx, const char *const *ids, size_t n,
                                            struct enrich_results *out);
-    /* graph_write's contract (graph.h): BOLT_OK or a bolt code with be filled. */
-    int (*graph_write)(void *ctx, const graph_batch *b, graph_stats *stats, bolt_error *be);
+    /* graph_write_in's contract (graph.h): BOLT_OK or a bolt code with be filled. scratch:
+     * the buffers of the calling lane's writer, kept between its transactions. */
+    int (*graph_write)(void *ctx, graph_scratch *scratch, const graph_batch *b,
+                       graph_stats *stats, bolt_error *be);
     /* NULL: the consumer has no dead-letter topic. */
     int (*dead_letter)(void *ctx, const struct engine_letter *l, size_t n, char *err,
                        size_t errlen);

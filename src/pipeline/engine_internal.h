@@ -75,6 +75,7 @@ struct lane {
     struct idset flight_ids;       /* ids of the batch handed to its writer, until finished */
     size_t npartitions;            /* partitions assigned to it */
     watch *ww;                     /* the watch of its commits (the consumer's without a writer) */
+    graph_scratch *scratch;        /* its writes' parameter buffers (NULL: fresh ones each time) */
     struct writer w;
 };
 

@@ -173,15 +173,15 @@ static int enrich_batch(struct engine *e, const struct entries *b, struct metada
 /* ------------------------------------------------------------------ graph */
 
 /* existed (n entries): which purchases were in the graph before (graph_batch.existed). */
-static int write_purchases(struct engine *e, watch *ww, const struct metadata *md,
+static int write_purchases(struct engine *e, struct lane *l, const struct metadata *md,
                            const record_purchase **ps, size_t n, unsigned char *existed,
                            bolt_error *be) {
     consumer_metrics *m = e->o.metrics;
     graph_batch gb = {ps, n, md->gp, md->ngp, md->gr, md->ngr, existed};
     graph_stats gs = {0};
-    engine_call(e, ww, SERVER_NEO4J);
+    engine_call(e, l->ww, SERVER_NEO4J);
     long long t0 = base_monotonic_ms();
-    int rc = e->d.graph_write(e->d.ctx, &gb, &gs, be);
+    int rc = e->d.graph_write(e->d.ctx, l->scratch, &gb, &gs, be);
     metrics_observe(m->write_seconds, (double)(base_monotonic_ms() - t0) / 1000.0);
     if (gs.attempts > 1) metrics_add_counter(m->graph_retries, (uint64_t)gs.attempts - 1);
     if (gs.deadlocks) metrics_add_counter(m->graph_deadlocks, (uint64_t)gs.deadlocks);
@@ -208,10 +208,10 @@ static void mark_graph_error(struct engine *e, struct entry *x, const bolt_error
  * writes each half on its own, down to single records: only a record that fails alone
  * becomes an error. BOLT_OK when every record is persisted or an error; anything else is an
  * outage (some records may be persisted already: the caller retries the rest). */
-static int write_split(struct engine *e, watch *ww, const struct metadata *md,
+static int write_split(struct engine *e, struct lane *l, const struct metadata *md,
                        struct entry **todo, const record_purchase **ps, size_t n,
                        unsigned char *existed, bolt_error *be) {
-    int rc = write_purchases(e, ww, md, ps, n, existed, be);
+    int rc = write_purchases(e, l, md, ps, n, existed, be);
     if (rc == BOLT_OK) {
         for (size_t i = 0; i < n; i++) {
             todo[i]->persisted = true;
@@ -229,9 +229,9 @@ static int write_split(struct engine *e, watch *ww, const struct metadata *md,
     LOG(LOG_WARN, "Neo4j refused a batch for its size or content; writing it in halves",
         LOG_STR("consumer", e->o.name), LOG_UINT("records", n),
         LOG_STR("neo4j_code", be->neo4j_code[0] ? be->neo4j_code : bolt_code_name(be->code)));
-    rc = write_split(e, ww, md, todo, ps, half, existed, be);
+    rc = write_split(e, l, md, todo, ps, half, existed, be);
     if (rc == BOLT_OK)
-        rc = write_split(e, ww, md, todo + half, ps + half, n - half, existed + half, be);
+        rc = write_split(e, l, md, todo + half, ps + half, n - half, existed + half, be);
     return rc;
 }
 
@@ -246,9 +246,10 @@ static size_t pending(struct entries *b, struct entry **todo, const record_purch
     return k;
 }
 
-/* Writes the batch's purchases; waits out Neo4j outages (ww: the writing thread's watch).
- * -1 only when stopping. */
-static int persist(struct engine *e, watch *ww, struct entries *b, const struct metadata *md) {
+/* Writes the batch's purchases through lane l (its writer's watch and buffers); waits out
+ * Neo4j outages. -1 only when stopping. */
+static int persist(struct engine *e, struct lane *l, struct entries *b, const struct metadata *md) {
+    watch *ww = l->ww;
     size_t n = b->n ? b->n : 1;
     struct entry **todo = malloc(n * sizeof *todo);
     const record_purchase **ps = malloc(n * sizeof *ps);
@@ -258,7 +259,7 @@ static int persist(struct engine *e, watch *ww, struct entries *b, const struct 
     if (!todo || !ps || !existed) goto out;
     while ((k = pending(b, todo, ps)) > 0) {
         bolt_error be;
-        int rc = write_split(e, ww, md, todo, ps, k, existed, &be);
+        int rc = write_split(e, l, md, todo, ps, k, existed, &be);
         watch_done(ww, SERVER_NEO4J, rc != BOLT_OK, rc == BOLT_OK ? "" : be.message);
         if (rc == BOLT_OK) break;
         engine_set_state(e, ww, CONSUMER_STATE_WAITING_NEO4J);
@@ -365,7 +366,7 @@ int engine_prepare(struct engine *e, struct wbatch *b) {
 }
 
 void engine_commit(struct engine *e, struct lane *l, struct wbatch *b) {
-    b->rc = persist(e, l->ww, &b->b, &b->md);
+    b->rc = persist(e, l, &b->b, &b->md);
 }
 
 int engine_finish(struct engine *e, struct wbatch *b) {

@@ -243,6 +243,47 @@ TEST(the_contracts_graph_and_a_second_write_changes_nothing) {
     cleanup();
 }
 
+/* A writer's kept buffers (graph_scratch) are emptied before each batch: a bigger batch
+ * written before leaves nothing in a smaller one's parameters, and the graph is the one
+ * fresh buffers give. */
+TEST(a_writers_kept_buffers_give_the_same_graph_as_fresh_ones) {
+    catalogue c;
+    fresh(&c);
+    record_purchase *a = receipt("r1", "u1", "R1", FIDOS, 4, 4, 700);
+    record_purchase *b = receipt("r2", "u1", NULL, FIDOS + 1, 1, 1, 300);
+    const record_purchase *ps[] = {a, b};
+    unsigned char existed[2];
+    graph_stats st;
+    put(ps, 2, &c, existed, &st);
+    char *want = snapshot();
+    graph_scratch *s = graph_scratch_new();
+    CHECK(s != NULL);
+    bolt_error err;
+    for (int round = 0; round < 3; round++) {
+        fresh(&c);
+        graph_batch big = {ps, 2, c.products, 3, &c.retailer, 1, existed};
+        graph_batch small = {ps + 1, 1, c.products, 3, &c.retailer, 1, existed};
+        if (round == 1) {                        /* the small one first: the big one after it */
+            CHECK_EQ_INT(graph_write_in(driver(), NULL, &small, s, &st, &err), BOLT_OK);
+            fresh(&c);
+        }
+        CHECK_EQ_INT(graph_write_in(driver(), NULL, &big, s, &st, &err), BOLT_OK);
+        if (round == 2) {                        /* the big one, then the small one alone */
+            fresh(&c);
+            CHECK_EQ_INT(graph_write_in(driver(), NULL, &small, s, &st, &err), BOLT_OK);
+            CHECK_EQ_INT(graph_write_in(driver(), NULL, &big, s, &st, &err), BOLT_OK);
+        }
+        char *got = snapshot();
+        CHECK_EQ_STR(got, want);
+        free(got);
+    }
+    graph_scratch_free(s);
+    free(want);
+    record_purchase_free(a);
+    record_purchase_free(b);
+    cleanup();
+}
+
 TEST(existed_follows_the_batch_order_not_the_sorted_one) {
     catalogue c;
     fresh(&c);

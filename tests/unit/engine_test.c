@@ -169,7 +169,9 @@ static bool fail_for_writers(void) {
 
 static int graph_write_locked(const graph_batch *b, graph_stats *st, bolt_error *be);
 
-static int graph_write_stub(void *ctx, const graph_batch *b, graph_stats *st, bolt_error *be) {
+static int graph_write_stub(void *ctx, graph_scratch *scratch, const graph_batch *b,
+                            graph_stats *st, bolt_error *be) {
+    (void)scratch;
     (void)ctx;
     gate_pass();
     pthread_mutex_lock(&stub_mu);
