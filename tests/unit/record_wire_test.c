@@ -237,6 +237,37 @@ TEST(bad_strings_are_refused_naming_the_field_where_protobuf_c_cuts_them) {
     CHECK(!expect_refused(&w, "does not decode: a length-delimited field runs past the end"));
 }
 
+/* Strings are copied and checked a word at a time, their last bytes too when the value goes
+ * on past them (the bytes after them read but masked out): every length up to 19, a NUL, a
+ * byte past 0x7F (alone: invalid; as é: valid) and 0x7F at every position, the string last
+ * in the value (no word may be read past it) and followed by another field. */
+TEST(strings_of_every_length_are_checked_at_every_byte) {
+    static const char after[] = "\x01\xff\0\x80 bytes after";
+    for (size_t n = 1; n <= 19; n++) {
+        for (size_t at = 0; at < n; at++) {
+            for (int kind = 0; kind < 4; kind++) {   /* NUL, a lone 0x80, 0x7F, é */
+                char str[24];
+                memset(str, 'a' + (int)(n % 26), n);
+                if (kind == 3 && at + 1 == n) continue;
+                if (kind == 3) memcpy(str + at, "\xc3\xa9", 2);
+                else str[at] = kind == 0 ? '\0' : kind == 1 ? '\x80' : '\x7f';
+                for (int last = 0; last < 2; last++) {
+                    wbuf w = {.n = 0};
+                    put_bytes(&w, 14, str, n);
+                    if (!last) put_bytes(&w, 15, after, sizeof after - 1);
+                    if (kind >= 2) {
+                        expect_same(&w);
+                        continue;
+                    }
+                    CHECKF(expect_refused(&w, kind == 0 ? "t field str holds U+0000"
+                                                        : "t field str is not valid UTF-8"),
+                           "n %zu at %zu kind %d last %d", n, at, kind, last);
+                }
+            }
+        }
+    }
+}
+
 TEST(errors_protobuf_c_also_refuses) {
     static const struct { uint8_t b[12]; size_t n; const char *why; } cases[] = {
         {{0x08}, 1, "a varint is cut short"},
