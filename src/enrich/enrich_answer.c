@@ -7,12 +7,14 @@
  * Why yajl's events and not jansson's tree: building a jansson tree of each answer (an
  * allocation per value, a hash table per object) and freeing it was 9-24 % of the worker's
  * instructions per receipt when products were not cached (issue 14); jansson's lexer alone
- * costs ~190 instructions per byte of a 100-product answer, yajl ~30. jansson stays the
- * reference: tests/fuzz/enrich_answer.c reads every input with both and requires the same
- * verdict and the same values.
+ * costs ~190 instructions per byte of a 100-product answer, yajl ~30. yajl is Debian's
+ * libyajl2 (2.1.0, upstream quiet since; Debian 12 carries its security fixes); jansson stays
+ * the reference: tests/fuzz/enrich_answer.c reads every input with both and requires the
+ * same verdict and the same values.
  *
  * What is accepted is exactly what the jansson reading accepted (json_loadb with no flags):
- * yajl is looser in five places, each closed here so that a value is what the wire says:
+ * yajl alone is looser in these places, each closed here so that a value is what the wire
+ * says:
  *   - strings: yajl checks only that UTF-8 continuation bytes are continuation bytes (it
  *     passes overlongs, surrogates and code points past U+10FFFF), and decodes \u0000 into a
  *     NUL that a C string would cut at: every string and key is checked with
