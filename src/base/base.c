@@ -1,12 +1,14 @@
-/* src/base/base.c: the error formatter, the two clocks and the backoff of base.h.
- * What and why: base.h. How: vsnprintf, clock_gettime, and a doubling loop that stops at
- * the cap (no shift, so no overflow for any attempt count). */
+/* src/base/base.c: the helpers of base.h (errors, clocks, backoff, integers, UTF-8, sorting
+ * strings). What and why: base.h. How: vsnprintf, clock_gettime, and a doubling loop that
+ * stops at the cap (no shift, so no overflow for any attempt count); the rest is written out
+ * where it is defined. */
 #include "base/base.h"
 
 #include <assert.h>
 #include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -101,4 +103,58 @@ const char *base_utf8_fault(const void *str, size_t n) {
         i += k + 1;
     }
     return NULL;
+}
+
+/* ------------------------------------------------------------------ sorting strings */
+
+uint64_t base_prefix_key(const char *s) {
+    uint64_t k = 0;
+    size_t i = 0;
+    for (; i < 8 && s[i]; i++) k = k << 8 | (unsigned char)s[i];
+    return i ? k << (8 * (8 - i)) : 0;          /* "": a shift by 64 would be undefined */
+}
+
+/* LSD, a byte at a time, skipping the bytes on which every key agrees (ids share most). */
+void base_radix_keyed(base_keyed *k, base_keyed *tmp, size_t n) {
+    size_t count[8][256];       /* 16 KiB of stack */
+    if (n < 2) return;
+    memset(count, 0, sizeof count);
+    for (size_t i = 0; i < n; i++)
+        for (unsigned b = 0; b < 8; b++) count[b][(k[i].key >> (8 * b)) & 0xFF]++;
+    for (unsigned b = 0; b < 8; b++) {
+        size_t *c = count[b], at = 0;
+        if (c[(k[0].key >> (8 * b)) & 0xFF] == n) continue;     /* every key has this byte */
+        for (unsigned v = 0; v < 256; v++) {
+            size_t m = c[v];
+            c[v] = at;
+            at += m;
+        }
+        for (size_t i = 0; i < n; i++) tmp[c[(k[i].key >> (8 * b)) & 0xFF]++] = k[i];
+        memcpy(k, tmp, n * sizeof *k);
+    }
+}
+
+static int cmp_keyed_str(const void *a, const void *b) {
+    const base_keyed *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    if ((x->key & 0xFF) == 0) return 0;         /* both end within their first 8 bytes */
+    return strcmp((const char *)x->p + 8, (const char *)y->p + 8);
+}
+
+long base_sort_strs(const char **v, size_t n, bool unique) {
+    if (n == 0) return 0;
+    base_keyed *k = malloc(2 * n * sizeof *k);
+    if (!k) return -1;
+    for (size_t i = 0; i < n; i++) k[i] = (base_keyed){base_prefix_key(v[i]), v[i]};
+    base_radix_keyed(k, k + n, n);
+    for (size_t i = 0, j; i < n; i = j) {       /* equal first 8 bytes, longer strings */
+        for (j = i + 1; j < n && k[j].key == k[i].key; j++) {}
+        if (j - i > 1 && (k[i].key & 0xFF)) qsort(k + i, j - i, sizeof *k, cmp_keyed_str);
+    }
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!unique || !w || cmp_keyed_str(&k[w - 1], &k[i]) != 0) k[w++] = k[i];
+    for (size_t i = 0; i < w; i++) v[i] = k[i].p;
+    free(k);
+    return (long)w;
 }

@@ -15,6 +15,7 @@
 #ifndef CGW_BASE_H
 #define CGW_BASE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -48,6 +49,22 @@ size_t base_fmt_ull(char *out, unsigned long long v);
  * where a NUL byte is a fault of its own (a C string would end there). Returns NULL, or what
  * is wrong ("holds U+0000", "is not valid UTF-8"). ASCII runs are checked 8 bytes at a time. */
 const char *base_utf8_fault(const void *s, size_t n);
+
+/* Sorting strings in strcmp order, fast: each string's first 8 bytes as a big-endian number
+ * (base_prefix_key; comparing the numbers orders the strings as strcmp does), an LSD radix
+ * sort on the numbers (base_radix_keyed), and strcmp only between strings whose first 8
+ * bytes agree. glibc's qsort with a comparison callback was ~3.5 % of the worker's
+ * instructions on a batch's few thousand fidos and ~1 % on its purchases (issue 14). */
+typedef struct base_keyed {
+    uint64_t key;
+    const void *p;                  /* the caller's: what the key stands for */
+} base_keyed;
+uint64_t base_prefix_key(const char *s);
+/* k[0..n) by key, stable, through tmp (n more). */
+void base_radix_keyed(base_keyed *k, base_keyed *tmp, size_t n);
+/* v[0..n) in strcmp order; with unique, repeats dropped. Returns the new count, -1 out of
+ * memory (v unchanged). The array borrows the strings. */
+long base_sort_strs(const char **v, size_t n, bool unique);
 
 /* 64-bit FNV-1a of a NUL-terminated string: for hash tables of short, trusted ids (the
  * enrichment cache, the engine's id sets, the graph's per-batch tables). Not for keys an

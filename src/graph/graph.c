@@ -423,11 +423,35 @@ static void encode_item(bolt_enc *e, const record_purchase *p, const record_item
     }
 }
 
+/* The purchases by user id, then purchase id (the lock order): a radix sort on the users'
+ * first 8 bytes (base.h), the rest of the order by comparison within runs of equal keys. */
+static purchase_ref *sorted_purchases(const graph_batch *b) {
+    size_t n = b->npurchases;
+    purchase_ref *v = malloc((n ? n : 1) * sizeof *v);
+    base_keyed *k = malloc((n ? 2 * n : 1) * sizeof *k);
+    if (!v || !k) {
+        free(v);
+        free(k);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++)
+        k[i] = (base_keyed){base_prefix_key(b->purchases[i]->user_id), (const void *)(uintptr_t)i};
+    base_radix_keyed(k, k + n, n);
+    for (size_t i = 0; i < n; i++) {
+        size_t at = (size_t)(uintptr_t)k[i].p;   /* the purchase's index, as the key's payload */
+        v[i] = (purchase_ref){b->purchases[at], at};
+    }
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && k[j].key == k[i].key; j++) {}
+        if (j - i > 1) qsort(v + i, j - i, sizeof *v, cmp_purchase_ref);
+    }
+    free(k);
+    return v;
+}
+
 static int encode_purchases(bolt_enc *e, const graph_batch *b) {
-    purchase_ref *v = malloc((b->npurchases ? b->npurchases : 1) * sizeof *v);
+    purchase_ref *v = sorted_purchases(b);
     if (!v) return -1;
-    for (size_t i = 0; i < b->npurchases; i++) v[i] = (purchase_ref){b->purchases[i], i};
-    qsort(v, b->npurchases, sizeof *v, cmp_purchase_ref);
     bolt_enc_map_begin(e, 1);
     bolt_enc_string(e, "rows");
     bolt_enc_list_begin(e, b->npurchases);
@@ -453,19 +477,17 @@ static int encode_purchases(bolt_enc *e, const graph_batch *b) {
     return 0;
 }
 
-static int cmp_str_ptr(const void *a, const void *b) {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* Every user the purchases name, once, sorted (the lock order of the users statement). */
 static int encode_users(bolt_enc *e, const graph_batch *b, size_t *nrows) {
     const char **v = malloc((b->npurchases ? b->npurchases : 1) * sizeof *v);
     if (!v) return -1;
     for (size_t i = 0; i < b->npurchases; i++) v[i] = b->purchases[i]->user_id;
-    qsort(v, b->npurchases, sizeof *v, cmp_str_ptr);
-    size_t n = 0;
-    for (size_t i = 0; i < b->npurchases; i++)
-        if (!n || strcmp(v[n - 1], v[i]) != 0) v[n++] = v[i];
+    long sorted = base_sort_strs(v, b->npurchases, true);
+    if (sorted < 0) {
+        free(v);
+        return -1;
+    }
+    size_t n = (size_t)sorted;
     bolt_enc_map_begin(e, 1);
     bolt_enc_string(e, "rows");
     bolt_enc_list_begin(e, n);

@@ -36,70 +36,6 @@ static void metadata_free(struct metadata *md) {
     memset(md, 0, sizeof *md);
 }
 
-/* A string with its first 8 bytes as a big-endian number: comparing the numbers orders
- * the strings as strcmp does, so most comparisons of a sort read no string (a batch's few
- * thousand fidos sorted with strcmp cost 3 % of the worker's CPU, issue 14). */
-struct keyed {
-    uint64_t key;
-    const char *s;
-};
-
-static uint64_t prefix_key(const char *s) {
-    uint64_t k = 0;
-    size_t i = 0;
-    for (; i < 8 && s[i]; i++) k = k << 8 | (unsigned char)s[i];
-    return k << (8 * (8 - i));
-}
-
-static int cmp_keyed(const void *a, const void *b) {
-    const struct keyed *x = a, *y = b;
-    if (x->key != y->key) return x->key < y->key ? -1 : 1;
-    if ((x->key & 0xFF) == 0) return 0;         /* both end within their first 8 bytes */
-    return strcmp(x->s + 8, y->s + 8);
-}
-
-/* Sorts k[0..n) by key: LSD radix sort, a byte at a time, skipping the bytes on which every
- * key agrees (fidos share most of theirs), through tmp (n more). glibc's qsort with a
- * comparison callback cost ~1 M instructions per batch here, 3.5 % of the worker's. */
-static void radix_by_key(struct keyed *k, struct keyed *tmp, size_t n) {
-    size_t count[8][256];       /* 16 KiB of stack */
-    memset(count, 0, sizeof count);
-    for (size_t i = 0; i < n; i++)
-        for (unsigned b = 0; b < 8; b++) count[b][(k[i].key >> (8 * b)) & 0xFF]++;
-    for (unsigned b = 0; b < 8; b++) {
-        size_t *c = count[b], at = 0;
-        if (c[(k[0].key >> (8 * b)) & 0xFF] == n) continue;     /* every key has this byte */
-        for (unsigned v = 0; v < 256; v++) {
-            size_t m = c[v];
-            c[v] = at;
-            at += m;
-        }
-        for (size_t i = 0; i < n; i++) tmp[c[(k[i].key >> (8 * b)) & 0xFF]++] = k[i];
-        memcpy(k, tmp, n * sizeof *k);
-    }
-}
-
-/* Sorts v as strcmp would and drops repeats; returns the new length (-1: out of memory).
- * The array borrows the strings. Equal keys of strings longer than 8 bytes (rare: fidos and
- * retailer ids are shorter) are put in strcmp order by qsort, run by run. */
-static long sort_unique(const char **v, size_t n) {
-    if (n == 0) return 0;
-    struct keyed *k = malloc(2 * n * sizeof *k);
-    if (!k) return -1;
-    for (size_t i = 0; i < n; i++) k[i] = (struct keyed){prefix_key(v[i]), v[i]};
-    radix_by_key(k, k + n, n);
-    for (size_t i = 0, j; i < n; i = j) {
-        for (j = i + 1; j < n && k[j].key == k[i].key; j++) {}
-        if (j - i > 1 && (k[i].key & 0xFF)) qsort(k + i, j - i, sizeof *k, cmp_keyed);
-    }
-    size_t w = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!w || cmp_keyed(&k[w - 1], &k[i]) != 0) k[w++] = k[i];
-    for (size_t i = 0; i < w; i++) v[i] = k[i].s;
-    free(k);
-    return (long)w;
-}
-
 /* Every distinct fido and retailer of the batch, sorted (graph.h asks products to be sorted
  * by fido), looked up in one call per service. */
 static enum enrich_status fetch_metadata(struct engine *e, const struct entries *b,
@@ -115,7 +51,7 @@ static enum enrich_status fetch_metadata(struct engine *e, const struct entries 
         for (size_t k = 0; k < p->nitems; k++) fidos[nf++] = p->items[k].fido;
         if (p->retailer_id) rids[nr++] = p->retailer_id;
     }
-    long uf = sort_unique(fidos, nf), ur = sort_unique(rids, nr);
+    long uf = base_sort_strs(fidos, nf, true), ur = base_sort_strs(rids, nr, true);
     if (uf < 0 || ur < 0) goto out;
     nf = (size_t)uf;
     nr = (size_t)ur;

@@ -1,13 +1,14 @@
 /* Unit test of src/base/: base_errf (format, truncation, NULL buffer, the -1 it returns),
  * base_backoff_ms (doubling from 0-based attempts, the cap, a zero start) and
- * base_timespec_in (normalised nanoseconds, a negative delay counted as 0). */
+ * base_timespec_in (normalised nanoseconds, a negative delay counted as 0), base_sort_strs
+ * against qsort with strcmp (it found base_prefix_key("") shifting a 64-bit value by 64). */
 #define TEST_MAIN
 #include "test.h"
 
 #include "base/base.h"
 
 #include <limits.h>
-
+#include <stdlib.h>
 #include <string.h>
 
 TEST(errf_formats_truncates_and_returns_minus_one) {
@@ -53,4 +54,42 @@ TEST(timespec_in_is_normalised_and_never_in_the_past_by_more_than_now) {
     CHECK(t.tv_sec >= before.tv_sec);
     CHECK(base_wall_ms() > 1600000000000LL);        /* after 2020: the Unix epoch, in ms */
     CHECK(base_monotonic_ms() >= 0);
+}
+
+static int cmp_strs(const void *a, const void *b) {
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* base_sort_strs against qsort with strcmp: random strings of 0-20 bytes over a small
+ * alphabet (so prefixes of 8 and more bytes are shared often, and repeats happen), bytes past
+ * 0x7F included, with and without dropping repeats. */
+TEST(sort_strs_orders_as_strcmp_and_drops_repeats) {
+    static const char alphabet[] = "ab\x7f\x80\xff";
+    unsigned seed = 12345;
+    for (int round = 0; round < 200; round++) {
+        size_t n = (size_t)(round % 50) * 7;
+        char **pool = calloc(n ? n : 1, sizeof *pool);
+        const char **got = calloc(n ? n : 1, sizeof *got), **want = calloc(n ? n : 1, sizeof *want);
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t len = (seed >> 16) % 21;
+            pool[i] = calloc(len + 1, 1);
+            for (size_t k = 0; k < len; k++) {
+                seed = seed * 1103515245u + 12345u;
+                pool[i][k] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
+            }
+            got[i] = want[i] = pool[i];
+        }
+        bool unique = round % 2;
+        qsort(want, n, sizeof *want, cmp_strs);
+        size_t w = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!unique || !w || strcmp(want[w - 1], want[i]) != 0) want[w++] = want[i];
+        CHECK_EQ_INT(base_sort_strs(got, n, unique), (long)w);
+        for (size_t i = 0; i < w; i++) CHECKF(!strcmp(got[i], want[i]), "round %d at %zu", round, i);
+        for (size_t i = 0; i < n; i++) free(pool[i]);
+        free(pool);
+        free(got);
+        free(want);
+    }
 }
