@@ -67,12 +67,11 @@ size_t base_fmt_ll(char *out, long long v) {
 
 /* ------------------------------------------------------------------ UTF-8 */
 
-/* Eight bytes of ASCII without a zero byte (the common case: ids, titles), in one test. */
+/* Eight bytes at s of ASCII without a zero byte. */
 static bool ascii8(const uint8_t *s) {
-    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     uint64_t x;
     memcpy(&x, s, sizeof x);
-    return !(x & highs) && !((x - ones) & ~x & highs);
+    return base_ascii8(x);
 }
 
 const char *base_utf8_fault(const void *str, size_t n) {

@@ -49,6 +49,12 @@ size_t base_fmt_ull(char *out, unsigned long long v);
  * where a NUL byte is a fault of its own (a C string would end there). Returns NULL, or what
  * is wrong ("holds U+0000", "is not valid UTF-8"). ASCII runs are checked 8 bytes at a time. */
 const char *base_utf8_fault(const void *s, size_t n);
+/* Eight bytes (as read, little-endian or not) of ASCII without a zero byte, in one test: the
+ * common case of ids and text, for the loops that check or copy a word at a time. */
+static inline bool base_ascii8(uint64_t x) {
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    return !(x & highs) && !((x - ones) & ~x & highs);
+}
 
 /* Sorting strings in strcmp order, fast: each string's first 8 bytes as a big-endian number
  * (base_prefix_key; comparing the numbers orders the strings as strcmp does), an LSD radix

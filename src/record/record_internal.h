@@ -105,8 +105,6 @@ record_item *record_items_new(record_purchase *p, size_t n);
  * protobuf_c_message_unpack are listed atop wire.c. */
 void *record_unpack(const ProtobufCMessageDescriptor *d, const uint8_t *buf, size_t len,
                     record_alloc *a, const char *what, record_result *out);
-/* NULL when the n bytes are strict UTF-8 without U+0000, else what is wrong with them. */
-const char *record_wire_string_fault(const uint8_t *s, size_t n);
 
 /* Longest id (receipt_id, order_id, factoid_id, user_id, retailer_id, fido), in bytes.
  * Every id becomes the key of a uniqueness constraint (contract §6), and Neo4j refuses a

@@ -68,9 +68,6 @@ typedef struct wire_dec {
     char path[160];
 } wire_dec;
 
-/* Strict UTF-8 without U+0000: base_utf8_fault (base.h), shared with the enrichment's JSON. */
-const char *record_wire_string_fault(const uint8_t *s, size_t n) { return base_utf8_fault(s, n); }
-
 /* ------------------------------------------------------------------ reading the wire */
 
 /* Records why the value does not decode; returns -1 for the callers to pass up. */
@@ -239,16 +236,11 @@ static void wire_path(wire_dec *w, int depth) {
 static int wire_message(wire_dec *w, const ProtobufCMessageDescriptor *d, ProtobufCMessage *m,
                         wire_reader r, int depth);
 
-/* Eight bytes of ASCII without a zero byte. */
-static inline bool ascii8_word(uint64_t x) {
-    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-    return !(x & highs) && !((x - ones) & ~x & highs);
-}
-
 /* Copies n bytes of a string to dst and checks them in the same pass: ASCII without NUL (ids,
  * most text) 8 bytes at a time, the last 1-7 bytes as one word too when the value's buffer
  * goes on past them (limit: its end; the bytes past the string are masked out, never
- * copied), and from the first other byte on, base_utf8_fault and a memcpy. Returns NULL, or
+ * copied), and from the first other byte on, base_utf8_fault (strict UTF-8 without U+0000,
+ * shared with the enrichment's JSON) and a memcpy. Returns NULL, or
  * what is wrong. Reading each string twice (check, then copy) was a fifth of the decoder's
  * instructions, and a byte-by-byte tail a tenth (issue 14). */
 static const char *copy_checked(char *dst, const uint8_t *s, size_t n, const uint8_t *limit) {
@@ -256,14 +248,14 @@ static const char *copy_checked(char *dst, const uint8_t *s, size_t n, const uin
     uint64_t x;
     for (; n - i >= 8; i += 8) {
         memcpy(&x, s + i, sizeof x);
-        if (!ascii8_word(x)) break;
+        if (!base_ascii8(x)) break;
         memcpy(dst + i, &x, sizeof x);
     }
     size_t t = n - i;
     if (t > 0 && t < 8 && (size_t)(limit - (s + i)) >= 8) {
         memcpy(&x, s + i, sizeof x);
         uint64_t keep = (1ULL << (8 * t)) - 1;       /* the tail's bytes; the rest as 0x01 */
-        if (ascii8_word((x & keep) | (0x0101010101010101ULL & ~keep))) {
+        if (base_ascii8((x & keep) | (0x0101010101010101ULL & ~keep))) {
             memcpy(dst + i, &x, t);
             return NULL;
         }

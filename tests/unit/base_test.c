@@ -1,6 +1,7 @@
 /* Unit test of src/base/: base_errf (format, truncation, NULL buffer, the -1 it returns),
  * base_backoff_ms (doubling from 0-based attempts, the cap, a zero start) and
- * base_timespec_in (normalised nanoseconds, a negative delay counted as 0), base_sort_strs
+ * base_timespec_in (normalised nanoseconds, a negative delay counted as 0), base_utf8_fault
+ * (a bad byte at every position of long strings), base_sort_strs
  * against qsort with strcmp (it found base_prefix_key("") shifting a 64-bit value by 64). */
 #define TEST_MAIN
 #include "test.h"
@@ -92,4 +93,29 @@ TEST(sort_strs_orders_as_strcmp_and_drops_repeats) {
         free(got);
         free(want);
     }
+}
+
+/* The UTF-8 check takes eight ASCII bytes at a time: a U+0000 or a bad byte at any position
+ * of a long string, either side of an 8-byte boundary, is still found. */
+TEST(string_check_finds_a_bad_byte_anywhere) {
+    uint8_t s[40];
+    for (size_t len = 1; len <= sizeof s; len++) {
+        memset(s, 'a', sizeof s);
+        CHECK(base_utf8_fault(s, len) == NULL);
+        for (size_t at = 0; at < len; at++) {
+            memset(s, 'a', sizeof s);
+            s[at] = 0;
+            CHECKF(base_utf8_fault(s, len) != NULL, "U+0000 at %zu of %zu", at, len);
+            s[at] = 0xff;
+            CHECKF(base_utf8_fault(s, len) != NULL, "0xff at %zu of %zu", at, len);
+            s[at] = 0x80;
+            CHECKF(base_utf8_fault(s, len) != NULL, "0x80 at %zu of %zu", at, len);
+            if (at + 1 < len) {                   /* a valid two-byte character: é */
+                s[at] = 0xc3;
+                s[at + 1] = 0xa9;
+                CHECKF(base_utf8_fault(s, len) == NULL, "é at %zu of %zu", at, len);
+            }
+        }
+    }
+    CHECK_EQ_STR(base_utf8_fault((const uint8_t *)"abcdefgh\0ijk", 12), "holds U+0000");
 }

@@ -415,31 +415,6 @@ TEST(purchase_free_null) {
     record_purchase_free(NULL);
 }
 
-/* The UTF-8 check takes eight ASCII bytes at a time: a U+0000 or a bad byte at any position
- * of a long string, either side of an 8-byte boundary, is still found. */
-TEST(string_check_finds_a_bad_byte_anywhere) {
-    uint8_t s[40];
-    for (size_t len = 1; len <= sizeof s; len++) {
-        memset(s, 'a', sizeof s);
-        CHECK(record_wire_string_fault(s, len) == NULL);
-        for (size_t at = 0; at < len; at++) {
-            memset(s, 'a', sizeof s);
-            s[at] = 0;
-            CHECKF(record_wire_string_fault(s, len) != NULL, "U+0000 at %zu of %zu", at, len);
-            s[at] = 0xff;
-            CHECKF(record_wire_string_fault(s, len) != NULL, "0xff at %zu of %zu", at, len);
-            s[at] = 0x80;
-            CHECKF(record_wire_string_fault(s, len) != NULL, "0x80 at %zu of %zu", at, len);
-            if (at + 1 < len) {                   /* a valid two-byte character: é */
-                s[at] = 0xc3;
-                s[at + 1] = 0xa9;
-                CHECKF(record_wire_string_fault(s, len) == NULL, "é at %zu of %zu", at, len);
-            }
-        }
-    }
-    CHECK_EQ_STR(record_wire_string_fault((const uint8_t *)"abcdefgh\0ijk", 12), "holds U+0000");
-}
-
 /* A purchase's copies come from the pool allocated with it; what does not fit goes to the
  * heap, and record_purchase_free frees exactly those (LeakSanitizer and AddressSanitizer
  * catch a leak or a free of a pool address). */
