@@ -389,15 +389,15 @@ static int fill(const struct parse *p, const struct entry *e, struct enrich_valu
     for (size_t i = 0; i < ncat; i++) bytes += p->cat[e->cats.first + i].len + 1;
     v->known = true;
     if (!bytes && !ncat) return 0;
-    char *block = malloc(ncat * sizeof(char *) + bytes);
+    char **ptrs, *strs;
+    void *block = enrich_block_new(ncat, bytes, &ptrs, &strs);
     if (!block) return -2;
-    char *strs = block + ncat * sizeof(char *);
     v->block = block;
     v->block_strings = bytes;
     v->name = put_field(p, &e->name, &strs);
     v->extra = put_field(p, &e->extra, &strs);
     if (ncat) {
-        v->categories = (char **)block;
+        v->categories = ptrs;
         for (size_t i = 0; i < ncat; i++) v->categories[i] = put_text(p, &p->cat[e->cats.first + i], &strs);
         v->categories_count = ncat;
     }

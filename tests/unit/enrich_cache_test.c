@@ -1,5 +1,5 @@
 /* Unit test of src/enrich/enrich_cache.c: the bound, LRU eviction, TTL expiry, replacement,
- * negative entries and copy-out ownership. Time is passed in, so nothing here sleeps. */
+ * negative entries and ownership (a hit shares an immutable, reference-counted block). Time is passed in, so nothing here sleeps. */
 #define TEST_MAIN
 #include "test.h"
 
@@ -37,20 +37,46 @@ TEST(cache_get_copies_value_out) {
     CHECK(out.name == NULL && out.categories == NULL && out.categories_count == 0);
 }
 
-/* A hit's copy is made from a packed value by moving its strings in one piece: every pointer
- * of the copy must land inside the copy's own block, at the same string. */
+/* A value is packed into one block (after the block's reference count): every pointer of
+ * the copy must land inside that block, at the same string. */
 static bool inside(const void *p, const struct enrich_value *v) {
-    size_t n = v->categories_count * sizeof(char *) + v->block_strings;
+    size_t n = sizeof(max_align_t) + v->categories_count * sizeof(char *) + v->block_strings;
     return (const char *)p >= (const char *)v->block && (const char *)p < (const char *)v->block + n;
 }
 
-TEST(packed_value_copies_and_packs_by_rebasing) {
+/* A packed value (a cache hit) is shared, not copied: the copy holds one more reference to
+ * the same block, which outlives the clearing of the first holder (AddressSanitizer would
+ * report the strings read below if it did not). */
+/* A hit shares the entry's block: replacing the entry (or evicting it) must leave the value
+ * the caller holds intact. */
+TEST(cache_hit_outlives_its_entry_replaced_and_evicted) {
+    struct enrich_cache *c = enrich_cache_new(2);
+    struct enrich_value a = product("Cola 12pk", "Acme"), b = product("Water", NULL);
+    struct enrich_value out = {0};
+    CHECK_EQ_INT(enrich_cache_put(c, "F1", &a, 1000), 0);
+    CHECK_EQ_INT(enrich_cache_get(c, "F1", 10, &out), 1);
+    CHECK_EQ_INT(enrich_cache_put(c, "F1", &b, 1000), 0);       /* replaced */
+    CHECK_EQ_INT(enrich_cache_put(c, "F2", &b, 1000), 0);
+    CHECK_EQ_INT(enrich_cache_put(c, "F3", &b, 1000), 0);       /* F1 evicted */
+    CHECK_EQ_STR(out.name, "Cola 12pk");
+    CHECK_EQ_STR(out.extra, "Acme");
+    CHECK_EQ_STR(out.categories[2], "Cola");
+    enrich_value_clear(&out);
+    CHECK_EQ_INT(enrich_cache_get(c, "F1", 10, &out), 0);
+    enrich_cache_free(c);
+}
+
+TEST(packed_value_is_shared_and_packs_by_rebasing) {
     struct enrich_value in = product("Cola 12pk", NULL), once = {0}, twice = {0};
     CHECK_EQ_INT(enrich_value_copy(&once, &in), 0);
+    CHECK(once.block != NULL && once.name != in.name);
     CHECK_EQ_INT(once.block_strings, strlen("Cola 12pk") + 1 + strlen("Beverages") + 1 +
                                          strlen("Soft Drinks") + 1 + strlen("Cola") + 1);
+    CHECK(inside(once.name, &once) && inside(once.categories, &once));
     CHECK_EQ_INT(enrich_value_copy(&twice, &once), 0);
-    enrich_value_clear(&once);          /* the second copy owns all of its strings */
+    CHECK(twice.block == once.block && twice.name == once.name);
+    enrich_value_clear(&once);          /* the second holder keeps the block alive */
+    CHECK(once.block == NULL && once.name == NULL);
     CHECK(twice.known && twice.extra == NULL && twice.categories_count == 3);
     CHECK_EQ_STR(twice.name, "Cola 12pk");
     CHECK_EQ_STR(twice.categories[1], "Soft Drinks");

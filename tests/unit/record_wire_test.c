@@ -84,7 +84,17 @@ static void put_varint(wbuf *w, uint64_t v) {
         v >>= 7;
     } while (v);
 }
-static void put_tag(wbuf *w, unsigned id, unsigned wt) { put_varint(w, (uint64_t)id << 3 | wt); }
+/* Set: tags of fields 1-15 written in two bytes (0x80 | tag, 0x00), which wire.c reads by
+ * its general path instead of its one-byte-tag table. */
+static bool overlong_tags;
+static void put_tag(wbuf *w, unsigned id, unsigned wt) {
+    if (overlong_tags && id < 16) {
+        w->b[w->n++] = (uint8_t)(0x80 | id << 3 | wt);
+        w->b[w->n++] = 0;
+        return;
+    }
+    put_varint(w, (uint64_t)id << 3 | wt);
+}
 static void put_bytes(wbuf *w, unsigned id, const void *p, size_t n) {
     put_tag(w, id, 2);
     put_varint(w, n);
@@ -168,6 +178,44 @@ TEST(every_scalar_type_as_protobuf_c_reads_it) {
         CHECK(m->has_oi32 == 1 && m->oi32 == 0);
     }
     record_alloc_release(&a);
+}
+
+/* The same fields read by the one-byte-tag table (fields 1-15) and by the general path (the
+ * same tags in two bytes) give the same message, as protobuf-c reads both. */
+#define LAST_STR "na\xc3\xafve, the last one"
+static void put_fast_fields(wbuf *w) {
+    put_tag(w, 1, 0); put_varint(w, (uint64_t)-7);
+    put_tag(w, 3, 0); put_varint(w, 0x1fffffffeULL);
+    put_tag(w, 4, 0); put_varint(w, (uint64_t)INT64_MIN);
+    put_tag(w, 6, 0); put_varint(w, UINT64_MAX - 1);
+    put_fixed(w, 10, 1, 0x0123456789abcdefULL); put_fixed(w, 11, 1, (uint64_t)-3);
+    put_fixed(w, 12, 1, bits_of_double(0.1));
+    put_bytes(w, 14, "first", 5);
+    put_tag(w, 16, 0); put_varint(w, 3);
+    put_bytes(w, 14, LAST_STR, sizeof LAST_STR - 1);
+    put_tag(w, 1, 0); put_varint(w, 5);                 /* again: the last one wins */
+}
+
+TEST(one_byte_tags_and_their_overlong_forms_read_the_same) {
+    wbuf fast = {.n = 0}, slow = {.n = 0};
+    put_fast_fields(&fast);
+    overlong_tags = true;
+    put_fast_fields(&slow);
+    overlong_tags = false;
+    CHECK(slow.n > fast.n);
+    record_alloc a, b;
+    record_alloc_init(&a, RECORD_ALLOC_BUDGET);
+    record_alloc_init(&b, RECORD_ALLOC_BUDGET);
+    t_all *x = expect_same_in(&fast, &a), *y = expect_same_in(&slow, &b);
+    CHECK(x && y && pb_equal(&t_all_descriptor, &x->base, &y->base));
+    if (x) {
+        CHECK_EQ_INT(x->i32, 5);
+        CHECK(x->u32 == 0xfffffffeu && x->i64 == INT64_MIN && x->u64 == UINT64_MAX - 1);
+        CHECK(x->f64 == 0x0123456789abcdefULL && x->sf64 == -3 && x->db == 0.1);
+        CHECK_EQ_STR(x->str, LAST_STR);
+    }
+    record_alloc_release(&a);
+    record_alloc_release(&b);
 }
 
 TEST(absent_fields_keep_their_defaults) {
