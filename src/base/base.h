@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 /* Formats into err (truncating; nothing when err is NULL or errlen 0). Returns -1, so a
@@ -54,6 +55,33 @@ const char *base_utf8_fault(const void *s, size_t n);
 static inline bool base_ascii8(uint64_t x) {
     const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
     return !(x & highs) && !((x - ones) & ~x & highs);
+}
+
+/* Copies n bytes (the two ranges apart) with fixed-size moves, no library call: the short
+ * strings of the hot paths (Bolt map keys and ids, log values) cost more in memcpy's call
+ * than in their copy (issue 14). Any n; beyond a few hundred bytes memcpy is the better.
+ * src/bolt/packstream.c keeps its own copy (copy_short): that room depends on libc only. */
+static inline void base_copy_short(void *dst, const void *src, size_t n) {
+    unsigned char *d = dst;
+    const unsigned char *s = src;
+    if (n >= 16) {
+        for (size_t i = 0; i + 16 < n; i += 16) memcpy(d + i, s + i, 16);
+        memcpy(d + n - 16, s + n - 16, 16);             /* the last 16, overlapping */
+    } else if (n >= 8) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(d, &a, 8);
+        memcpy(d + n - 8, &b, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else {
+        for (size_t i = 0; i < n; i++) d[i] = s[i];
+    }
 }
 
 /* Sorting strings in strcmp order, fast: each string's first 8 bytes as a big-endian number

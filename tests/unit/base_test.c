@@ -2,7 +2,8 @@
  * base_backoff_ms (doubling from 0-based attempts, the cap, a zero start) and
  * base_timespec_in (normalised nanoseconds, a negative delay counted as 0), base_utf8_fault
  * (a bad byte at every position of long strings), base_sort_strs
- * against qsort with strcmp (it found base_prefix_key("") shifting a 64-bit value by 64). */
+ * against qsort with strcmp (it found base_prefix_key("") shifting a 64-bit value by 64),
+ * base_copy_short (every length, every alignment, nothing written past the end). */
 #define TEST_MAIN
 #include "test.h"
 
@@ -118,4 +119,18 @@ TEST(string_check_finds_a_bad_byte_anywhere) {
         }
     }
     CHECK_EQ_STR(base_utf8_fault((const uint8_t *)"abcdefgh\0ijk", 12), "holds U+0000");
+}
+
+TEST(copy_short_copies_every_length_and_nothing_more) {
+    unsigned char src[80], dst[100];
+    for (size_t i = 0; i < sizeof src; i++) src[i] = (unsigned char)(i * 7 + 1);
+    for (size_t off = 0; off < 8; off++) {
+        for (size_t n = 0; n + off <= sizeof src; n++) {
+            memset(dst, 0xEE, sizeof dst);
+            base_copy_short(dst + off, src + off, n);
+            CHECKF(memcmp(dst + off, src + off, n) == 0, "length %zu at %zu", n, off);
+            for (size_t k = 0; k < off; k++) CHECK(dst[k] == 0xEE);
+            for (size_t k = off + n; k < sizeof dst; k++) CHECKF(dst[k] == 0xEE, "byte %zu", k);
+        }
+    }
 }

@@ -176,6 +176,26 @@ TEST(strings_lists_maps) {
     bolt_enc_free(e);
 }
 
+/* Every string length across the tiny, u8 and u16 headers: marker, size, then exactly the
+ * bytes (the encoder copies short strings by fixed-size moves). */
+TEST(strings_of_every_length) {
+    char s[301];
+    for (size_t i = 0; i < sizeof s; i++) s[i] = (char)('a' + i % 26);
+    bolt_enc *e = bolt_enc_new();
+    for (size_t n = 0; n <= 300; n++) {
+        bolt_enc_reset(e);
+        CHECK_EQ_INT(bolt_enc_string_n(e, s, n), BOLT_OK);
+        size_t head = n < 16 ? 1 : n <= 255 ? 2 : 3;
+        const uint8_t *d = (const uint8_t *)bolt_enc_data(e);
+        CHECKF(bolt_enc_size(e) == head + n, "length %zu", n);
+        if (n < 16) CHECK(d[0] == (0x80 | n));
+        else if (n <= 255) CHECK(d[0] == 0xD0 && d[1] == n);
+        else CHECK(d[0] == 0xD1 && d[1] == (n >> 8) && d[2] == (n & 0xFF));
+        CHECKF(memcmp(d + head, s, n) == 0, "length %zu", n);
+    }
+    bolt_enc_free(e);
+}
+
 TEST(message_bytes_from_docs_bolt_md) {
     bolt_enc *e = bolt_enc_new();
     /* RUN "RETURN $x AS x" {"x":1} {} */
