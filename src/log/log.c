@@ -51,7 +51,8 @@ static struct {
     atomic_int min_level;
     int fd;
     char service[LOG_SERVICE_MAX];
-} log_cfg = { LOG_FORMAT_LOGFMT, LOG_INFO, 1, "consumer-graph-worker" };
+    atomic_uint gen;                /* raised by log_configure: the threads' heads are stale */
+} log_cfg = { LOG_FORMAT_LOGFMT, LOG_INFO, 1, "consumer-graph-worker", 1 };
 
 static const char *const log_level_names[] = { "debug", "info", "warn", "error" };
 
@@ -59,6 +60,7 @@ void log_configure(enum log_format format, enum log_level min_level, const char 
     log_cfg.format = format;
     atomic_store(&log_cfg.min_level, (int)min_level);
     if (service_name) snprintf(log_cfg.service, sizeof log_cfg.service, "%s", service_name);
+    if (atomic_fetch_add(&log_cfg.gen, 1) + 1 == 0) atomic_store(&log_cfg.gen, 1);   /* 0: empty */
 }
 
 void log_set_level(enum log_level min_level) { atomic_store(&log_cfg.min_level, (int)min_level); }
@@ -332,34 +334,70 @@ static void fmt_timestamp(char *out, size_t len) {
     *p = '\0';
 }
 
+/* What follows the timestamp up to the fields: level, service name and message. */
+static void put_head(struct lbuf *b, enum log_level level, const char *msg) {
+    bool json = log_cfg.format == LOG_FORMAT_JSON;
+    lb_puts(b, json ? "\",\"level\":\"" : " level=");
+    lb_puts(b, log_level_name(level));
+    lb_puts(b, json ? "\",\"service_name\":" : " service_name=");
+    lb_put_strval(b, log_cfg.service);
+    lb_puts(b, json ? ",\"msg\":" : " msg=");
+    lb_put_strval(b, msg);
+}
+
+/* The heads of the last few messages, per thread: a few messages make nearly every line (a
+ * [SUCCESS] per purchase, a skip per record), and checking and escaping the same service
+ * name and message again was a fifth of a line's cost (issue 14). An entry holds the
+ * message's text, compared whole: a caller's buffer may say something else next time. */
+#define HEAD_SLOTS 4
+#define HEAD_MSG_MAX 96
+#define HEAD_TEXT_MAX 320
+static __thread struct head {
+    unsigned gen;                   /* log_cfg.gen when made; 0: empty */
+    int level;
+    size_t msg_len, len;
+    char msg[HEAD_MSG_MAX];
+    char text[HEAD_TEXT_MAX];
+} heads[HEAD_SLOTS];
+static __thread unsigned head_next;
+
+static void put_head_cached(struct lbuf *b, enum log_level level, const char *msg) {
+    size_t msg_len = strlen(msg);
+    unsigned gen = atomic_load_explicit(&log_cfg.gen, memory_order_relaxed);
+    for (unsigned i = 0; i < HEAD_SLOTS; i++) {
+        const struct head *h = &heads[i];
+        if (h->gen == gen && h->level == (int)level && h->msg_len == msg_len &&
+            memcmp(h->msg, msg, msg_len) == 0) {
+            lb_put(b, h->text, h->len);
+            return;
+        }
+    }
+    struct head *h = &heads[head_next++ % HEAD_SLOTS];
+    struct lbuf t = {h->text, 0, sizeof h->text, false, true};
+    put_head(&t, level, msg);
+    lb_put(b, h->text, t.len <= t.cap ? t.len : 0);
+    if (t.len > t.cap) put_head(b, level, msg);         /* too long to keep */
+    if (t.len > t.cap || msg_len > sizeof h->msg) {
+        h->gen = 0;
+        return;
+    }
+    memcpy(h->msg, msg, msg_len);
+    h->msg_len = msg_len;
+    h->level = (int)level;
+    h->len = t.len;
+    h->gen = gen;
+}
+
 static void build_line(struct lbuf *b, enum log_level level, const char *msg,
                        const struct log_field *fields, size_t n) {
     char ts[96];          /* 24 bytes in practice; sized for any int the compiler imagines */
+    bool json = log_cfg.format == LOG_FORMAT_JSON;
     fmt_timestamp(ts, sizeof ts);
-    if (!msg) msg = "";
-    if (log_cfg.format == LOG_FORMAT_JSON) {
-        lb_puts(b, "{\"ts\":\"");
-        lb_puts(b, ts);
-        lb_puts(b, "\",\"level\":\"");
-        lb_puts(b, log_level_name(level));
-        lb_puts(b, "\",\"service_name\":");
-        lb_put_strval(b, log_cfg.service);
-        lb_puts(b, ",\"msg\":");
-        lb_put_strval(b, msg);
-        for (size_t i = 0; i < n; i++) lb_put_field(b, &fields[i]);
-        lb_puts(b, "}\n");
-    } else {
-        lb_puts(b, "ts=");
-        lb_puts(b, ts);
-        lb_puts(b, " level=");
-        lb_puts(b, log_level_name(level));
-        lb_puts(b, " service_name=");
-        lb_put_strval(b, log_cfg.service);
-        lb_puts(b, " msg=");
-        lb_put_strval(b, msg);
-        for (size_t i = 0; i < n; i++) lb_put_field(b, &fields[i]);
-        lb_putc(b, '\n');
-    }
+    lb_puts(b, json ? "{\"ts\":\"" : "ts=");
+    lb_puts(b, ts);
+    put_head_cached(b, level, msg ? msg : "");
+    for (size_t i = 0; i < n; i++) lb_put_field(b, &fields[i]);
+    lb_puts(b, json ? "}\n" : "\n");
 }
 
 size_t log_format_line(char *buf, size_t buflen, enum log_level level, const char *msg,

@@ -422,3 +422,38 @@ TEST(format_line_reports_needed_length) {
     CHECK_EQ_INT(strlen(big), need);
     free(big);
 }
+
+/* A thread keeps the heads (level, service, message) of its last messages: a message is
+ * compared by its text, not its address, and a new configuration makes every head anew. */
+TEST(heads_follow_the_message_text_and_the_configuration) {
+    char buf[512], msg[32];
+    log_configure(LOG_FORMAT_LOGFMT, LOG_INFO, "svc-a");
+    snprintf(msg, sizeof msg, "first message");
+    log_format_line(buf, sizeof buf, LOG_INFO, msg, NULL, 0);
+    CHECK(strstr(buf, " level=info service_name=svc-a msg=\"first message\"\n") != NULL);
+    snprintf(msg, sizeof msg, "other message");          /* same buffer, same length */
+    log_format_line(buf, sizeof buf, LOG_INFO, msg, NULL, 0);
+    CHECK(strstr(buf, "msg=\"other message\"") != NULL);
+    log_format_line(buf, sizeof buf, LOG_WARN, msg, NULL, 0);
+    CHECK(strstr(buf, " level=warn ") != NULL);
+    for (int i = 0; i < 6; i++) {                         /* more messages than slots */
+        snprintf(msg, sizeof msg, "m%d", i);
+        log_format_line(buf, sizeof buf, LOG_INFO, msg, NULL, 0);
+        char want[64];
+        snprintf(want, sizeof want, " msg=m%d\n", i);
+        CHECK(strstr(buf, want) != NULL);
+    }
+    log_format_line(buf, sizeof buf, LOG_INFO, "other message", NULL, 0);
+    CHECK(strstr(buf, "service_name=svc-a msg=\"other message\"") != NULL);
+    log_configure(LOG_FORMAT_JSON, LOG_INFO, "svc-b");
+    log_format_line(buf, sizeof buf, LOG_INFO, "other message", NULL, 0);
+    CHECK(strstr(buf, "\",\"level\":\"info\",\"service_name\":\"svc-b\",\"msg\":\"other message\"}") != NULL);
+    char long_msg[300];
+    memset(long_msg, 'x', sizeof long_msg - 1);
+    long_msg[sizeof long_msg - 1] = '\0';                 /* too long to keep: written anyway */
+    log_format_line(buf, sizeof buf, LOG_INFO, long_msg, NULL, 0);
+    CHECK(strstr(buf, long_msg) != NULL);
+    log_format_line(buf, sizeof buf, LOG_INFO, long_msg, NULL, 0);
+    CHECK(strstr(buf, long_msg) != NULL);
+    log_configure(LOG_FORMAT_LOGFMT, LOG_INFO, "consumer-graph-worker");
+}
