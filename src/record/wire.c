@@ -96,11 +96,19 @@ static int wire_varint_long(wire_dec *w, wire_reader *r, uint64_t *v) {
     return wire_bad(w, r, "a varint is cut short or longer than 10 bytes");
 }
 
-/* Tags, lengths and most values are one byte: read inline, the loop only for the others. */
+/* Tags, lengths and most values are one byte, prices two: read inline, the loop only for
+ * the others. */
 static inline __attribute__((always_inline)) int wire_varint(wire_dec *w, wire_reader *r,
                                                              uint64_t *v) {
-    if (r->p < r->end && *r->p < 0x80) {
-        *v = *r->p++;
+    const uint8_t *p = r->p;
+    if (p < r->end && *p < 0x80) {
+        *v = *p;
+        r->p = p + 1;
+        return 0;
+    }
+    if (r->end - p >= 2 && p[1] < 0x80) {
+        *v = (uint64_t)(p[0] & 0x7f) | (uint64_t)p[1] << 7;
+        r->p = p + 2;
         return 0;
     }
     return wire_varint_long(w, r, v);
