@@ -11,7 +11,7 @@
  * dropped when get() meets them (and are the first victims of nothing in particular: with
  * a bound, eviction reclaims them soon enough).
  *
- * Ownership: a value put in is packed into one block (enrich_value_copy); a hit hands out
+ * Ownership: a value put in is packed into a block of its own; a hit hands out
  * the same block with its reference count raised, never a pointer to an entry. A block is
  * immutable once packed and freed by whoever drops its last reference (enrich_value_clear),
  * so eviction by another thread can never leave a caller with a dangling pointer. The worker

@@ -87,22 +87,6 @@ static struct entry *push(struct entries *l) {
     return &l->v[l->n++];
 }
 
-void engine_entries_recycle(struct engine *e, struct entry *v, size_t cap) {
-    if (e->spare || !v) {
-        free(v);
-        return;
-    }
-    e->spare = v;
-    e->spare_cap = cap;
-}
-
-struct entries engine_entries_new(struct engine *e) {
-    struct entries l = {.v = e->spare, .cap = e->spare_cap};
-    e->spare = NULL;
-    e->spare_cap = 0;
-    return l;
-}
-
 static void release_record(struct engine *e, struct entry *x) {
     if (x->rec.handle) e->d.release(e->d.ctx, x->rec.handle);
     x->rec.handle = NULL;
@@ -442,7 +426,6 @@ void engine_free(struct engine *e) {
         free(l->flight_ids.slot);
         graph_scratch_free(l->scratch);
     }
-    free(e->spare);
     free(e->lane_of);
     watermark_free(e->wm);
     free(e);
@@ -581,12 +564,7 @@ static int take_chunk(struct engine *e) {
         LOG(LOG_WARN, "Batch abandoned at shutdown; it will be read again",
             LOG_STR("consumer", e->o.name), LOG_UINT("records", c.n));
     }
-    if (!e->chunk.v && !e->chunk.n) {      /* kept for the next chunk: no regrowth */
-        e->chunk.v = c.v;
-        e->chunk.cap = c.cap;
-    } else {
-        free(c.v);
-    }
+    free(c.v);
     return rc;
 }
 

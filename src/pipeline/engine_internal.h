@@ -89,11 +89,6 @@ struct engine {
     signed char *lane_of;          /* partition -> lane index, -1 none; lane_cap entries */
     size_t lane_cap;
     struct log_latch dlq_outage;
-    /* A finished write batch's array, kept for the next batch cut (engine_entries_recycle):
-     * growing each new batch's array from 64 entries again (an entry is ~500 bytes) copied
-     * ~1 MB per batch of 500 purchases (issue 14). Consumer thread only. */
-    struct entry *spare;
-    size_t spare_cap;
 };
 
 /* engine.c. w: the calling thread's watch (the consumer's, or a lane's on its writer). */
@@ -110,10 +105,6 @@ void engine_settle(struct engine *e, struct entry *v, size_t n);
 /* Releases entries without settling them (abandoned: read again). */
 void engine_abandon(struct engine *e, struct entry *v, size_t n);
 void engine_store(struct engine *e);
-/* A finished batch's array v (cap entries, none live) is kept as the spare, or freed. */
-void engine_entries_recycle(struct engine *e, struct entry *v, size_t cap);
-/* An empty entries list, with the spare array when there is one. */
-struct entries engine_entries_new(struct engine *e);
 int engine_dlq_reason_index(const char *reason);
 void idset_clear(struct idset *s);
 int idset_add(struct idset *s, const char *id);

@@ -319,7 +319,7 @@ int engine_finish(struct engine *e, struct wbatch *b) {
             LOG_STR("consumer", e->o.name), LOG_UINT("records", b->b.n));
     }
     metadata_free(&b->md);
-    engine_entries_recycle(e, b->b.v, b->b.cap);
+    free(b->b.v);
     free(b);
     return rc;
 }

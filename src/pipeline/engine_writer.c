@@ -174,7 +174,7 @@ static struct wbatch *cut(struct lane *l) {
     struct wbatch *b = calloc(1, sizeof *b);
     if (!b) return NULL;
     b->b = l->open;
-    l->open = engine_entries_new(l->e);
+    l->open = (struct entries){0};
     return b;
 }
 

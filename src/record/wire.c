@@ -39,6 +39,15 @@
  *
  * Repeated fields grow in the arena by doubling (their capacity is implied by their count:
  * 4, 8, 16, ...), so nothing is counted in advance.
+ *
+ * Two paths read a field. The fast one (wire_fast) takes the fields most values are made of:
+ * a one-byte tag of a plain singular string, integer, enum, double or message, or of a
+ * repeated message, looked up by the tag byte in a table built once per message type
+ * (fast_of); it stores exactly what the general path stores. Everything else (longer tags,
+ * other wire types, oneof members, presence flags, packed and repeated scalars, unknown
+ * fields) takes the general path: parse the tag, find the field, check label and wire type.
+ * tests/unit/record_wire_test.c reads the same fields through both (one-byte tags and their
+ * two-byte forms).
  */
 #include <limits.h>
 #include <pthread.h>
