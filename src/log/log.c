@@ -375,12 +375,13 @@ static void put_head_cached(struct lbuf *b, enum log_level level, const char *ms
     struct head *h = &heads[head_next++ % HEAD_SLOTS];
     struct lbuf t = {h->text, 0, sizeof h->text, false, true};
     put_head(&t, level, msg);
-    lb_put(b, h->text, t.len <= t.cap ? t.len : 0);
-    if (t.len > t.cap) put_head(b, level, msg);         /* too long to keep */
-    if (t.len > t.cap || msg_len > sizeof h->msg) {
-        h->gen = 0;
+    h->gen = 0;
+    if (t.len > t.cap) {                                /* too long to keep */
+        put_head(b, level, msg);
         return;
     }
+    lb_put(b, h->text, t.len);
+    if (msg_len > sizeof h->msg) return;
     memcpy(h->msg, msg, msg_len);
     h->msg_len = msg_len;
     h->level = (int)level;
