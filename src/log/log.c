@@ -427,7 +427,11 @@ static __thread struct {
     char buf[PIPE_BUF];
 } held;
 
-void log_hold(void) { held.on = true; }
+bool log_hold(void) {
+    bool was = held.on;
+    held.on = true;
+    return was;
+}
 
 void log_flush(void) {
     if (held.len) write_all(log_cfg.fd, held.buf, held.len);

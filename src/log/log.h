@@ -96,8 +96,10 @@ void log_event(enum log_level level, const char *msg, ...) __attribute__((sentin
  * below LOG_ERROR are collected (whole lines, up to PIPE_BUF bytes) and written together when
  * the buffer is full, at log_flush(), at release, or before an [ERROR] line or an outage
  * report. For a loop that logs a line per record; call log_flush() before anything that may
- * block, so a held line never waits on a server. */
-void log_hold(void);
+ * block, so a held line never waits on a server. log_hold() returns whether this thread
+ * held already: a function holding its own lines then ends with log_flush(), not
+ * log_release(), and leaves its caller's hold as it found it. */
+bool log_hold(void);
 void log_flush(void);
 void log_release(void);
 

@@ -132,9 +132,9 @@ int idset_add(struct idset *s, const char *id) {
 /* ------------------------------------------------------------------ settling */
 
 /* The held lines go out first: once an offset is stored librdkafka may commit it at any
- * moment (from its own thread), and a [SUCCESS] or skip line still held when the worker is
- * killed would then be lost for good, its record never read again (a kill -9 test counted
- * 902 lines for 952 purchases). Lines are at-least-once like the records. */
+ * moment (from its own thread), and a skip line still held when the worker is killed would
+ * then be lost for good, its record never read again. Lines are at-least-once like the
+ * records. ([SUCCESS] lines are written when their transaction commits: engine_write.c.) */
 void engine_store(struct engine *e) {
     struct engine_offset o[64];
     size_t n;
@@ -585,7 +585,7 @@ static int step(struct engine *e, bool flush) {
     return rc;
 }
 
-/* One step of the consumer thread. Its per-record lines (skips, [SUCCESS]) are held and
+/* One step of the consumer thread. Its per-record lines (skips) are held and
  * written a few kilobytes at a time (log.h); every call or wait inside goes through the
  * watch, which writes them out first. */
 static int run(struct engine *e, bool flush) {

@@ -1,12 +1,14 @@
 /* src/pipeline/engine_internal.h: what engine.c (records in: decode, filters, duplicates,
  * dead letters of the undecodable), engine_write.c (a write batch out: enrichment, the Neo4j
- * transaction and its poison split, dead letters, marks, success lines) and engine_writer.c
+ * transaction, its poison split and its [SUCCESS] lines, dead letters, marks) and engine_writer.c
  * (the writer thread and the hand-off to it) share. Not an interface.
  *
  * Threads. Everything but engine_commit runs on the consumer thread: the watermark, the
  * open batches, the dead-letter topic, the idempotency cache, the offset store. A writer
  * thread (one per lane, when there are writer threads) only runs engine_commit on the batch
- * handed to it, with its own watch and state (consumer_status.write_watch[i], .write_state[i]);
+ * handed to it, with its own watch and state (consumer_status.write_watch[i], .write_state[i]),
+ * and writes each transaction's [SUCCESS] lines and counts (metrics and the status's writes
+ * per minute take their own locks);
  * the consumer thread only reads that batch's purchase ids meanwhile (duplicates), which
  * nobody changes. */
 #ifndef CGW_PIPELINE_ENGINE_INTERNAL_H
@@ -111,8 +113,8 @@ int idset_add(struct idset *s, const char *id);
 
 /* engine_write.c, a batch's three steps. engine_prepare (consumer thread): its metadata;
  * waits out enrichment outages. engine_commit (writer thread): the Neo4j transaction(s);
- * waits out Neo4j outages; sets b->rc. engine_finish (consumer thread): dead letters, marks,
- * [SUCCESS] lines, settled and stored; or abandoned when b->rc or the dead-letter wait says
+ * waits out Neo4j outages; logs each transaction's [SUCCESS] lines as it commits; sets b->rc.
+ * engine_finish (consumer thread): dead letters, marks, settled and stored; or abandoned when b->rc or the dead-letter wait says
  * so. Each returns 0, or -1 when the worker stopped meanwhile (the batch is then abandoned,
  * uncommitted, by engine_finish). engine_finish frees the batch. */
 int engine_prepare(struct engine *e, struct wbatch *b);

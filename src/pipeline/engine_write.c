@@ -5,10 +5,19 @@
  *                                        written without metadata because a service was down
  *   commit (writer thread, while the consumer thread prepares the next batch)
  *     one Neo4j transaction (graph_write)  an outage waits here and retries
+ *     its [SUCCESS] lines, at once          the moment a line can be lost is the moment
+ *                                          between COMMIT's answer and one write(2)
  *   finish (consumer thread)
  *     dead letters of the records Neo4j refused
- *     idempotency marks, [SUCCESS] lines
+ *     idempotency marks
  *     every purchase settled: the watermark stores what it allows
+ *
+ * A purchase's [SUCCESS] line is written once, by the transaction that created it; a worker
+ * killed -9 between that COMMIT and the line loses the line, and the replay finds the purchase
+ * in the graph and logs "Rewrote" (counted in cgw_records_rewritten_total): the lines are never
+ * more than the purchases. The lines used to wait for the consumer thread's finish, tens of
+ * milliseconds later, and a kill -9 landed in that gap often enough to fail a test (one batch
+ * of 50 lines short in 2 of 4 CI runs of test_e2e_takeover).
  *
  * A batch that fails because of itself (too big for Neo4j's transaction memory, or data
  * Neo4j refuses: graph_error_is_batch_caused) is written in halves, recursively, down to
@@ -140,6 +149,41 @@ static void mark_graph_error(struct engine *e, struct entry *x, const bolt_error
              be->neo4j_code[0] ? be->neo4j_code : bolt_code_name(be->code), be->message);
 }
 
+/* The lines and counts of one committed transaction (todo[i] holds ps[i]): a [SUCCESS] line
+ * per purchase it created, a "Rewrote" line per purchase that was there before. Written out
+ * before returning, in one write(2) for up to a few kilobytes of them (log_hold). */
+static void log_written(struct engine *e, const struct metadata *md, struct entry **todo,
+                        const record_purchase **ps, size_t n) {
+    uint64_t written = 0;
+    int *nodes = malloc((n ? n : 1) * sizeof *nodes), *rels = malloc((n ? n : 1) * sizeof *rels);
+    graph_batch gb = {ps, n, md->gp, md->ngp, md->gr, md->ngr};
+    bool counted = nodes && rels && graph_count_purchases(&gb, nodes, rels) == 0;
+    bool nested = log_hold();
+    for (size_t i = 0; i < n; i++) {
+        const struct entry *x = todo[i];
+        int nd, rl;
+        if (counted) {
+            nd = nodes[i];
+            rl = rels[i];
+        } else {   /* out of memory: one purchase at a time */
+            graph_count_purchase(&gb, ps[i], &nd, &rl);
+        }
+        /* Counted once per purchase: a replay is a rewrite, not a second persisted record. */
+        metrics_inc_counter(x->rewritten ? e->o.metrics->rewritten : e->o.metrics->persisted);
+        written += !x->rewritten;
+        LOG(LOG_INFO, x->rewritten ? "[INFO] Rewrote graph data (purchase already there)"
+                                   : "[SUCCESS] Persisted graph data",
+            LOG_STR("consumer", e->o.name), LOG_STR("id", ps[i]->id),
+            LOG_STR("purchase_id", ps[i]->purchase_id), LOG_INT("partition", x->rec.partition),
+            LOG_INT("offset", x->rec.offset), LOG_INT("nodes", nd), LOG_INT("relationships", rl));
+    }
+    if (nested) log_flush();
+    else log_release();
+    free(nodes);
+    free(rels);
+    status_count_writes(e->o.status, base_wall_ms(), written);
+}
+
 /* Writes todo[0..n) in one transaction; when the batch itself is the cause of a failure,
  * writes each half on its own, down to single records: only a record that fails alone
  * becomes an error. BOLT_OK when every record is persisted or an error; anything else is an
@@ -153,6 +197,7 @@ static int write_split(struct engine *e, struct lane *l, const struct metadata *
             todo[i]->persisted = true;
             todo[i]->rewritten = existed[i];
         }
+        log_written(e, md, todo, ps, n);
         return BOLT_OK;
     }
     if (!graph_error_is_batch_caused(be)) return rc;
@@ -245,55 +290,6 @@ out:
     free(text);
 }
 
-/* Nodes and relationships of each purchase of the batch (for the [SUCCESS] lines); NULL
- * arrays when out of memory, and log_success counts one purchase at a time. */
-static int *count_batch(const struct entries *b, const struct metadata *md, int **rels) {
-    const record_purchase **ps = malloc((b->n ? b->n : 1) * sizeof *ps);
-    int *nodes = malloc((b->n ? b->n : 1) * sizeof *nodes);
-    *rels = malloc((b->n ? b->n : 1) * sizeof **rels);
-    bool whole = ps != NULL;        /* every entry still holds its purchase (it should) */
-    for (size_t i = 0; whole && i < b->n; i++) whole = (ps[i] = b->v[i].res.purchase) != NULL;
-    graph_batch gb = {ps, b->n, md->gp, md->ngp, md->gr, md->ngr};
-    if (!whole || !nodes || !*rels || graph_count_purchases(&gb, nodes, *rels) != 0) {
-        free(nodes);
-        free(*rels);
-        nodes = *rels = NULL;
-    }
-    free(ps);
-    return nodes;
-}
-
-static void log_success(struct engine *e, const struct entries *b, const struct metadata *md) {
-    uint64_t written = 0;
-    int *all_rels, *all_nodes = count_batch(b, md, &all_rels);
-    for (size_t i = 0; i < b->n; i++) {
-        const struct entry *x = &b->v[i];
-        if (!x->persisted) continue;
-        const record_purchase *p = x->res.purchase;
-        const record_purchase *one[1] = {p};
-        graph_batch gb = {one, 1, md->gp, md->ngp, md->gr, md->ngr};
-        int nodes, rels;
-        if (all_nodes) {
-            nodes = all_nodes[i];
-            rels = all_rels[i];
-        } else {
-            graph_count_purchase(&gb, p, &nodes, &rels);
-        }
-        /* Counted once per purchase: a replay is a rewrite, not a second persisted record. */
-        metrics_inc_counter(x->rewritten ? e->o.metrics->rewritten : e->o.metrics->persisted);
-        written += !x->rewritten;
-        LOG(LOG_INFO, x->rewritten ? "[INFO] Rewrote graph data (purchase already there)"
-                                   : "[SUCCESS] Persisted graph data",
-            LOG_STR("consumer", e->o.name), LOG_STR("id", p->id),
-            LOG_STR("purchase_id", p->purchase_id), LOG_INT("partition", x->rec.partition),
-            LOG_INT("offset", x->rec.offset), LOG_INT("nodes", nodes),
-            LOG_INT("relationships", rels));
-    }
-    free(all_nodes);
-    free(all_rels);
-    status_count_writes(e->o.status, base_wall_ms(), written);
-}
-
 /* ------------------------------------------------------------------ the three steps */
 
 int engine_prepare(struct engine *e, struct wbatch *b) {
@@ -310,7 +306,6 @@ int engine_finish(struct engine *e, struct wbatch *b) {
     if (rc == 0) rc = engine_dead_letter(e, b->b.v, b->b.n);
     if (rc == 0) {
         mark_done(e, &b->b);
-        log_success(e, &b->b, &b->md);
         engine_settle(e, b->b.v, b->b.n);
         engine_store(e);
     } else {
