@@ -362,12 +362,13 @@ def run_worker(binary, config, port, totals, work, neo4j_pid, kafka_pid, fakes_p
         hwm = proc_status(proc.pid, "VmHWM")
         rss = proc_status(proc.pid, "VmRSS")
         others = watch.stop()
-        threads = {}
+        threads, sleeps = {}, {}
         for tid in os.listdir("/proc/%d/task" % proc.pid):
             try:
                 with open("/proc/%d/task/%s/comm" % (proc.pid, tid)) as f:
                     name = f.read().strip()
                 threads[name] = threads.get(name, 0) + proc_cpu_task(proc.pid, tid)
+                sleeps[name] = sleeps.get(name, 0) + proc_sleeps_task(proc.pid, tid)
             except OSError:
                 pass
     finally:
@@ -384,8 +385,18 @@ def run_worker(binary, config, port, totals, work, neo4j_pid, kafka_pid, fakes_p
             "rss_at_end": rss, "rusage_maxrss": ru.ru_maxrss * 1024,
             "cpu_s_with_shutdown": ru.ru_utime + ru.ru_stime,
             "exit_status": os.waitstatus_to_exitcode(status), "others_cpu": others,
-            "threads_cpu": threads, "metrics": m, "log": log, "rss_series": rss_series,
+            "threads_cpu": threads, "threads_sleeps": sleeps, "metrics": m, "log": log, "rss_series": rss_series,
             "callgrind_ir": callgrind_total(cg_out) if callgrind else None}
+
+
+def proc_sleeps_task(pid, tid):
+    """Voluntary context switches of one thread: how often it slept (each wake-up from another
+    CPU costs ~16 us of CPU on the 2-core VM, bench/e2e/README.md)."""
+    with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+        for line in f:
+            if line.startswith("voluntary_ctxt_switches:"):
+                return int(line.split()[1])
+    return 0
 
 
 def proc_cpu_task(pid, tid):
@@ -958,7 +969,8 @@ def details(r):
                      "machine busy %.0f%% of %d cores; worker threads CPU %s"
                      % (part, w["first_persist_s"] or -1, o.get("kafka", 0), o.get("fakes", 0),
                         100 * o["machine_busy_share"], os.cpu_count() or 0,
-                        ", ".join("%s %.2f s" % kv for kv in sorted(w["threads_cpu"].items(), key=lambda kv: -kv[1])[:5])))
+                        ", ".join("%s %.2f s (%d sleeps)" % (k, v, w.get("threads_sleeps", {}).get(k, 0))
+                                  for k, v in sorted(w["threads_cpu"].items(), key=lambda kv: -kv[1])[:5])))
         if "minor_faults" in w:
             lines.append("  %s: the kernel's work for the worker: %d minor and %d major page faults, %d voluntary "
                          "and %d involuntary context switches (live threads)"

@@ -5,6 +5,7 @@
 #include "base/base.h"
 
 #include <assert.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -29,6 +30,17 @@ static long long clock_ms(clockid_t id) {
 
 long long base_monotonic_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
 long long base_wall_ms(void) { return clock_ms(CLOCK_REALTIME); }
+
+void base_name_thread(const char *a, const char *b) {
+    char name[16];
+    size_t n = strlen(a), m = strlen(b);
+    if (n > 15) n = 15;
+    if (m > 15 - n) m = 15 - n;
+    memcpy(name, a, n);
+    memcpy(name + n, b, m);
+    name[n + m] = '\0';
+    pthread_setname_np(pthread_self(), name);
+}
 
 struct timespec base_timespec_in(clockid_t clock, long ms) {
     struct timespec t;

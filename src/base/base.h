@@ -26,6 +26,10 @@
 __attribute__((format(printf, 3, 4)))
 int base_errf(char *err, size_t errlen, const char *fmt, ...);
 
+/* Names the calling thread "<a><b>", cut to the kernel's 15 bytes: what `top -H`, perf, gdb
+ * and the benchmark's per-thread CPU show (bench/e2e/bench.py), e.g. "cgw-w0-receipt". */
+void base_name_thread(const char *a, const char *b);
+
 /* CLOCK_MONOTONIC in milliseconds: for deadlines, durations and backoff. */
 long long base_monotonic_ms(void);
 /* CLOCK_REALTIME in milliseconds since the Unix epoch: for what people read. */

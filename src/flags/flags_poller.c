@@ -11,6 +11,7 @@
  */
 #include "flags/flags_internal.h"
 
+#include "base/base.h"
 #include "log/log.h"
 
 #include <assert.h>
@@ -121,6 +122,7 @@ static bool is_stopping(struct flags_poller *p) {
 
 static void *poller_main(void *arg) {
     struct flags_poller *p = arg;
+    base_name_thread("cgw-flags", "");
     while (!is_stopping(p)) {
         poll_once(p);
         long wait = interval_ms(p);

@@ -153,6 +153,7 @@ static bool connected(struct consumer *c, bool *subscribed) {
 
 static void *consumer_main(void *arg) {
     struct consumer *c = arg;
+    base_name_thread("cgw-", c->name);
     /* No consumer runs before the flags have been read once (contract §4). */
     set_state(c, CONSUMER_STATE_WAITING_FLAGS);
     while (!atomic_load(&c->p->flags.generation)) {

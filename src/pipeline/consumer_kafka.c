@@ -140,8 +140,13 @@ static int set_properties(struct consumer *c, rd_kafka_conf_t *conf, char *err, 
                * librdkafka postpones its next fetch by fetch.queue.backoff.ms (1 000 ms by
                * default) even once the worker has emptied the queue: a backlog of small
                * factoids drained in bursts, 12 000 records/s (issue 14: 9.1 s for 100 000,
-               * 4.0 s with 10 ms). A check every 10 ms costs nothing. */
-              kafka_conf_set(conf, "fetch.queue.backoff.ms", "10", err, errlen) ||
+               * 4.0 s with 10 ms). But each check wakes the fetch thread, and while Neo4j
+               * holds the worker back the queue is full at nearly every one: at 10 ms the
+               * thread slept ~2 500 times and took 0.18-0.24 s of CPU per 100 000 receipts
+               * (~40 us a wake-up), at 25 ms 1 100 times and 0.12-0.14 s, at 100 ms 540 and
+               * 0.08 s, but then the factoid backlog took 5.6 s instead of 2.1-2.7 s. 25 ms
+               * drained it in 2.4 s, within that noise (bench/e2e/README.md, 2026-12-02). */
+              kafka_conf_set(conf, "fetch.queue.backoff.ms", "25", err, errlen) ||
               kafka_conf_apply(conf, cfg, &c->link, err, errlen);
     char instance[300];
     snprintf(instance, sizeof instance, "%s-%s", c->p->group_instance_base, c->name);

@@ -41,6 +41,9 @@
 static void *writer_main(void *arg) {
     struct lane *l = arg;
     struct writer *w = &l->w;
+    char prefix[16];
+    snprintf(prefix, sizeof prefix, "cgw-w%d-", l->index);
+    base_name_thread(prefix, l->e->o.name);
     pthread_mutex_lock(&w->mu);
     for (;;) {
         watch_idle(l->ww, IDLE_WRITER_MS);

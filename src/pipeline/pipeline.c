@@ -161,6 +161,7 @@ static int start_enrichment(struct pipeline *p, char *err, size_t errlen) {
 
 static void *watchdog_main(void *arg) {
     struct pipeline *p = arg;
+    base_name_thread("cgw-watchdog", "");
     while (!pipeline_sleep(p, WATCHDOG_MS)) {
         long long now = mono_ms();
         watch_check_stall(&p->flag_watch, now);

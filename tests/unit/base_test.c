@@ -10,6 +10,7 @@
 #include "base/base.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,6 +120,23 @@ TEST(string_check_finds_a_bad_byte_anywhere) {
         }
     }
     CHECK_EQ_STR(base_utf8_fault((const uint8_t *)"abcdefgh\0ijk", 12), "holds U+0000");
+}
+
+/* The kernel keeps 15 bytes of a thread's name and pthread_setname_np refuses more (ERANGE):
+ * a long consumer name must still name its threads, cut, not leave them all "cgw". */
+TEST(thread_names_are_joined_and_cut_to_15_bytes) {
+    static const char *const cases[][3] = {
+        {"cgw-w0-", "receipt", "cgw-w0-receipt"},
+        {"cgw-", "a-consumer-with-a-long-name", "cgw-a-consumer-"},
+        {"a-prefix-longer-than-fifteen", "x", "a-prefix-longer"},
+        {"cgw-flags", "", "cgw-flags"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char got[32];
+        base_name_thread(cases[i][0], cases[i][1]);
+        CHECK(pthread_getname_np(pthread_self(), got, sizeof got) == 0);
+        CHECK_EQ_STR(got, cases[i][2]);
+    }
 }
 
 TEST(copy_short_copies_every_length_and_nothing_more) {
