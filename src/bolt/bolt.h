@@ -384,6 +384,26 @@ int bolt_query_enc(bolt_conn *c, const char *query, const bolt_enc *params,
                    const bolt_tx_opts *opts, bolt_record_cb cb, void *ud,
                    bolt_summary *summary, bolt_error *err);
 
+/* Several queries of an open transaction (bolt_begin, or a bolt_session_write function) in
+ * one write: RUN + PULL{n: -1} for each, the answers then read in order, so the transaction
+ * waits for the network once, not once or twice per query. q[i].cb gets query i's records
+ * (NULL: they are dropped); q[i].summary its counters. A FAILURE stops the transaction: the
+ * server ignores the queries behind it, the connection is left FAILED and the call returns the
+ * failure (bolt_commit then fails too; roll back). A callback that returns non-zero: the rest
+ * of that query's records are dropped, the queries behind it still run but their answers are
+ * read and dropped, BOLT_ECALLBACK is returned and the transaction must be rolled back. At
+ * most BOLT_QUERY_MANY_MAX queries. The answers are read once everything is written: for
+ * queries that answer little (summaries, thousands of rows), not megabytes each. */
+#define BOLT_QUERY_MANY_MAX 12
+typedef struct bolt_query_item {
+    const char *query;
+    const bolt_enc *params;      /* one complete encoded map, or NULL: no parameters */
+    bolt_record_cb cb;
+    void *ud;
+    bolt_summary summary;        /* out */
+} bolt_query_item;
+int bolt_query_many(bolt_conn *c, bolt_query_item *q, size_t n, bolt_error *err);
+
 /* Explicit transactions. BEGIN is queued and goes out with the first query (one write). */
 int bolt_begin(bolt_conn *c, const bolt_tx_opts *opts, bolt_error *err);
 int bolt_commit(bolt_conn *c, bolt_error *err);     /* bookmark: bolt_conn_last_bookmark */

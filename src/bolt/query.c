@@ -1,4 +1,5 @@
-/* query.c: queries, streamed results, explicit transactions and the pipelined batch write.
+/* query.c: queries, streamed results, a transaction's queries pipelined (bolt_query_many),
+ * explicit transactions and the pipelined batch write.
  *
  * A result is a cursor over the records of one RUN. bolt_run queues RUN and the first PULL
  * together and waits only for RUN's SUCCESS (the field names); records are read lazily
@@ -366,6 +367,59 @@ int bolt_query_enc(bolt_conn *c, const char *query, const bolt_enc *params,
                    const bolt_tx_opts *opts, bolt_record_cb cb, void *ud, bolt_summary *summary,
                    bolt_error *err) {
     return query_common(c, query, NULL, params, opts, cb, ud, summary, err);
+}
+
+/* ------------------------------------------------------------------ pipelined queries */
+
+/* Query q's answers: RUN's summary, then its records and PULL's summary. A callback that
+ * stops only stops the deliveries: the records already asked for are read and dropped. */
+static int read_one_of_many(bolt_conn *c, bolt_query_item *q, bolt_error *err) {
+    bolt_value *meta = NULL;
+    int rc = conn_expect_summary(c, &meta, err), stopped = 0;
+    if (rc) return rc;
+    const bolt_value *tf = bolt_map_get(meta, "t_first");
+    if (tf) q->summary.t_first = bolt_value_int(tf);
+    bolt_value_free(meta);
+    for (;;) {
+        bolt_value *m;
+        if ((rc = conn_recv(c, &m, err))) return rc;
+        if (!m) return conn_kill(c, err, BOLT_EPROTO, "lost PULL");
+        if (bolt_struct_tag(m) != MSG_RECORD) {
+            meta = NULL;
+            if ((rc = conn_take_summary(c, m, &meta, err))) return rc;
+            parse_summary(&q->summary, meta);
+            bolt_value_free(meta);
+            break;
+        }
+        if (q->cb && !stopped) stopped = q->cb(q->ud, bolt_struct_field(m, 0)) != 0;
+        bolt_value_free(m);
+    }
+    return stopped ? bolt_err(err, BOLT_ECALLBACK, "record callback stopped the query") : BOLT_OK;
+}
+
+int bolt_query_many(bolt_conn *c, bolt_query_item *q, size_t n, bolt_error *err) {
+    int rc = conn_prepare(c, err);
+    if (rc) return rc;
+    if (!c->in_tx) return bolt_err(err, BOLT_ESTATE, "bolt_query_many outside a transaction");
+    if (n > BOLT_QUERY_MANY_MAX) return bolt_err(err, BOLT_EINVAL, "too many queries at once");
+    for (size_t i = 0; i < n; i++) {
+        summary_init(&q[i].summary);
+        if (q[i].params && (rc = params_ok(NULL, q[i].params, err))) return rc;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = queue_run(c, q[i].query, NULL, q[i].params, NULL, err)) ||
+            (rc = queue_pull(c, REQ_PULL, -1, err))) {
+            bolt_reset(c, NULL);   /* half a pipeline: nothing of it may reach the server */
+            return rc;
+        }
+    }
+    int first = settle_begin(c, err);
+    bolt_error e1;
+    for (size_t i = 0; i < n && !first; i++) first = read_one_of_many(c, &q[i], err);
+    /* after a failure: the IGNOREDs of the queries behind it; after a stopped callback: the
+     * other queries' answers */
+    if (first && c->state != BOLT_STATE_DEFUNCT) conn_drain(c, &e1);
+    return first;
 }
 
 /* ------------------------------------------------------------------ transactions */

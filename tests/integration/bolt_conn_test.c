@@ -482,3 +482,68 @@ TEST(streaming_several_pulls_and_discard) {
     bolt_result_free(r);
     bolt_conn_close(c);
 }
+
+/* bolt_query_many: a transaction's queries in one write, answered in order (the graph
+ * writer's five statements). Each query sees the ones before it; a failure in the middle
+ * leaves nothing committed and the queries behind it ignored; a stopped callback does not
+ * stop the other queries; the connection is usable after each. */
+static void three_queries(bolt_query_item q[3], const char *first, const char *second,
+                          bolt_record_cb cb2, void *ud2, const char *third, int64_t *seen) {
+    q[0] = (bolt_query_item){first};
+    q[1] = (bolt_query_item){second, NULL, cb2, ud2};
+    q[2] = (bolt_query_item){third, NULL, count_cb, seen};
+}
+
+TEST(a_transactions_queries_in_one_pipeline) {
+    bolt_conn *c;
+    bolt_error err;
+    BT_CONNECT(&c);
+    cleanup(c, "BoltTestMany");
+    bolt_query_item q[3];
+    int64_t sum = 0, seen = 0;
+    bolt_enc *e = bolt_enc_new();
+    bolt_enc_map_begin(e, 1);
+    bolt_enc_string(e, "v");
+    bolt_enc_int(e, 7);
+    three_queries(q, "CREATE (:BoltTestMany {v: $v})", "UNWIND range(1, 2500) AS i RETURN i",
+                  count_cb, &sum, "MATCH (n:BoltTestMany) SET n.w = n.v + 1 RETURN count(n)",
+                  &seen);
+    q[0].params = e;
+    OK(bolt_begin(c, NULL, &err));
+    OK(bolt_query_many(c, q, 3, &err));
+    CHECK_EQ_INT(sum, 2500 * 2501 / 2);            /* every record, past one fetch_size */
+    CHECK_EQ_INT(seen, 1);                         /* the third saw the first's node */
+    CHECK_EQ_INT(q[0].summary.counters.nodes_created, 1);
+    CHECK_EQ_INT(q[2].summary.counters.properties_set, 1);
+    OK(bolt_commit(c, &err));
+    CHECK_EQ_INT(count_label(c, "BoltTestMany"), 1);
+
+    uint64_t ignored = bolt_conn_ignored_count(c);
+    three_queries(q, "CREATE (:BoltTestMany {v: 1})", "RETURN 1 / 0", NULL, NULL,
+                  "CREATE (:BoltTestMany {v: 3}) RETURN 1", &seen);
+    OK(bolt_begin(c, NULL, &err));
+    CHECK_EQ_INT(bolt_query_many(c, q, 3, &err), BOLT_ESERVER);
+    CHECK(strstr(err.neo4j_code, "ArithmeticError") != NULL);
+    CHECK(bolt_conn_ignored_count(c) >= ignored + 2);   /* the third's RUN and PULL */
+    CHECK_EQ_INT(bolt_commit(c, &err), BOLT_ESERVER);
+    CHECK_EQ_INT(count_label(c, "BoltTestMany"), 1);
+
+    int calls = 0;
+    seen = 0;
+    three_queries(q, "CREATE (:BoltTestMany {v: 9})", "UNWIND range(1, 10) AS i RETURN i",
+                  stop_cb, &calls, "MATCH (n:BoltTestMany) RETURN count(n)", &seen);
+    OK(bolt_begin(c, NULL, &err));
+    CHECK_EQ_INT(bolt_query_many(c, q, 3, &err), BOLT_ECALLBACK);
+    CHECK_EQ_INT(calls, 3);
+    CHECK_EQ_INT(seen, 0);   /* its answer was drained, not delivered */
+    OK(bolt_rollback(c, &err));
+    CHECK_EQ_INT(count_label(c, "BoltTestMany"), 1);
+
+    CHECK_EQ_INT(bolt_query_many(c, q, 3, &err), BOLT_ESTATE);   /* outside a transaction */
+    OK(bolt_begin(c, NULL, &err));
+    CHECK_EQ_INT(bolt_query_many(c, q, BOLT_QUERY_MANY_MAX + 1, &err), BOLT_EINVAL);
+    OK(bolt_rollback(c, &err));
+    bolt_enc_free(e);
+    cleanup(c, "BoltTestMany");
+    bolt_conn_close(c);
+}
