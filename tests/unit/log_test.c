@@ -377,6 +377,31 @@ TEST(held_lines_wait_for_flush_error_outage_or_release) {
     free(out);
 }
 
+/* log_hold() says whether the thread held already: a function that holds its own lines (the
+ * writer's [SUCCESS] lines of a transaction) ends with log_flush() when called inside a
+ * hold, and its caller's hold is still on after it; outside one, log_release() ends it. */
+TEST(a_nested_hold_leaves_the_callers_hold_on) {
+    cap_begin(LOG_FORMAT_LOGFMT, LOG_INFO);
+    CHECK(!log_hold());
+    LOG(LOG_INFO, "callers");
+    CHECK_EQ_INT(cap_size(), 0);
+    CHECK(log_hold());                            /* nested: flush, do not release */
+    LOG(LOG_INFO, "nested");
+    log_flush();
+    long flushed = cap_size();
+    CHECK(flushed > 0);
+    LOG(LOG_INFO, "after");
+    CHECK_EQ_INT(cap_size(), flushed);            /* the caller still holds */
+    log_release();
+    CHECK(cap_size() > flushed);
+    CHECK(!log_hold());                           /* released: a fresh hold */
+    log_release();
+    char *out = cap_end();
+    CHECK(strstr(out, "msg=callers") < strstr(out, "msg=nested"));
+    CHECK(strstr(out, "msg=nested") < strstr(out, "msg=after"));
+    free(out);
+}
+
 TEST(latch_logs_start_and_end_once) {
     struct log_latch l = LOG_LATCH_INIT;
     long long ms = -1;
